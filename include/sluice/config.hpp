@@ -1,0 +1,108 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+using Duration = std::chrono::milliseconds;
+
+/// Plain configuration structs, decoded from YAML by load_config(). Every field has its default
+/// here; runtime objects are built from these once (see runtime.hpp) and never see YAML.
+struct ServerConfig {
+    std::string listen = "127.0.0.1:8080";
+    int threads = 0;                           ///< 0 = one worker per core
+    std::size_t max_header_bytes = 16384;      ///< request line + headers → 431 above
+    std::size_t max_body_bytes = 10485760;     ///< → 413
+    Duration header_timeout{10000};            ///< absolute, from the first byte → 408
+    Duration body_timeout{60000};              ///< absolute, for the whole body → 408
+    Duration idle_timeout{60000};              ///< keep-alive idle between requests
+    Duration write_timeout{60000};             ///< longest stall writing to a client
+    Duration drain_timeout{30000};             ///< SIGTERM: how long in-flight requests may finish
+    std::size_t max_connections = 10000;       ///< downstream connections per process
+    std::size_t max_requests_per_connection = 1000;
+};
+
+struct LogConfig {
+    std::string level = "info";   ///< trace|debug|info|warn|error|off
+    std::string format = "text";  ///< text|json
+    bool access_log = true;
+};
+
+struct ProviderConfig {
+    std::string name;
+    std::string kind;              ///< openai | mock
+    std::string base_url;
+    std::string api_key;           ///< resolved secret; never logged
+    bool api_key_set = false;      ///< `api_key:` present in YAML
+    std::string ca_file;
+    Duration connect_timeout{10000};
+    Duration first_byte_timeout{60000};
+    Duration idle_timeout{120000};
+    Duration request_timeout{600000};
+    Duration pool_idle_timeout{55000};  ///< an idle pooled connection older than this is closed
+    std::size_t max_connections = 256;  ///< per worker
+    std::size_t max_response_bytes = 64 * 1024 * 1024;  ///< non-stream answers
+    std::map<std::string, std::string> headers;  ///< extra headers sent upstream
+    // mock only
+    std::vector<std::string> mock_models;
+    int mock_embedding_dimensions = 8;
+    int yaml_line = 0;
+};
+
+struct TargetConfig {
+    std::string provider;
+    std::string model;  ///< upstream model name; empty = the client's
+    unsigned weight = 1;
+    int yaml_line = 0;
+};
+
+struct RouteConfig {
+    std::string model;  ///< exact name or glob (*, ?, [...])
+    std::vector<TargetConfig> targets;
+    int yaml_line = 0;
+};
+
+struct KeyConfig {
+    std::string name;
+    std::string key;          ///< plain key (resolved); empty when sha256 is used
+    std::string sha256_hex;   ///< lower-case hex digest of the key
+    std::vector<std::string> models;  ///< allow-list of globs; empty = all models
+    int yaml_line = 0;
+};
+
+struct GatewayConfig {
+    ServerConfig server;
+    LogConfig log;
+    std::vector<ProviderConfig> providers;  ///< in file order
+    std::vector<RouteConfig> routes;
+    std::vector<KeyConfig> keys;
+    std::vector<std::string> warnings;  ///< non-fatal notes found while loading
+};
+
+/// Thrown by load_config()/validate_config() with every problem found, one per line, each
+/// naming its YAML path and line.
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(std::vector<std::string> errors);
+    const std::vector<std::string>& errors() const noexcept { return errors_; }
+
+private:
+    std::vector<std::string> errors_;
+};
+
+/// Reads, substitutes ${VAR} / ${VAR:-default}, decodes and validates a YAML config file.
+GatewayConfig load_config_file(const std::string& path);
+/// Same, from text (tests). `env` overrides getenv when non-null.
+GatewayConfig load_config_text(const std::string& text,
+                               const std::map<std::string, std::string>* env = nullptr);
+
+/// Parses "500ms", "10s", "5m", "1h", "0". Returns nullopt on anything else.
+std::optional<Duration> parse_duration(std::string_view text);
+
+}  // namespace sluice

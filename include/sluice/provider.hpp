@@ -1,0 +1,126 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <sluice/error.hpp>
+
+namespace sluice {
+
+namespace json {
+struct Member;
+}
+namespace sse {
+struct Event;
+}
+
+/// The OpenAI-format endpoints sluice serves.
+enum class Endpoint { chat_completions, completions, embeddings, models };
+std::string_view endpoint_name(Endpoint e) noexcept;
+
+/// Token counts read from the provider's answer. -1 = not reported.
+struct Usage {
+    std::int64_t prompt_tokens = -1;
+    std::int64_t completion_tokens = -1;
+    std::int64_t total_tokens = -1;
+    bool known() const noexcept { return prompt_tokens >= 0 || completion_tokens >= 0; }
+};
+
+/// The client's request body as sluice understood it: validated JSON, its top-level members
+/// (raw spans into `body`) and the fields routing and streaming depend on.
+struct ApiRequest {
+    Endpoint endpoint = Endpoint::chat_completions;
+    std::string body;
+    std::vector<std::pair<std::size_t, std::size_t>> member_spans;  ///< [begin, end) per member
+    std::string model;
+    bool stream = false;
+    bool client_wants_usage = false;  ///< stream_options.include_usage == true
+    /// Offsets of `"model": <value>` value and of the stream_options member, when present.
+    std::pair<std::size_t, std::size_t> model_value{0, 0};
+    std::optional<std::pair<std::size_t, std::size_t>> stream_options_member;
+};
+
+/// An HTTP request to send upstream, built by a provider from an ApiRequest.
+struct UpstreamRequest {
+    std::string method = "POST";
+    std::string target;  ///< origin-form path and query, e.g. "/v1/chat/completions"
+    std::vector<std::pair<std::string, std::string>> headers;  ///< provider auth and extras
+    std::string body;
+    std::string content_type = "application/json";
+};
+
+/// A response a provider produced without network I/O (the built-in mock).
+struct LocalResponse {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;  ///< JSON, or the complete SSE text for a stream
+};
+
+/// Turns upstream SSE events into the events the client receives and reads usage on the way.
+/// One per streaming request; not thread-safe. Does no I/O.
+class StreamRelay {
+public:
+    virtual ~StreamRelay() = default;
+    /// Handles one upstream event; appends zero or more encoded client events to `out`.
+    virtual void on_event(const sse::Event& ev, std::string& out) = 0;
+    /// True once the upstream's terminal marker (e.g. `data: [DONE]`) was seen.
+    virtual bool finished() const = 0;
+    virtual Usage usage() const = 0;
+};
+
+/// Where and how to reach a provider over the network, with its timeouts and limits.
+struct UpstreamSettings {
+    bool tls = false;
+    std::string host;
+    std::uint16_t port = 0;
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds first_byte_timeout{60000};
+    std::chrono::milliseconds idle_timeout{120000};
+    std::chrono::milliseconds request_timeout{600000};
+    std::chrono::milliseconds pool_idle_timeout{55000};
+    std::size_t max_connections = 256;
+    std::size_t max_response_bytes = 64 * 1024 * 1024;
+    /// Secret to scrub from anything the provider sends back (its own key).
+    std::string secret;
+};
+
+/// One configured provider. Built once from config, immutable, shared by all workers; translates
+/// and never opens a socket (the forwarder does the I/O).
+class Provider {
+public:
+    virtual ~Provider() = default;
+    virtual const std::string& name() const noexcept = 0;
+    virtual std::string_view kind() const noexcept = 0;
+    /// False when the provider was configured but cannot be used (e.g. its key variable is unset).
+    virtual bool enabled() const noexcept { return true; }
+    /// True for providers that answer in-process (kind: mock).
+    virtual bool local() const noexcept { return false; }
+    virtual const UpstreamSettings& settings() const noexcept = 0;
+
+    /// Builds the upstream request. `upstream_model` is the target's model (or the client's).
+    virtual std::optional<GatewayError> build_request(const ApiRequest& req,
+                                                      std::string_view upstream_model,
+                                                      UpstreamRequest& out) const = 0;
+    /// The request that lists the provider's models (GET /models); nullopt if unsupported.
+    virtual std::optional<UpstreamRequest> models_request() const = 0;
+    /// Model ids from a models-list response body.
+    virtual std::vector<std::string> parse_models(std::string_view body) const = 0;
+
+    virtual std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const = 0;
+    /// Usage from a complete non-stream response body.
+    virtual Usage parse_usage(std::string_view body) const = 0;
+    /// Maps an upstream error response to the error sluice answers with (status kept; text
+    /// re-wrapped in OpenAI's shape and scrubbed of secrets).
+    virtual GatewayError translate_error(int status, std::string_view body) const = 0;
+
+    /// For local() providers: answers the request built by build_request().
+    virtual LocalResponse respond_locally(const UpstreamRequest& req) const;
+};
+
+}  // namespace sluice

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sluice/provider.hpp>
+
+namespace sluice {
+
+namespace http1 {
+struct MessageHead;
+}
+class Runtime;
+
+/// A virtual key from the config. Keys are held as SHA-256 digests only.
+struct KeyEntry {
+    std::string name;
+    std::string digest;                 ///< raw 32-byte SHA-256 of the key
+    std::vector<std::string> models;    ///< allow-list of globs; empty = every model
+    bool allows(std::string_view model) const noexcept;
+};
+
+struct Target {
+    const Provider* provider = nullptr;
+    std::string model;  ///< upstream model; empty = the client's
+    unsigned weight = 1;
+};
+
+struct Route {
+    std::string pattern;
+    bool glob = false;
+    std::vector<Target> targets;  ///< enabled targets only
+    unsigned total_weight = 0;
+    bool matches(std::string_view model) const noexcept;
+};
+
+/// One attempt at an upstream, for the access log.
+struct Attempt {
+    const Provider* provider = nullptr;
+    std::string model;
+    int status = 0;
+    std::string error;  ///< code of the failure, empty on success
+};
+
+/// Everything sluice knows about one API request while it runs. Owned by the downstream session's
+/// coroutine frame; stages read and fill it in pipeline order. Not thread-safe (one worker).
+struct RequestContext {
+    using Clock = std::chrono::steady_clock;
+
+    RequestContext(const Runtime& rt, const http1::MessageHead& h) : runtime(rt), head(h) {}
+
+    const Runtime& runtime;
+    const http1::MessageHead& head;
+    std::string request_id;
+    Endpoint endpoint = Endpoint::chat_completions;
+    ApiRequest api;                ///< parsed by the routing stage (models: unused)
+    const KeyEntry* key = nullptr;  ///< set by auth; nullptr when auth is off
+    const Route* route = nullptr;
+    const Target* target = nullptr;
+
+    // Outcome, for accounting and the access log.
+    int status = 0;
+    std::string error_code;
+    Usage usage;
+    std::vector<Attempt> attempts;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    Clock::time_point started = Clock::now();
+    Clock::time_point first_byte{};  ///< first response byte written to the client
+    bool client_gone = false;
+};
+
+}  // namespace sluice

@@ -1,0 +1,694 @@
+// YAML → GatewayConfig. Strict: unknown keys, duplicate keys, tags and wrong types are errors,
+// each reported with its YAML path and line; all errors are collected before failing.
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <sluice/config.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "util/url.hpp"
+
+namespace sluice {
+
+namespace {
+
+std::string join_lines(const std::vector<std::string>& errors) {
+    std::string out;
+    for (const auto& e : errors) {
+        if (!out.empty()) {
+            out += '\n';
+        }
+        out += e;
+    }
+    return out;
+}
+
+constexpr std::size_t kMaxConfigBytes = 4 * 1024 * 1024;
+constexpr int kMaxFlowDepth = 64;
+
+/// yaml-cpp parses recursively: refuse input nested deeper than any real config before handing
+/// it over, so a hostile file cannot exhaust the stack (RELIABILITY I3).
+bool nesting_is_sane(const std::string& text) {
+    int depth = 0;
+    int indent_depth = 0;
+    bool in_single = false;
+    bool in_double = false;
+    bool in_comment = false;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') {
+            in_comment = false;
+            in_single = false;
+            line_start = i + 1;
+            continue;
+        }
+        if (in_comment) {
+            continue;
+        }
+        if (in_double) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_double = false;
+            }
+            continue;
+        }
+        if (in_single) {
+            if (c == '\'') {
+                in_single = false;
+            }
+            continue;
+        }
+        switch (c) {
+            case '#': in_comment = true; break;
+            case '"': in_double = true; break;
+            case '\'': in_single = true; break;
+            case '[':
+            case '{':
+                if (++depth > kMaxFlowDepth) {
+                    return false;
+                }
+                break;
+            case ']':
+            case '}':
+                if (depth > 0) {
+                    --depth;
+                }
+                break;
+            default: break;
+        }
+        if (i == line_start) {
+            std::size_t spaces = 0;
+            while (i + spaces < text.size() && text[i + spaces] == ' ') {
+                ++spaces;
+            }
+            indent_depth = static_cast<int>(spaces / 2);
+            if (indent_depth > kMaxFlowDepth * 2) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+class Decoder {
+public:
+    explicit Decoder(const std::map<std::string, std::string>* env) : env_(env) {}
+
+    std::vector<std::string> errors;
+    std::vector<std::string> warnings;
+
+    static int line_of(const YAML::Node& n) {
+        const auto mark = n.Mark();
+        return mark.line >= 0 ? mark.line + 1 : 0;
+    }
+
+    void error(const std::string& path, const YAML::Node& n, const std::string& msg) {
+        const int line = line_of(n);
+        if (line > 0) {
+            errors.push_back(path + " (line " + std::to_string(line) + "): " + msg);
+        } else {
+            errors.push_back(path + ": " + msg);
+        }
+    }
+
+    bool is_map(const YAML::Node& n, const std::string& path) {
+        if (!n.IsMap()) {
+            error(path, n, "expected a mapping");
+            return false;
+        }
+        return true;
+    }
+
+    /// Checks that every key of `n` is in `allowed` and appears once.
+    void check_keys(const YAML::Node& n, const std::string& path,
+                    std::initializer_list<const char*> allowed) {
+        std::set<std::string> seen;
+        for (const auto& kv : n) {
+            if (!kv.first.IsScalar()) {
+                error(path, kv.first, "keys must be plain strings");
+                continue;
+            }
+            const auto key = kv.first.Scalar();
+            bool known = false;
+            for (const char* a : allowed) {
+                if (key == a) {
+                    known = true;
+                    break;
+                }
+            }
+            if (!known) {
+                std::string list;
+                for (const char* a : allowed) {
+                    list += list.empty() ? "" : ", ";
+                    list += a;
+                }
+                error(path + "." + key, kv.first, "unknown key (expected one of: " + list + ")");
+            }
+            if (!seen.insert(key).second) {
+                error(path + "." + key, kv.first, "duplicate key");
+            }
+        }
+    }
+
+    /// Scalar value with ${VAR} / ${VAR:-default} substituted.
+    std::optional<std::string> scalar(const YAML::Node& n, const std::string& path) {
+        if (!n.IsScalar()) {
+            error(path, n, "expected a scalar value");
+            return std::nullopt;
+        }
+        const auto& tag = n.Tag();
+        if (!tag.empty() && tag != "?" && tag != "!") {
+            error(path, n, "YAML tags (" + tag + ") are not supported");
+            return std::nullopt;
+        }
+        return substitute(n.Scalar(), path, n);
+    }
+
+    std::optional<std::string> substitute(const std::string& in, const std::string& path,
+                                          const YAML::Node& n) {
+        std::string out;
+        out.reserve(in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '$') {
+                out.push_back('$');
+                ++i;
+                continue;
+            }
+            if (in[i] != '$' || i + 1 >= in.size() || in[i + 1] != '{') {
+                out.push_back(in[i]);
+                continue;
+            }
+            const auto close = in.find('}', i + 2);
+            if (close == std::string::npos) {
+                error(path, n, "unterminated ${...} substitution");
+                return std::nullopt;
+            }
+            const std::string expr = in.substr(i + 2, close - i - 2);
+            std::string name = expr;
+            std::optional<std::string> fallback;
+            if (const auto d = expr.find(":-"); d != std::string::npos) {
+                name = expr.substr(0, d);
+                fallback = expr.substr(d + 2);
+            }
+            bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+            for (const char c : name) {
+                valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+            }
+            if (!valid) {
+                error(path, n, "invalid variable name in ${" + expr + "}");
+                return std::nullopt;
+            }
+            const auto value = lookup(name);
+            if (value && !value->empty()) {
+                out += *value;
+            } else if (fallback) {
+                out += *fallback;
+            }
+            i = close;
+        }
+        return out;
+    }
+
+    std::optional<std::string> lookup(const std::string& name) const {
+        if (env_ != nullptr) {
+            const auto it = env_->find(name);
+            if (it == env_->end()) {
+                return std::nullopt;
+            }
+            return it->second;
+        }
+        const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): startup only
+        if (v == nullptr) {
+            return std::nullopt;
+        }
+        return std::string(v);
+    }
+
+    void string_field(const YAML::Node& parent, const char* key, const std::string& path,
+                      std::string& out) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        if (auto v = scalar(n, path + "." + key)) {
+            out = *v;
+        }
+    }
+
+    void bool_field(const YAML::Node& parent, const char* key, const std::string& path, bool& out) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        const auto v = scalar(n, path + "." + key);
+        if (!v) {
+            return;
+        }
+        if (*v == "true") {
+            out = true;
+        } else if (*v == "false") {
+            out = false;
+        } else {
+            error(path + "." + key, n, "expected true or false, got '" + *v + "'");
+        }
+    }
+
+    template <class Int>
+    void int_field(const YAML::Node& parent, const char* key, const std::string& path, Int& out,
+                   long long min, long long max) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        const auto v = scalar(n, path + "." + key);
+        if (!v) {
+            return;
+        }
+        char* end = nullptr;
+        errno = 0;
+        const long long parsed = std::strtoll(v->c_str(), &end, 10);
+        if (v->empty() || end != v->c_str() + v->size() || errno != 0) {
+            error(path + "." + key, n, "expected an integer, got '" + *v + "'");
+            return;
+        }
+        if (parsed < min || parsed > max) {
+            error(path + "." + key, n,
+                  "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return;
+        }
+        out = static_cast<Int>(parsed);
+    }
+
+    void duration_field(const YAML::Node& parent, const char* key, const std::string& path,
+                        Duration& out, bool allow_zero = false) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        const auto v = scalar(n, path + "." + key);
+        if (!v) {
+            return;
+        }
+        const auto d = parse_duration(*v);
+        if (!d) {
+            error(path + "." + key, n,
+                  "expected a duration such as 500ms, 10s, 5m or 1h, got '" + *v + "'");
+            return;
+        }
+        if (d->count() == 0 && !allow_zero) {
+            error(path + "." + key, n, "must be greater than zero");
+            return;
+        }
+        out = *d;
+    }
+
+    void string_list(const YAML::Node& parent, const char* key, const std::string& path,
+                     std::vector<std::string>& out) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        const std::string p = path + "." + key;
+        if (!n.IsSequence()) {
+            error(p, n, "expected a list of strings");
+            return;
+        }
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            if (auto v = scalar(n[i], p + "[" + std::to_string(i) + "]")) {
+                out.push_back(*v);
+            }
+        }
+    }
+
+private:
+    const std::map<std::string, std::string>* env_;
+};
+
+void decode_server(Decoder& d, const YAML::Node& n, ServerConfig& s) {
+    const std::string p = "server";
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p,
+                 {"listen", "threads", "max_header_bytes", "max_body_bytes", "header_timeout",
+                  "body_timeout", "idle_timeout", "write_timeout", "drain_timeout",
+                  "max_connections", "max_requests_per_connection"});
+    d.string_field(n, "listen", p, s.listen);
+    if (n["listen"] && !parse_host_port(s.listen)) {
+        d.error(p + ".listen", n["listen"], "expected HOST:PORT, got '" + s.listen + "'");
+    }
+    d.int_field(n, "threads", p, s.threads, 0, 256);
+    d.int_field(n, "max_header_bytes", p, s.max_header_bytes, 1024, 1 << 20);
+    d.int_field(n, "max_body_bytes", p, s.max_body_bytes, 1, 1LL << 32);
+    d.duration_field(n, "header_timeout", p, s.header_timeout);
+    d.duration_field(n, "body_timeout", p, s.body_timeout);
+    d.duration_field(n, "idle_timeout", p, s.idle_timeout);
+    d.duration_field(n, "write_timeout", p, s.write_timeout);
+    d.duration_field(n, "drain_timeout", p, s.drain_timeout, true);
+    d.int_field(n, "max_connections", p, s.max_connections, 1, 1000000);
+    d.int_field(n, "max_requests_per_connection", p, s.max_requests_per_connection, 1, 1LL << 30);
+}
+
+void decode_log(Decoder& d, const YAML::Node& n, LogConfig& l) {
+    const std::string p = "log";
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p, {"level", "format", "access_log"});
+    d.string_field(n, "level", p, l.level);
+    d.string_field(n, "format", p, l.format);
+    d.bool_field(n, "access_log", p, l.access_log);
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn",
+                                                  "error", "critical", "off"};
+    if (!kLevels.count(l.level)) {
+        d.error(p + ".level", n["level"],
+                "expected one of trace, debug, info, warn, error, critical, off");
+    }
+    if (l.format != "text" && l.format != "json") {
+        d.error(p + ".format", n["format"], "expected text or json");
+    }
+}
+
+void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
+                     const YAML::Node& n, ProviderConfig& pc) {
+    const std::string p = "providers." + name;
+    pc.name = name;
+    pc.yaml_line = Decoder::line_of(key);
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p,
+                 {"kind", "base_url", "api_key", "ca_file", "connect_timeout",
+                  "first_byte_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
+                  "max_connections", "max_response_bytes", "headers", "models",
+                  "embedding_dimensions"});
+    d.string_field(n, "kind", p, pc.kind);
+    d.string_field(n, "base_url", p, pc.base_url);
+    if (n["api_key"]) {
+        pc.api_key_set = true;
+        d.string_field(n, "api_key", p, pc.api_key);
+    }
+    d.string_field(n, "ca_file", p, pc.ca_file);
+    d.duration_field(n, "connect_timeout", p, pc.connect_timeout);
+    d.duration_field(n, "first_byte_timeout", p, pc.first_byte_timeout);
+    d.duration_field(n, "idle_timeout", p, pc.idle_timeout);
+    d.duration_field(n, "request_timeout", p, pc.request_timeout);
+    d.duration_field(n, "pool_idle_timeout", p, pc.pool_idle_timeout);
+    d.int_field(n, "max_connections", p, pc.max_connections, 1, 100000);
+    d.int_field(n, "max_response_bytes", p, pc.max_response_bytes, 1024, 1LL << 32);
+    if (const auto h = n["headers"]) {
+        if (d.is_map(h, p + ".headers")) {
+            for (const auto& kv : h) {
+                const std::string hp = p + ".headers." + kv.first.Scalar();
+                if (auto v = d.scalar(kv.second, hp)) {
+                    pc.headers[kv.first.Scalar()] = *v;
+                }
+            }
+        }
+    }
+    d.string_list(n, "models", p, pc.mock_models);
+    d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
+
+    if (pc.kind.empty()) {
+        d.error(p + ".kind", n, "missing (expected openai or mock)");
+    } else if (pc.kind != "openai" && pc.kind != "mock") {
+        d.error(p + ".kind", n["kind"], "unknown provider kind '" + pc.kind +
+                                            "' (this version supports openai and mock)");
+    }
+    if (pc.kind == "openai") {
+        if (pc.base_url.empty()) {
+            d.error(p + ".base_url", n, "missing (e.g. https://api.openai.com/v1)");
+        } else if (!parse_url(pc.base_url)) {
+            d.error(p + ".base_url", n["base_url"],
+                    "expected an http:// or https:// URL, got '" + pc.base_url + "'");
+        }
+        if (n["models"] || n["embedding_dimensions"]) {
+            d.error(p, n, "models and embedding_dimensions apply to kind: mock only");
+        }
+    }
+    if (pc.kind == "mock" && n["base_url"]) {
+        d.error(p + ".base_url", n["base_url"], "a mock provider has no base_url");
+    }
+    if (!pc.ca_file.empty()) {
+        std::ifstream f(pc.ca_file);
+        if (!f) {
+            d.error(p + ".ca_file", n["ca_file"], "cannot read '" + pc.ca_file + "'");
+        }
+    }
+}
+
+void decode_route(Decoder& d, std::size_t index, const YAML::Node& n, RouteConfig& rc) {
+    const std::string p = "routes[" + std::to_string(index) + "]";
+    rc.yaml_line = Decoder::line_of(n);
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p, {"model", "targets"});
+    d.string_field(n, "model", p, rc.model);
+    if (rc.model.empty()) {
+        d.error(p + ".model", n, "missing or empty");
+    }
+    const auto t = n["targets"];
+    if (!t || !t.IsSequence() || t.size() == 0) {
+        d.error(p + ".targets", t ? t : n, "expected a non-empty list of targets");
+        return;
+    }
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const std::string tp = p + ".targets[" + std::to_string(i) + "]";
+        TargetConfig tc;
+        tc.yaml_line = Decoder::line_of(t[i]);
+        if (!d.is_map(t[i], tp)) {
+            continue;
+        }
+        d.check_keys(t[i], tp, {"provider", "model", "weight"});
+        d.string_field(t[i], "provider", tp, tc.provider);
+        d.string_field(t[i], "model", tp, tc.model);
+        d.int_field(t[i], "weight", tp, tc.weight, 0, 1000000);
+        if (tc.provider.empty()) {
+            d.error(tp + ".provider", t[i], "missing");
+        }
+        rc.targets.push_back(std::move(tc));
+    }
+}
+
+bool is_hex64(const std::string& s) {
+    if (s.size() != 64) {
+        return false;
+    }
+    for (const char c : s) {
+        if (!std::isxdigit(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void decode_key(Decoder& d, std::size_t index, const YAML::Node& n, KeyConfig& kc) {
+    const std::string p = "keys[" + std::to_string(index) + "]";
+    kc.yaml_line = Decoder::line_of(n);
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p, {"name", "key", "sha256", "models"});
+    d.string_field(n, "name", p, kc.name);
+    d.string_field(n, "key", p, kc.key);
+    d.string_field(n, "sha256", p, kc.sha256_hex);
+    d.string_list(n, "models", p, kc.models);
+    if (kc.name.empty()) {
+        d.error(p + ".name", n, "missing or empty");
+    }
+    if (n["key"] && n["sha256"]) {
+        d.error(p, n, "give either key or sha256, not both");
+    } else if (!n["key"] && !n["sha256"]) {
+        d.error(p, n, "missing key (or sha256)");
+    } else if (n["key"] && kc.key.empty()) {
+        d.error(p + ".key", n["key"],
+                "is empty after substitution (is its environment variable set?)");
+    } else if (n["sha256"]) {
+        for (auto& c : kc.sha256_hex) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (!is_hex64(kc.sha256_hex)) {
+            d.error(p + ".sha256", n["sha256"], "expected 64 hex digits (a SHA-256 digest)");
+        }
+    }
+}
+
+void cross_check(Decoder& d, const YAML::Node& root, GatewayConfig& cfg) {
+    std::set<std::string> providers;
+    for (const auto& pc : cfg.providers) {
+        providers.insert(pc.name);
+    }
+    for (std::size_t r = 0; r < cfg.routes.size(); ++r) {
+        const auto& rc = cfg.routes[r];
+        unsigned long total = 0;
+        for (std::size_t i = 0; i < rc.targets.size(); ++i) {
+            const auto& tc = rc.targets[i];
+            total += tc.weight;
+            if (!tc.provider.empty() && !providers.count(tc.provider)) {
+                d.error("routes[" + std::to_string(r) + "].targets[" + std::to_string(i) +
+                            "].provider",
+                        root["routes"][r]["targets"][i]["provider"],
+                        "no provider named '" + tc.provider + "'");
+            }
+        }
+        if (!rc.targets.empty() && total == 0) {
+            d.error("routes[" + std::to_string(r) + "].targets", root["routes"][r]["targets"],
+                    "at least one target needs a weight above 0");
+        }
+    }
+    std::set<std::string> names;
+    for (std::size_t k = 0; k < cfg.keys.size(); ++k) {
+        if (!cfg.keys[k].name.empty() && !names.insert(cfg.keys[k].name).second) {
+            d.error("keys[" + std::to_string(k) + "].name", root["keys"][k]["name"],
+                    "duplicate key name '" + cfg.keys[k].name + "'");
+        }
+    }
+    if (cfg.routes.empty()) {
+        d.warnings.push_back("no routes configured: every model request will answer 404");
+    }
+}
+
+GatewayConfig decode(const std::string& text, const std::map<std::string, std::string>* env) {
+    if (text.size() > kMaxConfigBytes) {
+        throw ConfigError({"config: file larger than 4 MiB"});
+    }
+    if (!nesting_is_sane(text)) {
+        throw ConfigError({"config: nesting deeper than any sluice config allows"});
+    }
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError({"config (line " + std::to_string(e.mark.line + 1) +
+                           "): invalid YAML: " + e.msg});
+    }
+    GatewayConfig cfg;
+    Decoder d(env);
+    if (!root || root.IsNull()) {
+        throw ConfigError({"config: the file is empty"});
+    }
+    if (!root.IsMap()) {
+        throw ConfigError({"config (line " + std::to_string(Decoder::line_of(root)) +
+                           "): the top level must be a mapping"});
+    }
+    d.check_keys(root, "config", {"server", "log", "providers", "routes", "keys"});
+    if (const auto s = root["server"]) {
+        decode_server(d, s, cfg.server);
+    }
+    if (const auto l = root["log"]) {
+        decode_log(d, l, cfg.log);
+    }
+    if (const auto ps = root["providers"]) {
+        if (d.is_map(ps, "providers")) {
+            std::set<std::string> seen;
+            for (const auto& kv : ps) {
+                const auto name = kv.first.Scalar();
+                if (!seen.insert(name).second) {
+                    d.error("providers." + name, kv.first, "duplicate provider name");
+                    continue;
+                }
+                ProviderConfig pc;
+                decode_provider(d, name, kv.first, kv.second, pc);
+                cfg.providers.push_back(std::move(pc));
+            }
+        }
+    }
+    if (const auto rs = root["routes"]) {
+        if (!rs.IsSequence()) {
+            d.error("routes", rs, "expected a list of routes");
+        } else {
+            for (std::size_t i = 0; i < rs.size(); ++i) {
+                RouteConfig rc;
+                decode_route(d, i, rs[i], rc);
+                cfg.routes.push_back(std::move(rc));
+            }
+        }
+    }
+    if (const auto ks = root["keys"]) {
+        if (!ks.IsSequence()) {
+            d.error("keys", ks, "expected a list of keys");
+        } else {
+            for (std::size_t i = 0; i < ks.size(); ++i) {
+                KeyConfig kc;
+                decode_key(d, i, ks[i], kc);
+                cfg.keys.push_back(std::move(kc));
+            }
+        }
+    }
+    if (d.errors.empty()) {
+        cross_check(d, root, cfg);
+    }
+    if (!d.errors.empty()) {
+        throw ConfigError(std::move(d.errors));
+    }
+    cfg.warnings = std::move(d.warnings);
+    return cfg;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> errors)
+    : std::runtime_error(join_lines(errors)), errors_(std::move(errors)) {}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    if (text == "0") {
+        return Duration{0};
+    }
+    std::size_t i = 0;
+    std::uint64_t value = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+        value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
+        if (value > 100000000000ULL) {
+            return std::nullopt;
+        }
+        ++i;
+    }
+    if (i == 0) {
+        return std::nullopt;
+    }
+    const auto unit = text.substr(i);
+    std::uint64_t ms = 0;
+    if (unit == "ms") {
+        ms = value;
+    } else if (unit == "s") {
+        ms = value * 1000;
+    } else if (unit == "m") {
+        ms = value * 60 * 1000;
+    } else if (unit == "h") {
+        ms = value * 3600 * 1000;
+    } else {
+        return std::nullopt;
+    }
+    return Duration{static_cast<Duration::rep>(ms)};
+}
+
+GatewayConfig load_config_text(const std::string& text,
+                               const std::map<std::string, std::string>* env) {
+    return decode(text, env);
+}
+
+GatewayConfig load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw ConfigError({path + ": cannot open the config file"});
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    try {
+        return decode(ss.str(), nullptr);
+    } catch (const ConfigError& e) {
+        std::vector<std::string> prefixed;
+        for (const auto& m : e.errors()) {
+            prefixed.push_back(path + ": " + m);
+        }
+        throw ConfigError(std::move(prefixed));
+    }
+}
+
+}  // namespace sluice

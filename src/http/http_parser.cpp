@@ -1,0 +1,479 @@
+#include "http/http_parser.hpp"
+
+#include <cstring>
+
+#include "util/strings.hpp"
+
+namespace sluice::http1 {
+
+namespace {
+
+constexpr std::size_t kMaxChunkLine = 8192;
+constexpr std::size_t kMaxTrailers = 8192;
+
+bool is_tchar(unsigned char c) noexcept {
+    // RFC 9110 token characters.
+    if (c >= '0' && c <= '9') return true;
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+bool is_field_vchar(unsigned char c) noexcept {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+ParseStatus fail(ParseError& err, int status, const char* code, std::string message) {
+    err.status = status;
+    err.code = code;
+    err.message = std::move(message);
+    return ParseStatus::error;
+}
+
+/// Finds the end of the head ("\r\n\r\n"). Rejects bare LF and bare CR as soon as they appear.
+/// Returns npos when not yet complete.
+std::size_t find_head_end(std::string_view buf, bool& bare_lf) {
+    bare_lf = false;
+    for (std::size_t i = 0; i < buf.size(); ++i) {
+        const char c = buf[i];
+        if (c == '\n') {
+            if (i == 0 || buf[i - 1] != '\r') {
+                bare_lf = true;
+                return std::string_view::npos;
+            }
+            if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
+                return i + 1;
+            }
+        } else if (c == '\r' && i + 1 < buf.size() && buf[i + 1] != '\n') {
+            bare_lf = true;  // bare CR is just as ambiguous
+            return std::string_view::npos;
+        }
+    }
+    return std::string_view::npos;
+}
+
+bool parse_version(std::string_view v, int& minor) {
+    if (v == "HTTP/1.1") {
+        minor = 1;
+        return true;
+    }
+    if (v == "HTTP/1.0") {
+        minor = 0;
+        return true;
+    }
+    return false;
+}
+
+/// Parses header lines in `lines` (each ending CRLF, the final blank line excluded).
+ParseStatus parse_fields(std::string_view lines, bool is_request, const HeadLimits& limits,
+                         MessageHead& out, ParseError& err) {
+    const int bad = is_request ? 400 : 502;
+    std::size_t pos = 0;
+    while (pos < lines.size()) {
+        const auto eol = lines.find("\r\n", pos);
+        const std::string_view line = lines.substr(pos, eol - pos);
+        pos = eol + 2;
+        if (line.empty()) {
+            break;
+        }
+        if (line.front() == ' ' || line.front() == '\t') {
+            return fail(err, bad, "invalid_header", "obsolete line folding is not accepted");
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) {
+            return fail(err, bad, "invalid_header", "header line without a colon");
+        }
+        const auto name = line.substr(0, colon);
+        if (name.empty()) {
+            return fail(err, bad, "invalid_header", "empty header name");
+        }
+        for (const char ch : name) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (!is_tchar(c)) {
+                return fail(err, bad, "invalid_header",
+                            c == ' ' || c == '\t'
+                                ? "whitespace between a header name and its colon"
+                                : "invalid character in a header name");
+            }
+            // Underscore names collide with dash names in CGI-style gateways (Envoy's
+            // headers_with_underscores_action: REJECT_REQUEST). Responses may use them.
+            if (c == '_' && is_request) {
+                return fail(err, bad, "invalid_header", "underscores in header names are not accepted");
+            }
+        }
+        const auto raw_value = line.substr(colon + 1);
+        for (const char ch : raw_value) {
+            if (!is_field_vchar(static_cast<unsigned char>(ch))) {
+                return fail(err, bad, "invalid_header", "control character in a header value");
+            }
+        }
+        if (out.headers.size() >= limits.max_headers) {
+            return fail(err, is_request ? 431 : 502, "headers_too_large",
+                        "too many header fields (limit " + std::to_string(limits.max_headers) + ")");
+        }
+        out.headers.push_back({name, trim_ows(raw_value)});
+    }
+    return ParseStatus::done;
+}
+
+bool parse_content_length(std::string_view v, std::uint64_t& out) {
+    if (v.empty() || v.size() > 18) {
+        return false;
+    }
+    std::uint64_t n = 0;
+    for (const char c : v) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = n;
+    return true;
+}
+
+bool header_has_token(std::string_view value, std::string_view token) {
+    std::size_t pos = 0;
+    while (pos <= value.size()) {
+        auto comma = value.find(',', pos);
+        if (comma == std::string_view::npos) {
+            comma = value.size();
+        }
+        if (iequals(trim_ows(value.substr(pos, comma - pos)), token)) {
+            return true;
+        }
+        pos = comma + 1;
+    }
+    return false;
+}
+
+/// Framing and connection semantics shared by requests and responses.
+ParseStatus resolve_framing(bool is_request, MessageHead& out, ParseError& err) {
+    const int bad = is_request ? 400 : 502;
+    bool seen_te = false;
+    bool seen_cl = false;
+    bool seen_host = false;
+    bool close = out.version_minor == 0;
+    for (const auto& h : out.headers) {
+        if (iequals(h.name, "content-length")) {
+            if (seen_cl) {
+                return fail(err, bad, "invalid_framing", "more than one Content-Length header");
+            }
+            seen_cl = true;
+            std::uint64_t n = 0;
+            if (!parse_content_length(h.value, n)) {
+                return fail(err, bad, "invalid_framing", "invalid Content-Length value");
+            }
+            out.content_length = n;
+        } else if (iequals(h.name, "transfer-encoding")) {
+            if (seen_te) {
+                return fail(err, bad, "invalid_framing", "more than one Transfer-Encoding header");
+            }
+            seen_te = true;
+            if (out.version_minor == 0) {
+                return fail(err, bad, "invalid_framing", "Transfer-Encoding in an HTTP/1.0 message");
+            }
+            if (!iequals(h.value, "chunked")) {
+                return fail(err, is_request ? 400 : 502, "invalid_framing",
+                            "unsupported Transfer-Encoding (only 'chunked' is accepted)");
+            }
+            out.chunked = true;
+        } else if (iequals(h.name, "connection")) {
+            if (header_has_token(h.value, "close")) {
+                close = true;
+            } else if (header_has_token(h.value, "keep-alive")) {
+                close = false;
+            }
+        } else if (is_request && iequals(h.name, "host")) {
+            if (seen_host) {
+                return fail(err, 400, "invalid_header", "more than one Host header");
+            }
+            seen_host = true;
+        } else if (is_request && iequals(h.name, "expect")) {
+            if (!iequals(h.value, "100-continue")) {
+                return fail(err, 417, "expectation_failed", "only 'Expect: 100-continue' is supported");
+            }
+            out.expect_continue = out.version_minor == 1;
+        }
+    }
+    if (seen_te && seen_cl) {
+        return fail(err, bad, "invalid_framing",
+                    "both Content-Length and Transfer-Encoding are present");
+    }
+    if (is_request && out.version_minor == 1 && !seen_host) {
+        return fail(err, 400, "invalid_header", "missing Host header");
+    }
+    out.keep_alive = !close;
+    return ParseStatus::done;
+}
+
+ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_request,
+                        MessageHead& out, std::size_t& consumed, ParseError& err) {
+    const int bad = is_request ? 400 : 502;
+    bool bare = false;
+    const auto end = find_head_end(buf, bare);
+    if (bare) {
+        return fail(err, bad, "invalid_framing", "bare CR or LF in the message head");
+    }
+    if (end == std::string_view::npos) {
+        const auto first_eol = buf.find("\r\n");
+        const std::size_t line_len = first_eol == std::string_view::npos ? buf.size() : first_eol;
+        if (line_len > limits.max_start_line) {
+            return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
+                              : fail(err, 502, "invalid_response", "the status line is too long");
+        }
+        if (buf.size() > limits.max_head_bytes) {
+            return fail(err, is_request ? 431 : 502, "headers_too_large",
+                        "the header section exceeds " + std::to_string(limits.max_head_bytes) +
+                            " bytes");
+        }
+        return ParseStatus::incomplete;
+    }
+    if (end > limits.max_head_bytes + 4) {
+        return fail(err, is_request ? 431 : 502, "headers_too_large",
+                    "the header section exceeds " + std::to_string(limits.max_head_bytes) + " bytes");
+    }
+    out = MessageHead{};
+    out.raw.assign(buf.data(), end);
+    const std::string_view raw = out.raw;
+    const auto eol = raw.find("\r\n");
+    const auto start = raw.substr(0, eol);
+    if (start.size() > limits.max_start_line) {
+        return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
+                          : fail(err, 502, "invalid_response", "the status line is too long");
+    }
+    if (is_request) {
+        const auto sp1 = start.find(' ');
+        const auto sp2 = sp1 == std::string_view::npos ? sp1 : start.find(' ', sp1 + 1);
+        if (sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
+            start.find(' ', sp2 + 1) != std::string_view::npos) {
+            return fail(err, 400, "invalid_request_line", "malformed request line");
+        }
+        out.method = start.substr(0, sp1);
+        out.target = start.substr(sp1 + 1, sp2 - sp1 - 1);
+        if (out.method.empty() || out.target.empty()) {
+            return fail(err, 400, "invalid_request_line", "malformed request line");
+        }
+        for (const char c : out.method) {
+            if (!is_tchar(static_cast<unsigned char>(c))) {
+                return fail(err, 400, "invalid_request_line", "invalid method");
+            }
+        }
+        for (const char c : out.target) {
+            const auto u = static_cast<unsigned char>(c);
+            if (u <= 0x20 || u >= 0x7f) {
+                return fail(err, 400, "invalid_request_line", "invalid character in the target");
+            }
+        }
+        if (!parse_version(start.substr(sp2 + 1), out.version_minor)) {
+            return fail(err, start.substr(sp2 + 1).rfind("HTTP/", 0) == 0 ? 505 : 400,
+                        "unsupported_version", "only HTTP/1.0 and HTTP/1.1 are supported");
+        }
+    } else {
+        // HTTP/1.1 200 OK   (reason may be empty)
+        if (start.size() < 12 || !parse_version(start.substr(0, 8), out.version_minor) ||
+            start[8] != ' ') {
+            return fail(err, 502, "invalid_response", "malformed status line");
+        }
+        int status = 0;
+        for (std::size_t i = 9; i < 12; ++i) {
+            if (start[i] < '0' || start[i] > '9') {
+                return fail(err, 502, "invalid_response", "malformed status code");
+            }
+            status = status * 10 + (start[i] - '0');
+        }
+        if (status < 100 || (start.size() > 12 && start[12] != ' ')) {
+            return fail(err, 502, "invalid_response", "malformed status line");
+        }
+        out.status = status;
+        out.reason = start.size() > 13 ? start.substr(13) : std::string_view{};
+        for (const char c : out.reason) {
+            if (!is_field_vchar(static_cast<unsigned char>(c))) {
+                return fail(err, 502, "invalid_response", "control character in the reason phrase");
+            }
+        }
+    }
+    const auto fields = raw.substr(eol + 2);
+    if (parse_fields(fields, is_request, limits, out, err) != ParseStatus::done) {
+        return ParseStatus::error;
+    }
+    if (resolve_framing(is_request, out, err) != ParseStatus::done) {
+        return ParseStatus::error;
+    }
+    consumed = end;
+    return ParseStatus::done;
+}
+
+}  // namespace
+
+std::string_view MessageHead::find(std::string_view name) const noexcept {
+    for (const auto& h : headers) {
+        if (iequals(h.name, name)) {
+            return h.value;
+        }
+    }
+    return {};
+}
+
+bool MessageHead::has(std::string_view name) const noexcept {
+    for (const auto& h : headers) {
+        if (iequals(h.name, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+ParseStatus parse_request_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
+                               std::size_t& consumed, ParseError& err) {
+    return head_common(buf, limits, true, out, consumed, err);
+}
+
+ParseStatus parse_response_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
+                                std::size_t& consumed, ParseError& err) {
+    return head_common(buf, limits, false, out, consumed, err);
+}
+
+std::size_t ChunkedDecoder::fail(std::string message) {
+    state_ = State::failed;
+    error_.status = 400;
+    error_.code = "invalid_chunked_body";
+    error_.message = std::move(message);
+    return 0;
+}
+
+std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
+    std::size_t i = 0;
+    while (i < in.size()) {
+        const char c = in[i];
+        switch (state_) {
+            case State::size: {
+                int digit = -1;
+                if (c >= '0' && c <= '9') digit = c - '0';
+                else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+                else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+                if (digit >= 0) {
+                    if (++digits_ > 15) {
+                        return fail("chunk size too large");
+                    }
+                    remaining_ = remaining_ * 16 + static_cast<std::uint64_t>(digit);
+                    ++i;
+                    break;
+                }
+                if (digits_ == 0) {
+                    return fail("invalid chunk size");
+                }
+                if (c == ';') {
+                    state_ = State::ext;
+                    line_bytes_ = 0;
+                    ++i;
+                    break;
+                }
+                if (c == ' ' || c == '\t') {
+                    state_ = State::ext_ws;
+                    line_bytes_ = 0;
+                    ++i;
+                    break;
+                }
+                if (c == '\r') {
+                    state_ = State::size_lf;
+                    ++i;
+                    break;
+                }
+                return fail("invalid chunk size");
+            }
+            case State::ext_ws:
+                // RFC 9112 allows whitespace (BWS) after the size only before a ';'.
+                if (c == ';') {
+                    state_ = State::ext;
+                } else if (c != ' ' && c != '\t') {
+                    return fail("invalid chunk size");
+                } else if (++line_bytes_ > kMaxChunkLine) {
+                    return fail("chunk extension too long");
+                }
+                ++i;
+                break;
+            case State::ext:
+                // Extensions are ignored but bounded; whitespace may only precede ';'.
+                if (c == '\r') {
+                    state_ = State::size_lf;
+                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') ||
+                           c == 0x7f) {
+                    return fail("invalid character in a chunk extension");
+                } else if (++line_bytes_ > kMaxChunkLine) {
+                    return fail("chunk extension too long");
+                }
+                ++i;
+                break;
+            case State::size_lf:
+                if (c != '\n') {
+                    return fail("chunk size line not ended by CRLF");
+                }
+                ++i;
+                digits_ = 0;
+                if (remaining_ == 0) {
+                    last_chunk_ = true;
+                    state_ = State::trailer;
+                    trailer_line_empty_ = true;
+                } else {
+                    state_ = State::data;
+                }
+                break;
+            case State::data: {
+                const auto take = static_cast<std::size_t>(
+                    std::min<std::uint64_t>(remaining_, in.size() - i));
+                out.append(in.data() + i, take);
+                remaining_ -= take;
+                i += take;
+                if (remaining_ == 0) {
+                    state_ = State::data_cr;
+                }
+                break;
+            }
+            case State::data_cr:
+                if (c != '\r') {
+                    return fail("chunk data not followed by CRLF");
+                }
+                state_ = State::data_lf;
+                ++i;
+                break;
+            case State::data_lf:
+                if (c != '\n') {
+                    return fail("chunk data not followed by CRLF");
+                }
+                state_ = State::size;
+                ++i;
+                break;
+            case State::trailer:
+                if (c == '\r') {
+                    state_ = State::trailer_lf;
+                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') ||
+                           c == 0x7f) {
+                    return fail("invalid character in a trailer");
+                } else {
+                    trailer_line_empty_ = false;
+                    if (++trailer_bytes_ > kMaxTrailers) {
+                        return fail("trailers too long");
+                    }
+                }
+                ++i;
+                break;
+            case State::trailer_lf:
+                if (c != '\n') {
+                    return fail("trailer line not ended by CRLF");
+                }
+                ++i;
+                if (trailer_line_empty_) {
+                    state_ = State::done;
+                    return i;
+                }
+                trailer_line_empty_ = true;
+                state_ = State::trailer;
+                break;
+            case State::done:
+            case State::failed:
+                return i;
+        }
+    }
+    return i;
+}
+
+}  // namespace sluice::http1

@@ -1,0 +1,146 @@
+#include "log/log.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "http/http_parser.hpp"
+#include "runtime/runtime.hpp"
+
+namespace sluice::log {
+
+namespace {
+bool g_json = false;
+bool g_access = true;
+
+void append_kv(std::string& out, bool json, std::string_view key, std::string_view value,
+               bool quote) {
+    if (json) {
+        out += ",\"";
+        out += key;
+        out += "\":";
+        if (quote) {
+            append_json_string(out, value);
+        } else {
+            out += value;
+        }
+    } else {
+        out += ' ';
+        out += key;
+        out += '=';
+        if (value.empty()) {
+            out += '-';
+        } else if (quote && value.find_first_of(" \"=") != std::string_view::npos) {
+            append_json_string(out, value);
+        } else {
+            out += value;
+        }
+    }
+}
+
+std::string ms(double v) {
+    return fmt::format("{:.3f}", v);
+}
+
+/// UTC time with milliseconds, e.g. 2026-11-29T19:38:30.123Z.
+std::string iso_now() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(millis));
+    return buf;
+}
+}  // namespace
+
+void setup(const LogConfig& cfg) {
+    auto logger = spdlog::stdout_logger_mt("sluice");
+    g_json = cfg.format == "json";
+    g_access = cfg.access_log;
+    if (g_json) {
+        logger->set_pattern("%v");
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    }
+    logger->set_level(spdlog::level::from_str(cfg.level));
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+}
+
+bool access_enabled() noexcept {
+    return g_access && spdlog::should_log(spdlog::level::info);
+}
+
+void write(spdlog::level::level_enum level, std::string_view msg) {
+    if (!g_json) {
+        spdlog::log(level, "{}", msg);
+        return;
+    }
+    std::string out = "{\"ts\":";
+    append_json_string(out, iso_now());
+    out += ",\"level\":";
+    const auto lv = spdlog::level::to_string_view(level);
+    append_json_string(out, std::string_view(lv.data(), lv.size()));
+    out += ",\"msg\":";
+    append_json_string(out, msg);
+    out += '}';
+    spdlog::log(level, "{}", out);
+}
+
+void access(const RequestContext& ctx, std::string_view method, std::string_view path) {
+    if (!access_enabled()) {
+        return;
+    }
+    using millis = std::chrono::duration<double, std::milli>;
+    const auto now = RequestContext::Clock::now();
+    const double total_ms = millis(now - ctx.started).count();
+    const double ttfb = ctx.first_byte.time_since_epoch().count() == 0
+                            ? -1.0
+                            : millis(ctx.first_byte - ctx.started).count();
+    std::string out;
+    out.reserve(384);
+    if (g_json) {
+        out = "{\"ts\":";
+        append_json_string(out, iso_now());
+        out += ",\"level\":\"info\",\"msg\":\"access\"";
+    } else {
+        out = "access";
+    }
+    const Provider* provider = ctx.attempts.empty() ? nullptr : ctx.attempts.back().provider;
+    const std::string upstream_model = ctx.attempts.empty() ? std::string() : ctx.attempts.back().model;
+    append_kv(out, g_json, "request_id", ctx.request_id, true);
+    append_kv(out, g_json, "method", method, true);
+    append_kv(out, g_json, "path", path, true);
+    append_kv(out, g_json, "key", ctx.key != nullptr ? std::string_view(ctx.key->name) : "", true);
+    append_kv(out, g_json, "model", ctx.api.model, true);
+    append_kv(out, g_json, "route", ctx.route != nullptr ? std::string_view(ctx.route->pattern) : "", true);
+    append_kv(out, g_json, "provider", provider != nullptr ? std::string_view(provider->name()) : "", true);
+    append_kv(out, g_json, "upstream_model", upstream_model, true);
+    append_kv(out, g_json, "stream", ctx.api.stream ? "true" : "false", false);
+    append_kv(out, g_json, "status", std::to_string(ctx.status), false);
+    if (!ctx.error_code.empty()) {
+        append_kv(out, g_json, "error", ctx.error_code, true);
+    }
+    append_kv(out, g_json, "duration_ms", ms(total_ms), false);
+    append_kv(out, g_json, "ttfb_ms", ttfb < 0 ? (g_json ? "null" : "") : ms(ttfb), false);
+    const auto tokens = [](std::int64_t v) { return v < 0 ? std::string("null") : std::to_string(v); };
+    append_kv(out, g_json, "prompt_tokens", g_json || ctx.usage.prompt_tokens >= 0 ? tokens(ctx.usage.prompt_tokens) : "", false);
+    append_kv(out, g_json, "completion_tokens", g_json || ctx.usage.completion_tokens >= 0 ? tokens(ctx.usage.completion_tokens) : "", false);
+    append_kv(out, g_json, "bytes_in", std::to_string(ctx.bytes_in), false);
+    append_kv(out, g_json, "bytes_out", std::to_string(ctx.bytes_out), false);
+    if (ctx.client_gone) {
+        append_kv(out, g_json, "client_gone", "true", false);
+    }
+    if (g_json) {
+        out += '}';
+    }
+    spdlog::info("{}", out);
+}
+
+}  // namespace sluice::log

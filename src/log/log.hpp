@@ -1,0 +1,47 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <sluice/config.hpp>
+#include <sluice/request_context.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sluice::log {
+
+/// Configures the process logger (level and text/json format). Call once at start-up.
+void setup(const LogConfig& cfg);
+/// A log line; in json format it becomes {"ts","level","msg"}.
+void write(spdlog::level::level_enum level, std::string_view msg);
+
+template <class... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+    if (spdlog::should_log(spdlog::level::info)) {
+        write(spdlog::level::info, fmt::format(f, std::forward<Args>(args)...));
+    }
+}
+template <class... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+    if (spdlog::should_log(spdlog::level::warn)) {
+        write(spdlog::level::warn, fmt::format(f, std::forward<Args>(args)...));
+    }
+}
+template <class... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+    if (spdlog::should_log(spdlog::level::err)) {
+        write(spdlog::level::err, fmt::format(f, std::forward<Args>(args)...));
+    }
+}
+template <class... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+        write(spdlog::level::debug, fmt::format(f, std::forward<Args>(args)...));
+    }
+}
+
+/// One structured access-log line per API request: request id, key name (never the key), route,
+/// provider, upstream model, status, duration, time to first byte, tokens, bytes in/out.
+void access(const RequestContext& ctx, std::string_view method, std::string_view path);
+bool access_enabled() noexcept;
+
+}  // namespace sluice::log

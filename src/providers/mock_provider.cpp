@@ -1,0 +1,465 @@
+#include "providers/mock_provider.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+namespace {
+
+using Json = nlohmann::json;
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL) {
+    for (const char c : s) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+std::string short_id(std::string_view prefix, std::string_view seed) {
+    static constexpr char kAlnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::uint64_t h = fnv1a(seed);
+    std::string id(prefix);
+    for (int i = 0; i < 20; ++i) {
+        id.push_back(kAlnum[h % 36]);
+        h = h / 36 + fnv1a(id);
+    }
+    return id;
+}
+
+std::int64_t count_words(std::string_view s) {
+    std::int64_t n = 0;
+    bool in_word = false;
+    for (const char c : s) {
+        const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+        if (!space && !in_word) {
+            ++n;
+        }
+        in_word = !space;
+    }
+    return n;
+}
+
+std::string text_of(const Json& content) {
+    if (content.is_string()) {
+        return content.get<std::string>();
+    }
+    std::string out;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+                part["text"].is_string()) {
+                if (!out.empty()) {
+                    out += ' ';
+                }
+                out += part["text"].get<std::string>();
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> split_words(const std::string& text, int chunks) {
+    std::vector<std::string> pieces;
+    if (chunks > 0) {
+        // Exactly `chunks` pieces, cycling through the text.
+        const std::size_t n = static_cast<std::size_t>(chunks);
+        const std::size_t size = std::max<std::size_t>(1, text.size() / n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t b = std::min(text.size(), i * size);
+            const std::size_t e = i + 1 == n ? text.size() : std::min(text.size(), b + size);
+            pieces.push_back(text.substr(b, e - b));
+        }
+        return pieces;
+    }
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto sp = text.find(' ', pos);
+        sp = sp == std::string::npos ? text.size() : sp + 1;
+        pieces.push_back(text.substr(pos, sp - pos));
+        pos = sp;
+    }
+    if (pieces.empty()) {
+        pieces.emplace_back();
+    }
+    return pieces;
+}
+
+Json sample_for_schema(const Json& schema) {
+    const std::string type = schema.is_object() ? schema.value("type", "string") : "string";
+    if (type == "number" || type == "integer") return 1;
+    if (type == "boolean") return true;
+    if (type == "array") return Json::array();
+    if (type == "object") {
+        Json obj = Json::object();
+        if (schema.contains("properties") && schema["properties"].is_object()) {
+            const Json req = schema.value("required", Json::array());
+            for (const auto& r : req) {
+                if (r.is_string() && schema["properties"].contains(r.get<std::string>())) {
+                    obj[r.get<std::string>()] = sample_for_schema(schema["properties"][r.get<std::string>()]);
+                }
+            }
+        }
+        return obj;
+    }
+    if (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() &&
+        !schema["enum"].empty()) {
+        return schema["enum"][0];
+    }
+    return "mock";
+}
+
+struct ChatPlan {
+    std::string content;
+    bool tool_call = false;
+    std::string tool_name;
+    std::string tool_arguments;
+    std::string tool_id;
+    std::int64_t prompt_tokens = 0;
+};
+
+ChatPlan plan_chat(const Json& req, const MockOptions& opts) {
+    ChatPlan plan;
+    std::string last_user;
+    std::string last_role;
+    if (req.contains("messages") && req["messages"].is_array()) {
+        for (const auto& m : req["messages"]) {
+            if (!m.is_object()) {
+                continue;
+            }
+            const auto text = m.contains("content") ? text_of(m["content"]) : std::string();
+            plan.prompt_tokens += count_words(text) + 3;
+            last_role = m.value("role", "");
+            if (last_role == "user") {
+                last_user = text;
+            }
+        }
+    }
+    const bool has_tools = req.contains("tools") && req["tools"].is_array() && !req["tools"].empty();
+    const bool tools_off = req.contains("tool_choice") && req["tool_choice"].is_string() &&
+                           req["tool_choice"] == "none";
+    if (has_tools && !tools_off && last_role != "tool") {
+        const auto& tool = req["tools"][0];
+        const Json fn = tool.value("function", Json::object());
+        plan.tool_call = true;
+        plan.tool_name = fn.value("name", "tool");
+        plan.tool_arguments = sample_for_schema(fn.value("parameters", Json::object())).dump();
+        plan.tool_id = short_id("call_", plan.tool_name + last_user);
+        return plan;
+    }
+    if (!opts.content.empty()) {
+        plan.content = opts.content;
+    } else if (last_role == "tool") {
+        plan.content = "The tool answered; that is all the mock provider knows.";
+    } else {
+        std::string echo = last_user.substr(0, 200);
+        plan.content = "This is a mock answer from sluice. You said: " + echo;
+    }
+    return plan;
+}
+
+std::int64_t completion_tokens(const ChatPlan& plan) {
+    return plan.tool_call ? count_words(plan.tool_arguments) + 5 : count_words(plan.content);
+}
+
+Json usage_json(std::int64_t prompt, std::int64_t completion) {
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion}};
+}
+
+void sse_line(std::string& out, const Json& chunk) {
+    out += "data: ";
+    out += chunk.dump();
+    out += "\n\n";
+}
+
+LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view body) {
+    const ChatPlan plan = plan_chat(req, opts);
+    const std::string model = req.value("model", "mock");
+    const std::string id = short_id("chatcmpl-", body);
+    constexpr std::int64_t kCreated = 1700000000;
+    const bool stream = req.value("stream", false);
+    const std::int64_t completion = completion_tokens(plan);
+    LocalResponse r;
+    if (!stream) {
+        Json message = {{"role", "assistant"}};
+        if (plan.tool_call) {
+            message["content"] = nullptr;
+            message["tool_calls"] = Json::array({{{"id", plan.tool_id},
+                                                  {"type", "function"},
+                                                  {"function",
+                                                   {{"name", plan.tool_name},
+                                                    {"arguments", plan.tool_arguments}}}}});
+        } else {
+            message["content"] = plan.content;
+        }
+        Json resp = {{"id", id},
+                     {"object", "chat.completion"},
+                     {"created", kCreated},
+                     {"model", model},
+                     {"choices", Json::array({{{"index", 0},
+                                               {"message", message},
+                                               {"logprobs", nullptr},
+                                               {"finish_reason",
+                                                plan.tool_call ? "tool_calls" : "stop"}}})},
+                     {"usage", usage_json(plan.prompt_tokens, completion)},
+                     {"system_fingerprint", "fp_sluice_mock"}};
+        r.body = resp.dump();
+        return r;
+    }
+    const bool include_usage = req.contains("stream_options") &&
+                               req["stream_options"].is_object() &&
+                               req["stream_options"].value("include_usage", false);
+    r.content_type = "text/event-stream";
+    auto chunk = [&](Json delta, Json finish) {
+        Json c = {{"id", id},
+                  {"object", "chat.completion.chunk"},
+                  {"created", kCreated},
+                  {"model", model},
+                  {"system_fingerprint", "fp_sluice_mock"},
+                  {"choices", Json::array({{{"index", 0},
+                                            {"delta", std::move(delta)},
+                                            {"logprobs", nullptr},
+                                            {"finish_reason", std::move(finish)}}})}};
+        if (include_usage) {
+            c["usage"] = nullptr;
+        }
+        return c;
+    };
+    sse_line(r.body, chunk({{"role", "assistant"}, {"content", plan.tool_call ? Json(nullptr) : Json("")}},
+                           nullptr));
+    if (plan.tool_call) {
+        sse_line(r.body, chunk({{"tool_calls", Json::array({{{"index", 0},
+                                                             {"id", plan.tool_id},
+                                                             {"type", "function"},
+                                                             {"function",
+                                                              {{"name", plan.tool_name},
+                                                               {"arguments", ""}}}}})}},
+                               nullptr));
+        // Argument deltas in small pieces, as real providers stream them.
+        for (std::size_t i = 0; i < plan.tool_arguments.size(); i += 4) {
+            sse_line(r.body,
+                     chunk({{"tool_calls",
+                             Json::array({{{"index", 0},
+                                           {"function",
+                                            {{"arguments", plan.tool_arguments.substr(i, 4)}}}}})}},
+                           nullptr));
+        }
+    } else {
+        for (const auto& piece : split_words(plan.content, opts.stream_chunks)) {
+            sse_line(r.body, chunk({{"content", piece}}, nullptr));
+        }
+    }
+    sse_line(r.body, chunk(Json::object(), plan.tool_call ? "tool_calls" : "stop"));
+    if (include_usage) {
+        Json u = {{"id", id},
+                  {"object", "chat.completion.chunk"},
+                  {"created", kCreated},
+                  {"model", model},
+                  {"system_fingerprint", "fp_sluice_mock"},
+                  {"choices", Json::array()},
+                  {"usage", usage_json(plan.prompt_tokens, completion)}};
+        sse_line(r.body, u);
+    }
+    r.body += "data: [DONE]\n\n";
+    return r;
+}
+
+LocalResponse completions(const Json& req, const MockOptions& opts, std::string_view body) {
+    std::string prompt;
+    if (req.contains("prompt")) {
+        if (req["prompt"].is_string()) {
+            prompt = req["prompt"].get<std::string>();
+        } else if (req["prompt"].is_array() && !req["prompt"].empty() && req["prompt"][0].is_string()) {
+            prompt = req["prompt"][0].get<std::string>();
+        }
+    }
+    const std::string text =
+        opts.content.empty() ? " and this is the mock completion of: " + prompt.substr(0, 200)
+                             : opts.content;
+    const std::string model = req.value("model", "mock");
+    const std::string id = short_id("cmpl-", body);
+    const std::int64_t p = count_words(prompt);
+    const std::int64_t c = count_words(text);
+    LocalResponse r;
+    if (!req.value("stream", false)) {
+        Json resp = {{"id", id},
+                     {"object", "text_completion"},
+                     {"created", 1700000000},
+                     {"model", model},
+                     {"choices", Json::array({{{"text", text},
+                                               {"index", 0},
+                                               {"logprobs", nullptr},
+                                               {"finish_reason", "stop"}}})},
+                     {"usage", usage_json(p, c)}};
+        r.body = resp.dump();
+        return r;
+    }
+    const bool include_usage = req.contains("stream_options") &&
+                               req["stream_options"].is_object() &&
+                               req["stream_options"].value("include_usage", false);
+    r.content_type = "text/event-stream";
+    const auto pieces = split_words(text, opts.stream_chunks);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        Json chunk = {{"id", id},
+                      {"object", "text_completion"},
+                      {"created", 1700000000},
+                      {"model", model},
+                      {"choices", Json::array({{{"text", pieces[i]},
+                                                {"index", 0},
+                                                {"logprobs", nullptr},
+                                                {"finish_reason",
+                                                 i + 1 == pieces.size() ? Json("stop") : Json(nullptr)}}})}};
+        if (include_usage) {
+            chunk["usage"] = nullptr;
+        }
+        sse_line(r.body, chunk);
+    }
+    if (include_usage) {
+        sse_line(r.body, {{"id", id},
+                          {"object", "text_completion"},
+                          {"created", 1700000000},
+                          {"model", model},
+                          {"choices", Json::array()},
+                          {"usage", usage_json(p, c)}});
+    }
+    r.body += "data: [DONE]\n\n";
+    return r;
+}
+
+std::string base64(const unsigned char* data, std::size_t n) {
+    static constexpr char kTable[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (std::size_t i = 0; i < n; i += 3) {
+        const unsigned v = (static_cast<unsigned>(data[i]) << 16) |
+                           (i + 1 < n ? static_cast<unsigned>(data[i + 1]) << 8 : 0U) |
+                           (i + 2 < n ? static_cast<unsigned>(data[i + 2]) : 0U);
+        out.push_back(kTable[(v >> 18) & 63]);
+        out.push_back(kTable[(v >> 12) & 63]);
+        out.push_back(i + 1 < n ? kTable[(v >> 6) & 63] : '=');
+        out.push_back(i + 2 < n ? kTable[v & 63] : '=');
+    }
+    return out;
+}
+
+LocalResponse embeddings(const Json& req, const MockOptions& opts) {
+    std::vector<std::string> inputs;
+    const Json input = req.value("input", Json());
+    auto add = [&](const Json& v) {
+        if (v.is_string()) {
+            inputs.push_back(v.get<std::string>());
+        } else {
+            inputs.push_back(v.dump());  // token arrays
+        }
+    };
+    if (input.is_array() && !input.empty() && !input[0].is_number()) {
+        for (const auto& v : input) {
+            add(v);
+        }
+    } else {
+        add(input);
+    }
+    int dims = opts.embedding_dimensions;
+    if (req.contains("dimensions") && req["dimensions"].is_number_integer()) {
+        dims = std::clamp(req["dimensions"].get<int>(), 1, 8192);
+    }
+    const bool b64 = req.value("encoding_format", "float") == "base64";
+    Json data = Json::array();
+    std::int64_t tokens = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        tokens += std::max<std::int64_t>(1, count_words(inputs[i]));
+        std::vector<float> v(static_cast<std::size_t>(dims));
+        double norm = 0;
+        std::uint64_t h = fnv1a(inputs[i]);
+        for (auto& x : v) {
+            h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+            x = static_cast<float>(static_cast<double>(h >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+            norm += static_cast<double>(x) * x;
+        }
+        norm = std::sqrt(norm);
+        for (auto& x : v) {
+            x = static_cast<float>(x / norm);
+        }
+        Json item = {{"object", "embedding"}, {"index", i}};
+        if (b64) {
+            item["embedding"] = base64(reinterpret_cast<const unsigned char*>(v.data()),
+                                       v.size() * sizeof(float));
+        } else {
+            item["embedding"] = v;
+        }
+        data.push_back(std::move(item));
+    }
+    LocalResponse r;
+    r.body = Json{{"object", "list"},
+                  {"data", std::move(data)},
+                  {"model", req.value("model", "mock")},
+                  {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}}
+                 .dump();
+    return r;
+}
+
+}  // namespace
+
+LocalResponse mock_models(const MockOptions& opts) {
+    Json data = Json::array();
+    for (const auto& m : opts.models) {
+        data.push_back({{"id", m}, {"object", "model"}, {"created", 1700000000}, {"owned_by", "sluice-mock"}});
+    }
+    LocalResponse r;
+    r.body = Json{{"object", "list"}, {"data", std::move(data)}}.dump();
+    return r;
+}
+
+LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const MockOptions& opts) {
+    const Json req = Json::parse(body, nullptr, false);
+    if (req.is_discarded() || !req.is_object()) {
+        LocalResponse r;
+        r.status = 400;
+        r.body = GatewayError::invalid_json("The mock provider could not parse the request.").to_json();
+        return r;
+    }
+    switch (endpoint) {
+        case Endpoint::chat_completions: return chat(req, opts, body);
+        case Endpoint::completions: return completions(req, opts, body);
+        case Endpoint::embeddings: return embeddings(req, opts);
+        case Endpoint::models: return mock_models(opts);
+    }
+    return {};
+}
+
+MockProvider::MockProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {
+    url_.path = "/v1";
+    opts_.models = cfg.mock_models.empty()
+                       ? std::vector<std::string>{"mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"}
+                       : cfg.mock_models;
+    opts_.embedding_dimensions = cfg.mock_embedding_dimensions;
+}
+
+std::optional<UpstreamRequest> MockProvider::models_request() const {
+    UpstreamRequest r;
+    r.method = "GET";
+    r.target = "/v1/models";
+    return r;
+}
+
+LocalResponse MockProvider::respond_locally(const UpstreamRequest& req) const {
+    if (req.method == "GET") {
+        return mock_models(opts_);
+    }
+    Endpoint e = Endpoint::chat_completions;
+    if (req.target.ends_with("/embeddings")) {
+        e = Endpoint::embeddings;
+    } else if (req.target.ends_with("/completions") && !req.target.ends_with("/chat/completions")) {
+        e = Endpoint::completions;
+    }
+    return mock_generate(e, req.body, opts_);
+}
+
+}  // namespace sluice

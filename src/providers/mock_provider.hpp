@@ -1,0 +1,41 @@
+#pragma once
+
+#include <sluice/config.hpp>
+#include <sluice/provider.hpp>
+
+#include "providers/openai_provider.hpp"
+
+namespace sluice {
+
+/// Options of the deterministic OpenAI-format answer generator.
+struct MockOptions {
+    std::vector<std::string> models;   ///< GET /models list
+    int embedding_dimensions = 8;
+    int stream_chunks = 0;             ///< content chunks in a stream; 0 = one per word
+    std::string content;               ///< fixed answer text; empty = derived from the prompt
+};
+
+/// Generates an OpenAI-format answer for `endpoint` from the (already rewritten) request body:
+/// chat completions (text, or a call of the first tool when tools are given), legacy
+/// completions, embeddings (float or base64) and model lists, as JSON or as a complete SSE text.
+/// Deterministic: the same request gives the same bytes. Used by `kind: mock` and by the mock
+/// upstream server of the tests and benchmarks.
+LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const MockOptions& opts);
+LocalResponse mock_models(const MockOptions& opts);
+
+/// `kind: mock`: answers in-process through the OpenAI code path (same body rewriting, same
+/// stream relay), so it exercises everything but the network.
+class MockProvider : public OpenAiProvider {
+public:
+    explicit MockProvider(const ProviderConfig& cfg);
+    std::string_view kind() const noexcept override { return "mock"; }
+    bool enabled() const noexcept override { return true; }
+    bool local() const noexcept override { return true; }
+    LocalResponse respond_locally(const UpstreamRequest& req) const override;
+    std::optional<UpstreamRequest> models_request() const override;
+
+private:
+    MockOptions opts_;
+};
+
+}  // namespace sluice

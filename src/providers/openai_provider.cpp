@@ -1,0 +1,335 @@
+#include "providers/openai_provider.hpp"
+
+#include <algorithm>
+
+#include "api/api_request.hpp"
+#include "json/json_scan.hpp"
+#include "sse/sse.hpp"
+#include "util/scrub.hpp"
+
+namespace sluice {
+
+LocalResponse Provider::respond_locally(const UpstreamRequest& /*req*/) const {
+    LocalResponse r;
+    r.status = 500;
+    r.body = GatewayError::internal("provider cannot answer locally").to_json();
+    return r;
+}
+
+OpenAiProvider::OpenAiProvider(const ProviderConfig& cfg) : cfg_(cfg), name_(cfg.name) {
+    if (auto u = parse_url(cfg.base_url)) {
+        url_ = *u;
+    }
+    // A key configured as ${VAR} whose variable is unset switches the provider off.
+    enabled_ = !(cfg.api_key_set && cfg.api_key.empty());
+    settings_.tls = url_.tls;
+    settings_.host = url_.host;
+    settings_.port = url_.port;
+    settings_.connect_timeout = cfg.connect_timeout;
+    settings_.first_byte_timeout = cfg.first_byte_timeout;
+    settings_.idle_timeout = cfg.idle_timeout;
+    settings_.request_timeout = cfg.request_timeout;
+    settings_.pool_idle_timeout = cfg.pool_idle_timeout;
+    settings_.max_connections = cfg.max_connections;
+    settings_.max_response_bytes = cfg.max_response_bytes;
+    settings_.secret = cfg.api_key;
+}
+
+namespace {
+
+std::string_view path_for(Endpoint e) {
+    switch (e) {
+        case Endpoint::chat_completions: return "/chat/completions";
+        case Endpoint::completions: return "/completions";
+        case Endpoint::embeddings: return "/embeddings";
+        case Endpoint::models: return "/models";
+    }
+    return "/";
+}
+
+struct Splice {
+    std::size_t begin;
+    std::size_t end;
+    std::string text;
+};
+
+}  // namespace
+
+std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream_model) {
+    std::vector<Splice> splices;
+    if (upstream_model != req.model) {
+        std::string quoted;
+        append_json_string(quoted, upstream_model);
+        splices.push_back({req.model_value.first, req.model_value.second, std::move(quoted)});
+    }
+    if (req.stream && !req.client_wants_usage) {
+        if (req.stream_options_member) {
+            // Keep the client's other options; force include_usage on.
+            const auto [b, e] = *req.stream_options_member;
+            const std::string_view member(req.body.data() + b, e - b);
+            std::vector<json::Member> top;
+            json::ScanError err;
+            std::string replacement = "\"stream_options\":{";
+            const auto colon = member.find(':');
+            const auto value = member.substr(colon + 1);
+            std::vector<json::Member> opts;
+            if (json::scan(value, &opts, err)) {
+                for (const auto& o : opts) {
+                    if (o.key_is("include_usage")) {
+                        continue;
+                    }
+                    replacement.append(value.substr(o.begin, o.end - o.begin));
+                    replacement.push_back(',');
+                }
+            }
+            replacement += "\"include_usage\":true}";
+            splices.push_back({b, e, std::move(replacement)});
+        } else {
+            const auto close = req.body.find_last_of('}');
+            const bool empty_object = req.member_spans.empty();
+            splices.push_back({close, close,
+                               std::string(empty_object ? "" : ",") +
+                                   "\"stream_options\":{\"include_usage\":true}"});
+        }
+    }
+    if (splices.empty()) {
+        return req.body;
+    }
+    std::sort(splices.begin(), splices.end(),
+              [](const Splice& a, const Splice& b) { return a.begin < b.begin; });
+    std::string out;
+    out.reserve(req.body.size() + 64);
+    std::size_t pos = 0;
+    for (const auto& s : splices) {
+        out.append(req.body, pos, s.begin - pos);
+        out += s.text;
+        pos = s.end;
+    }
+    out.append(req.body, pos, std::string::npos);
+    return out;
+}
+
+void OpenAiProvider::add_headers(UpstreamRequest& out) const {
+    if (!cfg_.api_key.empty()) {
+        out.headers.emplace_back("Authorization", "Bearer " + cfg_.api_key);
+    }
+    for (const auto& [k, v] : cfg_.headers) {
+        out.headers.emplace_back(k, v);
+    }
+}
+
+std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
+                                                          std::string_view upstream_model,
+                                                          UpstreamRequest& out) const {
+    out.method = "POST";
+    out.target = url_.path;
+    out.target += path_for(req.endpoint);
+    out.headers.clear();
+    add_headers(out);
+    if (req.stream) {
+        out.headers.emplace_back("Accept", "text/event-stream");
+    }
+    out.body = rewrite_openai_body(req, upstream_model);
+    return std::nullopt;
+}
+
+std::optional<UpstreamRequest> OpenAiProvider::models_request() const {
+    UpstreamRequest r;
+    r.method = "GET";
+    r.target = url_.path + "/models";
+    r.content_type.clear();
+    add_headers(r);
+    return r;
+}
+
+std::vector<std::string> OpenAiProvider::parse_models(std::string_view body) const {
+    // {"object":"list","data":[{"id":"gpt-4o",...},...]}
+    std::vector<std::string> ids;
+    std::vector<json::Member> top;
+    json::ScanError err;
+    if (!json::scan(body, &top, err)) {
+        return ids;
+    }
+    const auto* data = json::find(top, "data");
+    if (data == nullptr || data->kind != json::Kind::array) {
+        return ids;
+    }
+    // Walk the array's objects: wrap each element scan through a synthetic object.
+    std::string_view arr = data->value;
+    std::size_t i = 1;
+    while (i < arr.size()) {
+        const auto open = arr.find('{', i);
+        if (open == std::string_view::npos) {
+            break;
+        }
+        // Find the matching close brace, honouring strings.
+        int depth = 0;
+        bool in_str = false;
+        std::size_t j = open;
+        for (; j < arr.size(); ++j) {
+            const char c = arr[j];
+            if (in_str) {
+                if (c == '\\') {
+                    ++j;
+                } else if (c == '"') {
+                    in_str = false;
+                }
+                continue;
+            }
+            if (c == '"') {
+                in_str = true;
+            } else if (c == '{') {
+                ++depth;
+            } else if (c == '}' && --depth == 0) {
+                break;
+            }
+        }
+        std::vector<json::Member> obj;
+        if (json::scan(arr.substr(open, j - open + 1), &obj, err)) {
+            if (const auto* id = json::find(obj, "id")) {
+                if (auto s = json::string_value(id->value)) {
+                    ids.push_back(std::move(*s));
+                }
+            }
+        }
+        i = j + 1;
+    }
+    return ids;
+}
+
+std::unique_ptr<StreamRelay> OpenAiProvider::make_stream_relay(const ApiRequest& req) const {
+    return std::make_unique<OpenAiStreamRelay>(req.client_wants_usage);
+}
+
+Usage OpenAiProvider::parse_usage(std::string_view body) const {
+    std::vector<json::Member> top;
+    json::ScanError err;
+    if (!json::scan(body, &top, err)) {
+        return {};
+    }
+    const auto* usage = json::find(top, "usage");
+    if (usage == nullptr || usage->kind != json::Kind::object) {
+        return {};
+    }
+    return parse_usage_object(usage->value);
+}
+
+GatewayError OpenAiProvider::translate_error(int status, std::string_view body) const {
+    GatewayError e;
+    e.source = ErrorSource::upstream;
+    e.status = status;
+    std::string message;
+    std::vector<json::Member> top;
+    json::ScanError err;
+    if (json::scan(body, &top, err)) {
+        const auto* error = json::find(top, "error");
+        if (error != nullptr && error->kind == json::Kind::object) {
+            std::vector<json::Member> fields;
+            json::scan(error->value, &fields, err);
+            for (const auto& f : fields) {
+                auto s = json::string_value(f.value);
+                if (!s) {
+                    continue;
+                }
+                if (f.key_is("message")) {
+                    message = *s;
+                } else if (f.key_is("type")) {
+                    e.type = scrub_secrets(*s, cfg_.api_key, 64);
+                } else if (f.key_is("code")) {
+                    e.code = scrub_secrets(*s, cfg_.api_key, 64);
+                } else if (f.key_is("param")) {
+                    e.param = scrub_secrets(*s, cfg_.api_key, 64);
+                }
+            }
+        } else if (error != nullptr && error->kind == json::Kind::string) {
+            message = json::string_value(error->value).value_or("");
+        } else if (const auto* detail = json::find(top, "detail")) {
+            message = json::string_value(detail->value).value_or("");  // FastAPI-style (vLLM)
+        } else if (const auto* msg = json::find(top, "message")) {
+            message = json::string_value(msg->value).value_or("");
+        }
+    }
+    if (message.empty()) {
+        message = "The provider answered HTTP " + std::to_string(status) + ".";
+    }
+    e.message = scrub_secrets(message, cfg_.api_key);
+    if (status == 401 || status == 403) {
+        // The client's sluice key was fine; the provider refused sluice's credentials.
+        e.status = 502;
+        e.type = "server_error";
+        e.code = "upstream_auth_error";
+        e.message = "The provider '" + name_ + "' rejected the gateway's credentials (HTTP " +
+                    std::to_string(status) + "): " + e.message;
+    } else if (e.type.empty() || e.type == "server_error") {
+        e.type = status == 429 ? "rate_limit_error"
+                 : status >= 500 ? "server_error"
+                 : status == 404 ? "not_found_error"
+                                 : "invalid_request_error";
+    }
+    return e;
+}
+
+void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
+    if (ev.comment_only) {
+        sse::encode(ev, out);
+        return;
+    }
+    if (ev.data == "[DONE]") {
+        done_ = true;
+        sse::encode(ev, out);
+        return;
+    }
+    std::vector<json::Member> top;
+    json::ScanError err;
+    if (!ev.has_data || !json::scan(ev.data, &top, err)) {
+        sse::encode(ev, out);
+        return;
+    }
+    const json::Member* usage = json::find(top, "usage");
+    if (usage != nullptr && usage->kind == json::Kind::object) {
+        usage_ = parse_usage_object(usage->value);
+    }
+    if (client_wants_usage_ || usage == nullptr) {
+        sse::encode(ev, out);
+        return;
+    }
+    // sluice asked for usage on the client's behalf: hide it again.
+    const json::Member* choices = json::find(top, "choices");
+    if (usage->kind == json::Kind::object && choices != nullptr &&
+        choices->kind == json::Kind::array && choices->value.find_first_not_of(" \t\r\n", 1) ==
+                                                  choices->value.size() - 1) {
+        return;  // the usage-only chunk
+    }
+    // Splice `"usage":...` out together with one adjacent comma.
+    std::size_t b = usage->begin;
+    std::size_t e = usage->end;
+    const std::string& d = ev.data;
+    std::size_t after = e;
+    while (after < d.size() && (d[after] == ' ' || d[after] == '\n' || d[after] == '\t' ||
+                                d[after] == '\r')) {
+        ++after;
+    }
+    if (after < d.size() && d[after] == ',') {
+        e = after + 1;
+    } else {
+        std::size_t before = b;
+        while (before > 0 && (d[before - 1] == ' ' || d[before - 1] == '\n' ||
+                              d[before - 1] == '\t' || d[before - 1] == '\r')) {
+            --before;
+        }
+        if (before > 0 && d[before - 1] == ',') {
+            b = before - 1;
+        }
+    }
+    scratch_.assign(d, 0, b);
+    scratch_.append(d, e, std::string::npos);
+    sse::Event copy;
+    copy.event = ev.event;
+    copy.id = ev.id;
+    copy.has_data = true;
+    copy.data = std::move(scratch_);
+    sse::encode(copy, out);
+    scratch_ = std::move(copy.data);
+}
+
+}  // namespace sluice

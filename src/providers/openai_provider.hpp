@@ -1,0 +1,63 @@
+#pragma once
+
+#include <sluice/config.hpp>
+#include <sluice/provider.hpp>
+
+#include "util/url.hpp"
+
+namespace sluice {
+
+/// Any server that speaks OpenAI's API (OpenAI, vLLM, Ollama, Groq, Together, Mistral, DeepSeek,
+/// OpenRouter, llama.cpp). The client's JSON is forwarded byte for byte except for the splices
+/// sluice needs: the upstream model name and `stream_options.include_usage` on streams.
+class OpenAiProvider : public Provider {
+public:
+    explicit OpenAiProvider(const ProviderConfig& cfg);
+
+    const std::string& name() const noexcept override { return name_; }
+    std::string_view kind() const noexcept override { return "openai"; }
+    bool enabled() const noexcept override { return enabled_; }
+    const UpstreamSettings& settings() const noexcept override { return settings_; }
+
+    std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
+                                              UpstreamRequest& out) const override;
+    std::optional<UpstreamRequest> models_request() const override;
+    std::vector<std::string> parse_models(std::string_view body) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    Usage parse_usage(std::string_view body) const override;
+    GatewayError translate_error(int status, std::string_view body) const override;
+
+    const Url& url() const noexcept { return url_; }
+    const ProviderConfig& config() const noexcept { return cfg_; }
+
+protected:
+    void add_headers(UpstreamRequest& out) const;
+
+    ProviderConfig cfg_;
+    std::string name_;
+    Url url_;
+    UpstreamSettings settings_;
+    bool enabled_ = true;
+};
+
+/// The request body as it goes upstream: the client's bytes with the model value replaced (when
+/// the target names another model) and, for streams, `stream_options.include_usage` set to true.
+std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream_model);
+
+/// The OpenAI stream relay: passes events through, reads usage, and when the client did not ask
+/// for usage hides what sluice asked for on its behalf (the usage-only chunk and "usage":null).
+class OpenAiStreamRelay : public StreamRelay {
+public:
+    explicit OpenAiStreamRelay(bool client_wants_usage) : client_wants_usage_(client_wants_usage) {}
+    void on_event(const sse::Event& ev, std::string& out) override;
+    bool finished() const override { return done_; }
+    Usage usage() const override { return usage_; }
+
+private:
+    bool client_wants_usage_;
+    bool done_ = false;
+    Usage usage_;
+    std::string scratch_;
+};
+
+}  // namespace sluice

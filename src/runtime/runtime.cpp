@@ -1,0 +1,181 @@
+#include "runtime/runtime.hpp"
+
+#include <openssl/evp.h>
+
+#include "providers/mock_provider.hpp"
+#include "providers/openai_provider.hpp"
+#include "stages/stages.hpp"
+#include "util/strings.hpp"
+
+namespace sluice {
+
+namespace net = boost::asio;
+
+bool KeyEntry::allows(std::string_view model) const noexcept {
+    if (models.empty()) {
+        return true;
+    }
+    for (const auto& g : models) {
+        if (glob_match(g, model)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Route::matches(std::string_view model) const noexcept {
+    return glob ? glob_match(pattern, model) : pattern == model;
+}
+
+const Target* pick_weighted(const Route& route, unsigned rnd) noexcept {
+    for (const auto& t : route.targets) {
+        if (rnd < t.weight) {
+            return &t;
+        }
+        rnd -= t.weight;
+    }
+    return route.targets.empty() ? nullptr : &route.targets.back();
+}
+
+net::awaitable<StageResult> Pipeline::run(RequestContext& ctx) const {
+    for (const auto& stage : stages_) {
+        StageResult result = co_await stage->on_request(ctx);
+        if (result.reply) {
+            co_return result;
+        }
+    }
+    co_return StageResult::next();
+}
+
+namespace {
+std::string digest_of(std::string_view key) {
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
+    return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string digest_from_hex(const std::string& hex) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    return out;
+}
+}  // namespace
+
+std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
+    std::shared_ptr<Runtime> rt(new Runtime());
+    rt->cfg_ = std::move(cfg);
+    std::vector<std::string> errors;
+    for (const auto& pc : rt->cfg_.providers) {
+        std::unique_ptr<Provider> p;
+        if (pc.kind == "mock") {
+            p = std::make_unique<MockProvider>(pc);
+        } else {
+            p = std::make_unique<OpenAiProvider>(pc);
+        }
+        if (!p->enabled()) {
+            rt->warnings_.push_back("provider '" + pc.name +
+                                    "' is disabled: its api_key is empty (set its variable to "
+                                    "enable it)");
+        }
+        if (pc.kind == "openai") {
+            const auto* op = static_cast<const OpenAiProvider*>(p.get());
+            if (op->url().tls) {
+                auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+                ctx->set_options(net::ssl::context::default_workarounds |
+                                 net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
+                                 net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+                ctx->set_verify_mode(net::ssl::verify_peer);
+                boost::system::error_code ec;
+                ctx->set_default_verify_paths(ec);
+                if (!pc.ca_file.empty()) {
+                    ctx->load_verify_file(pc.ca_file, ec);
+                    if (ec) {
+                        errors.push_back("providers." + pc.name + ".ca_file: cannot load '" +
+                                         pc.ca_file + "': " + ec.message());
+                    }
+                }
+                rt->tls_[p.get()] = std::move(ctx);
+            }
+        }
+        rt->by_name_[pc.name] = p.get();
+        rt->providers_.push_back(std::move(p));
+    }
+    if (!errors.empty()) {
+        throw ConfigError(std::move(errors));
+    }
+    for (std::size_t i = 0; i < rt->cfg_.routes.size(); ++i) {
+        const auto& rc = rt->cfg_.routes[i];
+        Route r;
+        r.pattern = rc.model;
+        r.glob = is_glob(rc.model);
+        for (const auto& tc : rc.targets) {
+            const Provider* p = rt->provider(tc.provider);
+            if (p == nullptr || !p->enabled() || tc.weight == 0) {
+                continue;
+            }
+            r.targets.push_back(Target{p, tc.model, tc.weight});
+            r.total_weight += tc.weight;
+        }
+        if (r.targets.empty()) {
+            rt->warnings_.push_back("route '" + rc.model +
+                                    "' has no enabled target and is skipped");
+            continue;
+        }
+        rt->routes_.push_back(std::move(r));
+    }
+    for (const auto& kc : rt->cfg_.keys) {
+        KeyEntry k;
+        k.name = kc.name;
+        k.models = kc.models;
+        k.digest = kc.sha256_hex.empty() ? digest_of(kc.key) : digest_from_hex(kc.sha256_hex);
+        if (rt->key_by_digest_.count(k.digest)) {
+            throw ConfigError({"keys: '" + kc.name + "' has the same key as another entry"});
+        }
+        rt->key_by_digest_[k.digest] = rt->keys_.size();
+        rt->keys_.push_back(std::move(k));
+    }
+    // The plain key text is not needed after hashing; drop it from the runtime's config copy.
+    for (auto& kc : rt->cfg_.keys) {
+        kc.key.clear();
+    }
+    rt->pipeline_ = std::make_unique<Pipeline>(make_stages());
+    return rt;
+}
+
+const Provider* Runtime::provider(std::string_view name) const noexcept {
+    const auto it = by_name_.find(std::string(name));
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+net::ssl::context* Runtime::tls_context(const Provider* p) const noexcept {
+    const auto it = tls_.find(p);
+    return it == tls_.end() ? nullptr : it->second.get();
+}
+
+const Route* Runtime::match(std::string_view model) const noexcept {
+    for (const auto& r : routes_) {
+        if (r.matches(model)) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+const KeyEntry* Runtime::authenticate(std::string_view presented) const {
+    if (presented.empty() || presented.size() > 4096) {
+        return nullptr;
+    }
+    const std::string digest = digest_of(presented);
+    const auto it = key_by_digest_.find(digest);
+    if (it == key_by_digest_.end()) {
+        return nullptr;
+    }
+    const KeyEntry& k = keys_[it->second];
+    // The map lookup can only reveal digest bits; the final check is constant time anyway.
+    return constant_time_equals(k.digest, digest) ? &k : nullptr;
+}
+
+}  // namespace sluice

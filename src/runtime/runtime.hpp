@@ -1,0 +1,73 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ssl/context.hpp>
+#include <sluice/config.hpp>
+#include <sluice/provider.hpp>
+#include <sluice/request_context.hpp>
+#include <sluice/stage.hpp>
+
+namespace sluice {
+
+/// Runs the request stages in order; the first that answers stops the pipeline.
+class Pipeline {
+public:
+    explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {}
+    boost::asio::awaitable<StageResult> run(RequestContext& ctx) const;
+    const std::vector<std::unique_ptr<Stage>>& stages() const noexcept { return stages_; }
+    const std::vector<std::unique_ptr<ChunkHook>>& chunk_hooks() const noexcept { return hooks_; }
+
+private:
+    std::vector<std::unique_ptr<Stage>> stages_;
+    std::vector<std::unique_ptr<ChunkHook>> hooks_;
+};
+
+/// Everything built from one config: providers, TLS contexts, routes, keys and the pipeline.
+/// Immutable and shared by all workers through a shared_ptr snapshot: a request keeps the
+/// snapshot it started with.
+class Runtime {
+public:
+    /// Builds the runtime; throws ConfigError (e.g. an unreadable ca_file).
+    static std::shared_ptr<const Runtime> build(GatewayConfig cfg);
+
+    const GatewayConfig& config() const noexcept { return cfg_; }
+    const Provider* provider(std::string_view name) const noexcept;
+    const std::vector<std::unique_ptr<Provider>>& providers() const noexcept { return providers_; }
+    /// The TLS client context for an https provider; nullptr for plain HTTP and local providers.
+    boost::asio::ssl::context* tls_context(const Provider* p) const noexcept;
+
+    /// First route whose pattern matches, in file order; nullptr when none.
+    const Route* match(std::string_view model) const noexcept;
+    const std::vector<Route>& routes() const noexcept { return routes_; }
+
+    bool auth_enabled() const noexcept { return !keys_.empty(); }
+    /// The key whose SHA-256 equals the presented key's (digests compared in constant time).
+    const KeyEntry* authenticate(std::string_view presented) const;
+
+    const Pipeline& pipeline() const noexcept { return *pipeline_; }
+    /// Notes found while building (disabled providers, routes left without targets).
+    const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
+private:
+    Runtime() = default;
+
+    GatewayConfig cfg_;
+    std::vector<std::unique_ptr<Provider>> providers_;
+    std::unordered_map<std::string, const Provider*> by_name_;
+    std::map<const Provider*, std::unique_ptr<boost::asio::ssl::context>> tls_;
+    std::vector<Route> routes_;
+    std::vector<KeyEntry> keys_;
+    std::unordered_map<std::string, std::size_t> key_by_digest_;
+    std::unique_ptr<Pipeline> pipeline_;
+    std::vector<std::string> warnings_;
+};
+
+/// Picks a target by weight with `rnd` uniform in [0, route.total_weight).
+const Target* pick_weighted(const Route& route, unsigned rnd) noexcept;
+
+}  // namespace sluice

@@ -1,0 +1,711 @@
+// The upstream half of a request: connection from the worker's pool, request out, response in,
+// relayed to the client as JSON or as SSE event by event.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include <boost/asio/ssl/error.hpp>
+
+#include "log/log.hpp"
+#include "server/session.hpp"
+#include "sse/sse.hpp"
+#include "util/strings.hpp"
+
+#include <sluice/version.hpp>
+
+namespace sluice {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kMaxErrorBody = 256 * 1024;
+constexpr std::size_t kReadChunk = 16384;
+
+/// A connection checked out of the pool for one exchange. Destroyed without keep(): closed,
+/// its slot freed, never pooled.
+struct Lease {
+    ConnectionPool* pool = nullptr;
+    std::unique_ptr<UpstreamConnection> conn;
+    Lease() = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { drop(); }
+    void drop() {
+        if (conn) {
+            const std::string id = conn->key_id();
+            conn.reset();
+            pool->release_slot(id);
+        }
+    }
+    void keep() { pool->put_idle(std::move(conn)); }
+};
+
+/// Registers the upstream connection with the client link for cancel-on-disconnect.
+struct CancelHook {
+    CancelHook(ClientLink* l, UpstreamConnection* c) : link(l) {
+        if (link != nullptr) {
+            link->upstream = c;
+        }
+    }
+    ~CancelHook() {
+        if (link != nullptr) {
+            link->upstream = nullptr;
+        }
+    }
+    CancelHook(const CancelHook&) = delete;
+    CancelHook& operator=(const CancelHook&) = delete;
+    ClientLink* link;
+};
+
+std::string host_header(const UpstreamSettings& s) {
+    std::string h = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
+    if ((s.tls && s.port != 443) || (!s.tls && s.port != 80)) {
+        h += ':';
+        h += std::to_string(s.port);
+    }
+    return h;
+}
+
+std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req,
+                         std::string_view request_id) {
+    std::string h;
+    h.reserve(256 + req.target.size());
+    h += req.method;
+    h += ' ';
+    h += req.target;
+    h += " HTTP/1.1\r\nHost: ";
+    h += host_header(s);
+    h += "\r\nUser-Agent: sluice/";
+    h += kVersion;
+    h += "\r\nAccept-Encoding: identity\r\n";
+    if (req.method != "GET") {
+        if (!req.content_type.empty()) {
+            h += "Content-Type: ";
+            h += req.content_type;
+            h += "\r\n";
+        }
+        h += "Content-Length: ";
+        h += std::to_string(req.body.size());
+        h += "\r\n";
+    }
+    for (const auto& [k, v] : req.headers) {
+        h += k;
+        h += ": ";
+        h += v;
+        h += "\r\n";
+    }
+    if (!request_id.empty()) {
+        h += "x-request-id: ";
+        h += request_id;
+        h += "\r\n";
+    }
+    h += "\r\n";
+    return h;
+}
+
+bool is_eof(const error_code& ec) {
+    return ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+}
+
+/// Reads more bytes from the upstream into conn.inbuf.
+net::awaitable<error_code> read_more(UpstreamConnection& conn) {
+    std::array<char, kReadChunk> buf;
+    auto [ec, n] = co_await conn.read_some(buf.data(), buf.size());
+    if (n > 0) {
+        conn.inbuf.append(buf.data(), n);
+    }
+    if (!ec && n == 0) {
+        ec = net::error::eof;
+    }
+    co_return n > 0 ? error_code{} : ec;
+}
+
+/// Decodes a response body as it arrives (Content-Length, chunked, or until EOF).
+class BodyReader {
+public:
+    explicit BodyReader(const http1::MessageHead& head) {
+        if (head.status == 204 || head.status == 304) {
+            mode_ = Mode::none;
+        } else if (head.chunked) {
+            mode_ = Mode::chunked;
+        } else if (head.content_length) {
+            mode_ = Mode::length;
+            remaining_ = *head.content_length;
+        } else {
+            mode_ = Mode::eof;
+        }
+    }
+    bool done() const { return mode_ == Mode::none || finished_; }
+    bool until_eof() const { return mode_ == Mode::eof; }
+    /// Moves payload from `in` to `out`; false on a framing error.
+    bool consume(std::string& in, std::string& out) {
+        switch (mode_) {
+            case Mode::none: return true;
+            case Mode::length: {
+                const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+                out.append(in, 0, take);
+                in.erase(0, take);
+                remaining_ -= take;
+                finished_ = remaining_ == 0;
+                return true;
+            }
+            case Mode::chunked: {
+                const auto used = chunked_.feed(in, out);
+                if (chunked_.failed()) {
+                    return false;
+                }
+                in.erase(0, used);
+                finished_ = chunked_.done();
+                return true;
+            }
+            case Mode::eof:
+                out += in;
+                in.clear();
+                return true;
+        }
+        return true;
+    }
+    /// The peer closed: for EOF-delimited bodies that is the end.
+    void on_eof() {
+        if (mode_ == Mode::eof) {
+            finished_ = true;
+        }
+    }
+
+private:
+    enum class Mode { none, length, chunked, eof };
+    Mode mode_ = Mode::eof;
+    std::uint64_t remaining_ = 0;
+    bool finished_ = false;
+    http1::ChunkedDecoder chunked_;
+};
+
+GatewayError client_gone_error() {
+    GatewayError e;
+    e.status = 499;
+    e.code = "client_closed_request";
+    e.message = "The client closed the connection.";
+    e.source = ErrorSource::downstream;
+    return e;
+}
+
+Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
+    return a < b ? a : b;
+}
+
+/// Opens or reuses a connection, sends the request and reads the response head (1xx skipped).
+/// A reused connection that fails before any response byte is retried once on a fresh one.
+net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, ClientLink* link,
+                                                           const Provider& provider,
+                                                           const UpstreamRequest& req,
+                                                           std::string request_id,
+                                                           Clock::time_point deadline,
+                                                           Lease& lease,
+                                                           http1::MessageHead& head) {
+    const UpstreamSettings& s = provider.settings();
+    const std::shared_ptr<const Runtime> rt = worker.runtime();
+    PoolKey key;
+    key.tls = s.tls;
+    key.host = s.host;
+    key.port = s.port;
+    auto* tls = rt->tls_context(&provider);
+    key.tls_context = tls;
+    const std::string key_id = key.id();
+    const std::string out_head = request_head(s, req, request_id);
+    lease.pool = &worker.pool();
+    http1::HeadLimits limits;
+    limits.max_head_bytes = 64 * 1024;
+    limits.max_headers = 200;
+
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        lease.drop();
+        auto acquired = co_await worker.pool().acquire(key_id, s.max_connections,
+                                                       s.pool_idle_timeout, s.connect_timeout);
+        if (link != nullptr && link->gone) {
+            if (acquired.idle) {
+                worker.pool().put_idle(std::move(acquired.idle));
+            } else if (acquired.ok) {
+                worker.pool().release_slot(key_id);
+            }
+            co_return client_gone_error();
+        }
+        if (!acquired.ok) {
+            co_return GatewayError::overloaded("All " + std::to_string(s.max_connections) +
+                                               " connections to provider '" + provider.name() +
+                                               "' are busy.");
+        }
+        const bool reused = acquired.idle != nullptr;
+        if (reused) {
+            lease.conn = std::move(acquired.idle);
+        } else {
+            lease.conn = std::make_unique<UpstreamConnection>(worker.io().get_executor(), key, tls);
+        }
+        UpstreamConnection& conn = *lease.conn;
+        CancelHook hook(link, &conn);
+        if (!reused) {
+            worker.pool().note_opened();
+            worker.opened_total.fetch_add(1, std::memory_order_relaxed);
+            const auto [ec, stage] = co_await conn.connect(s.connect_timeout);
+            if (ec) {
+                if (link != nullptr && link->gone) {
+                    co_return client_gone_error();
+                }
+                const std::string where = "provider '" + provider.name() + "' (" + s.host + ":" +
+                                          std::to_string(s.port) + ")";
+                if (ec == net::error::timed_out) {
+                    co_return GatewayError::upstream_timeout("Timed out connecting to " + where + ".");
+                }
+                if (std::string_view(stage) == "tls") {
+                    co_return GatewayError::upstream_tls_error("TLS handshake with " + where +
+                                                               " failed: " + ec.message());
+                }
+                co_return GatewayError::upstream_connect_failed(
+                    "Could not connect to " + where + " (" + stage + "): " + ec.message());
+            }
+        }
+        conn.mark_used();
+        conn.deadline().expires_at(min_time(Clock::now() + s.first_byte_timeout, deadline));
+        auto [wec, written] = co_await conn.write(out_head, req.body);
+        if (wec) {
+            if (link != nullptr && link->gone) {
+                co_return client_gone_error();
+            }
+            if (reused && attempt == 0 && !conn.deadline().expired()) {
+                continue;  // a stale keep-alive connection: once more on a fresh one
+            }
+            if (conn.deadline().expired()) {
+                co_return GatewayError::upstream_timeout("Timed out sending the request to provider '" +
+                                                         provider.name() + "'.");
+            }
+            co_return GatewayError::upstream_error("Sending the request to provider '" +
+                                                   provider.name() + "' failed: " + wec.message());
+        }
+        // The first-byte timer starts once the request is out.
+        conn.deadline().expires_at(min_time(Clock::now() + s.first_byte_timeout, deadline));
+        bool any_byte = !conn.inbuf.empty();
+        bool retry = false;
+        while (true) {
+            std::size_t consumed = 0;
+            http1::ParseError perr;
+            const auto st = http1::parse_response_head(conn.inbuf, limits, head, consumed, perr);
+            if (st == http1::ParseStatus::done) {
+                conn.inbuf.erase(0, consumed);
+                if (head.status >= 100 && head.status < 200) {
+                    if (head.status == 101) {
+                        co_return GatewayError::upstream_error("Provider '" + provider.name() +
+                                                               "' tried to switch protocols.");
+                    }
+                    continue;  // 100 Continue, 103 Early Hints: wait for the real answer
+                }
+                break;
+            }
+            if (st == http1::ParseStatus::error) {
+                co_return GatewayError::upstream_error("Provider '" + provider.name() +
+                                                       "' sent an invalid response: " + perr.message);
+            }
+            const error_code ec = co_await read_more(conn);
+            if (link != nullptr && link->gone) {
+                co_return client_gone_error();
+            }
+            if (link != nullptr && link->drain_abort) {
+                co_return GatewayError::draining();
+            }
+            if (ec) {
+                if (conn.deadline().expired()) {
+                    co_return GatewayError::upstream_timeout(
+                        "Provider '" + provider.name() + "' did not answer within " +
+                        std::to_string(std::chrono::duration_cast<milliseconds>(s.first_byte_timeout).count()) +
+                        " ms.");
+                }
+                if (!any_byte && reused && attempt == 0) {
+                    retry = true;
+                    break;
+                }
+                co_return GatewayError::upstream_error("Provider '" + provider.name() +
+                                                       "' closed the connection before answering.");
+            }
+            any_byte = true;
+        }
+        if (retry) {
+            continue;
+        }
+        co_return std::nullopt;
+    }
+    co_return GatewayError::upstream_error("Provider '" + provider.name() + "' is unreachable.");
+}
+
+/// Reads a whole (bounded) body. On error returns the error to answer with.
+net::awaitable<std::optional<GatewayError>> read_body(ClientLink* link, const Provider& provider,
+                                                      UpstreamConnection& conn,
+                                                      const http1::MessageHead& head,
+                                                      std::size_t max_bytes, std::string& body,
+                                                      bool& reusable) {
+    BodyReader reader(head);
+    reusable = false;
+    while (true) {
+        if (!reader.consume(conn.inbuf, body)) {
+            co_return GatewayError::upstream_error("Provider '" + provider.name() +
+                                                   "' sent a malformed chunked body.");
+        }
+        if (body.size() > max_bytes) {
+            co_return GatewayError::upstream_error("The answer of provider '" + provider.name() +
+                                                   "' exceeds " + std::to_string(max_bytes) +
+                                                   " bytes.", "upstream_response_too_large");
+        }
+        if (reader.done()) {
+            break;
+        }
+        const error_code ec = co_await read_more(conn);
+        if (link != nullptr && link->gone) {
+            co_return client_gone_error();
+        }
+        if (link != nullptr && link->drain_abort) {
+            co_return GatewayError::draining();
+        }
+        if (ec) {
+            if (conn.deadline().expired()) {
+                co_return GatewayError::upstream_timeout("Provider '" + provider.name() +
+                                                         "' did not finish its answer in time.");
+            }
+            if (is_eof(ec) && reader.until_eof()) {
+                reader.on_eof();
+                break;
+            }
+            // Never a truncated 200.
+            co_return GatewayError::upstream_error("Provider '" + provider.name() +
+                                                   "' closed the connection mid-answer.",
+                                                   "upstream_disconnect");
+        }
+    }
+    reusable = head.keep_alive && !reader.until_eof() && conn.inbuf.empty();
+    co_return std::nullopt;
+}
+
+GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
+                                 const std::string& body) {
+    GatewayError err = provider.translate_error(head.status, body);
+    if (const auto ra = head.find("retry-after"); !ra.empty() && ra.size() < 64) {
+        err.retry_after = std::string(ra);
+    } else {
+        for (const char* name : {"retry-after-ms", "x-ms-retry-after-ms"}) {
+            const auto ms = head.find(name);
+            if (!ms.empty() && ms.size() < 16 && ms.find_first_not_of("0123456789.") == std::string_view::npos) {
+                const double v = std::strtod(std::string(ms).c_str(), nullptr);
+                err.retry_after = std::to_string(static_cast<long long>((v + 999.0) / 1000.0));
+                break;
+            }
+        }
+    }
+    return err;
+}
+
+bool is_event_stream(std::string_view content_type) {
+    return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
+}
+
+std::string terminal_error_event(const GatewayError& e) {
+    std::string out;
+    sse::encode_data(e.to_json(), out);
+    return out;
+}
+
+/// Writes `events` as one HTTP chunk (and, when `last`, the terminating chunk).
+net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
+                                 const std::string& events, bool last) {
+    char size_line[32];
+    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
+    static constexpr std::string_view kCrlf = "\r\n";
+    static constexpr std::string_view kLast = "0\r\n\r\n";
+    std::array<net::const_buffer, 5> bufs{};
+    std::size_t count = 0;
+    if (!prefix.empty()) {
+        bufs[count++] = net::buffer(prefix);
+    }
+    if (!events.empty()) {
+        bufs[count++] = net::buffer(size_line, static_cast<std::size_t>(n));
+        bufs[count++] = net::buffer(events);
+        bufs[count++] = net::buffer(kCrlf);
+    }
+    if (last) {
+        bufs[count++] = net::buffer(kLast);
+    }
+    co_return co_await write_client(link, ctx, std::span<const net::const_buffer>(bufs.data(), count));
+}
+
+/// Relays an SSE body event by event. Returns whether the upstream connection may be reused.
+net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const Provider& provider,
+                                  UpstreamConnection* conn, const http1::MessageHead* head,
+                                  std::string local_body, Clock::time_point deadline,
+                                  bool& close) {
+    const UpstreamSettings& s = provider.settings();
+    auto relay = provider.make_stream_relay(ctx.api);
+    sse::Decoder decoder;
+    std::vector<sse::Event> events;
+    std::string payload = std::move(local_body);
+    std::string out;
+    ctx.status = 200;
+    std::string response_prefix =
+        response_head(200, "text/event-stream", std::nullopt, ctx.request_id, close,
+                      {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}});
+    std::optional<BodyReader> reader;
+    if (head != nullptr) {
+        reader.emplace(*head);
+    }
+    std::optional<GatewayError> failure;
+    bool clean_end = false;
+    while (true) {
+        if (reader && !reader->consume(conn->inbuf, payload)) {
+            failure = GatewayError::upstream_error("The provider sent a malformed chunked body.",
+                                                   "upstream_error");
+        }
+        events.clear();
+        if (!payload.empty() && !decoder.feed(payload, events)) {
+            failure = GatewayError::upstream_error("The provider sent an SSE line over 1 MiB.",
+                                                   "upstream_error");
+        }
+        payload.clear();
+        out.clear();
+        for (const auto& ev : events) {
+            relay->on_event(ev, out);
+        }
+        const bool end = failure || !reader || reader->done();
+        if (end && !failure) {
+            clean_end = true;
+        }
+        if (!out.empty() || !response_prefix.empty() || end) {
+            std::string tail;
+            if (end && !clean_end) {
+                tail = terminal_error_event(*failure);
+            }
+            if (!tail.empty()) {
+                out += tail;
+            }
+            const bool ok = co_await write_chunk(link, ctx, response_prefix, out, end);
+            response_prefix.clear();
+            if (!ok) {
+                close = true;
+                ctx.usage = relay->usage();
+                co_return false;  // the client left: the upstream connection is not reused
+            }
+        }
+        if (end) {
+            break;
+        }
+        conn->deadline().expires_at(min_time(Clock::now() + s.idle_timeout, deadline));
+        const error_code ec = co_await read_more(*conn);
+        if (link.gone) {
+            ctx.usage = relay->usage();
+            close = true;
+            co_return false;
+        }
+        if (ec) {
+            if (link.drain_abort) {
+                failure = GatewayError::draining();
+                failure->code = "draining";
+            } else if (conn->deadline().expired()) {
+                failure = GatewayError::upstream_timeout(
+                    "The provider sent nothing for too long in the middle of the stream.");
+            } else if (is_eof(ec) && reader->until_eof()) {
+                reader->on_eof();
+                if (!relay->finished()) {
+                    failure = GatewayError::upstream_error(
+                        "The provider closed the stream before it finished.", "upstream_disconnect");
+                }
+            } else {
+                failure = GatewayError::upstream_error(
+                    "The provider closed the connection in the middle of the stream.",
+                    "upstream_disconnect");
+            }
+            if (failure) {
+                ctx.error_code = failure->code;
+            }
+        }
+    }
+    if (clean_end && decoder.has_partial() && !relay->finished()) {
+        ctx.error_code = "upstream_disconnect";
+    }
+    ctx.usage = relay->usage();
+    co_return clean_end && reader && head->keep_alive && !reader->until_eof() && conn->inbuf.empty();
+}
+
+net::awaitable<void> answer_local(ClientLink& link, RequestContext& ctx, const Provider& provider,
+                                  const UpstreamRequest& req, bool& close) {
+    LocalResponse resp = provider.respond_locally(req);
+    if (resp.status >= 400) {
+        co_await send_error(link, ctx, provider.translate_error(resp.status, resp.body), close);
+        co_return;
+    }
+    if (ctx.api.stream) {
+        co_await relay_stream(link, ctx, provider, nullptr, nullptr, std::move(resp.body),
+                              Clock::now() + std::chrono::hours(1), close);
+        co_return;
+    }
+    ctx.usage = provider.parse_usage(resp.body);
+    if (!co_await send_body(link, ctx, 200, resp.content_type, resp.body, close)) {
+        close = true;
+    }
+}
+
+struct ModelsCache {
+    std::mutex mutex;
+    std::map<std::pair<const Runtime*, const Provider*>, std::pair<Clock::time_point, std::vector<std::string>>> entries;
+};
+ModelsCache& models_cache() {
+    static ModelsCache cache;
+    return cache;
+}
+
+}  // namespace
+
+net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
+                                                         std::string request_id) {
+    const std::shared_ptr<const Runtime> rt = worker.runtime();
+    const auto cache_key = std::make_pair(rt.get(), &provider);
+    {
+        std::lock_guard lock(models_cache().mutex);
+        auto& entries = models_cache().entries;
+        // Entries of replaced runtimes are dropped (their pointers may be reused).
+        for (auto it = entries.begin(); it != entries.end();) {
+            it = it->first.first != rt.get() ? entries.erase(it) : std::next(it);
+        }
+        const auto it = entries.find(cache_key);
+        if (it != entries.end() && Clock::now() < it->second.first) {
+            co_return it->second.second;
+        }
+    }
+    const auto req = provider.models_request();
+    std::vector<std::string> ids;
+    if (!req) {
+        co_return ids;
+    }
+    if (provider.local()) {
+        ids = provider.parse_models(provider.respond_locally(*req).body);
+    } else {
+        Lease lease;
+        http1::MessageHead head;
+        const auto deadline = Clock::now() + provider.settings().first_byte_timeout;
+        auto err = co_await start_exchange(worker, nullptr, provider, *req, request_id, deadline,
+                                           lease, head);
+        if (!err) {
+            std::string body;
+            bool reusable = false;
+            err = co_await read_body(nullptr, provider, *lease.conn, head, 8 * 1024 * 1024, body,
+                                     reusable);
+            if (!err && head.status == 200) {
+                ids = provider.parse_models(body);
+            } else if (!err) {
+                log::warn("listing the models of provider '{}' failed: HTTP {}", provider.name(),
+                          head.status);
+            }
+            if (!err && reusable) {
+                lease.keep();
+            }
+        }
+        if (err) {
+            log::warn("listing the models of provider '{}' failed: {}", provider.name(), err->message);
+            co_return ids;  // not cached: the next request tries again
+        }
+    }
+    std::lock_guard lock(models_cache().mutex);
+    models_cache().entries[cache_key] = {Clock::now() + std::chrono::minutes(1), ids};
+    co_return ids;
+}
+
+net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close) {
+    const Target& target = *ctx.target;
+    const Provider& provider = *target.provider;
+    const std::string& upstream_model = target.model.empty() ? ctx.api.model : target.model;
+    ctx.attempts.push_back(Attempt{&provider, upstream_model, 0, {}});
+
+    UpstreamRequest req;
+    if (auto err = provider.build_request(ctx.api, upstream_model, req)) {
+        co_await send_error(*link, ctx, *err, close);
+        co_return;
+    }
+    if (provider.local()) {
+        co_await answer_local(*link, ctx, provider, req, close);
+        ctx.attempts.back().status = ctx.status;
+        co_return;
+    }
+
+    const UpstreamSettings& s = provider.settings();
+    const auto deadline = ctx.started + s.request_timeout;
+    Lease lease;
+    http1::MessageHead head;
+    auto err = co_await start_exchange(link->worker, link.get(), provider, req, ctx.request_id,
+                                       deadline, lease, head);
+    if (err) {
+        ctx.attempts.back().error = err->code;
+        if (err->status != 499) {
+            co_await send_error(*link, ctx, *err, close);
+        }
+        co_return;
+    }
+    ctx.attempts.back().status = head.status;
+    CancelHook hook(link.get(), lease.conn.get());
+    UpstreamConnection& conn = *lease.conn;
+
+    if (head.status < 200 || head.status >= 300) {
+        std::string body;
+        bool reusable = false;
+        conn.deadline().expires_at(min_time(Clock::now() + s.idle_timeout, deadline));
+        auto body_err = co_await read_body(link.get(), provider, conn, head, kMaxErrorBody, body,
+                                           reusable);
+        if (body_err && body_err->status == 499) {
+            co_return;
+        }
+        GatewayError e = error_from_response(provider, head, body);
+        ctx.attempts.back().error = e.code.empty() ? std::to_string(head.status) : e.code;
+        if (!body_err && reusable) {
+            lease.keep();
+        }
+        co_await send_error(*link, ctx, e, close);
+        co_return;
+    }
+
+    if (ctx.api.stream) {
+        if (!is_event_stream(head.find("content-type"))) {
+            // F4: a stream was asked for, a non-SSE body came back; nothing was sent yet.
+            co_await send_error(*link, ctx,
+                                GatewayError::upstream_error(
+                                    "Provider '" + provider.name() +
+                                    "' answered a streaming request without an event stream."),
+                                close);
+            co_return;
+        }
+        const bool reusable = co_await relay_stream(*link, ctx, provider, &conn, &head, {}, deadline, close);
+        if (reusable) {
+            lease.keep();
+        }
+        co_return;
+    }
+
+    std::string body;
+    bool reusable = false;
+    conn.deadline().expires_at(deadline);
+    auto body_err = co_await read_body(link.get(), provider, conn, head, s.max_response_bytes, body,
+                                       reusable);
+    if (body_err) {
+        ctx.attempts.back().error = body_err->code;
+        if (body_err->status != 499) {
+            co_await send_error(*link, ctx, *body_err, close);
+        }
+        co_return;
+    }
+    if (reusable) {
+        lease.keep();
+    }
+    ctx.usage = provider.parse_usage(body);
+    auto content_type = head.find("content-type");
+    if (content_type.empty()) {
+        content_type = "application/json";
+    }
+    if (!co_await send_body(*link, ctx, 200, content_type, body, close)) {
+        close = true;
+    }
+}
+
+}  // namespace sluice

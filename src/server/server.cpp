@@ -1,0 +1,275 @@
+#include "server/server.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "log/log.hpp"
+#include "util/url.hpp"
+
+namespace sluice {
+
+namespace {
+constexpr std::size_t kWatchBufferCap = 64 * 1024;
+
+void on_client_read(const std::shared_ptr<ClientLink>& link, const error_code& ec, std::size_t n) {
+    link->read_pending = false;
+    if (n > 0) {
+        link->inbuf.append(link->rbuf.data(), n);
+    }
+    if (ec == net::error::eof) {
+        link->eof = true;
+    } else if (ec && ec != net::error::operation_aborted) {
+        link->read_error = ec;
+    }
+    const bool hard_end = link->eof || link->read_error;
+    if (link->busy && hard_end && (link->read_error || link->inbuf.empty())) {
+        // The client left while its request is in flight: stop the provider's work now.
+        link->gone = true;
+        if (link->upstream != nullptr) {
+            link->upstream->cancel();
+        }
+    }
+    if (link->waiting) {
+        link->signal.cancel();
+        return;
+    }
+    if (!ec && link->busy && link->inbuf.size() < kWatchBufferCap) {
+        start_client_read(link);  // keep watching for a disconnect
+    }
+}
+}  // namespace
+
+ClientLink::ClientLink(tcp::socket s, Worker& w)
+    : socket(std::move(s)), worker(w), signal(w.io()), deadline(w.io().get_executor(), &socket) {}
+
+void start_client_read(const std::shared_ptr<ClientLink>& link) {
+    if (link->read_pending || link->eof || link->read_error) {
+        return;
+    }
+    link->read_pending = true;
+    link->socket.async_read_some(net::buffer(link->rbuf),
+                                 [link](const error_code& ec, std::size_t n) {
+                                     on_client_read(link, ec, n);
+                                 });
+}
+
+net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link) {
+    start_client_read(link);
+    if (!link->read_pending) {
+        co_return;
+    }
+    link->waiting = true;
+    link->signal.expires_at(net::steady_timer::time_point::max());
+    co_await link->signal.async_wait(use_nothrow);
+    link->waiting = false;
+}
+
+Worker::Worker(Server& server, std::size_t index)
+    : server_(server),
+      index_(index),
+      work_(net::make_work_guard(ioc_)),
+      pool_(ioc_.get_executor()),
+      acceptor_(ioc_),
+      sweep_timer_(ioc_) {}
+
+std::shared_ptr<const Runtime> Worker::runtime() const {
+    return server_.runtime();
+}
+
+void Worker::open_acceptor(const tcp::endpoint& ep) {
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    const int one = 1;
+    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    acceptor_.bind(ep);
+    acceptor_.listen(1024);
+}
+
+std::uint16_t Worker::local_port() const {
+    return acceptor_.local_endpoint().port();
+}
+
+void Worker::start() {
+    net::co_spawn(ioc_, accept_loop(), net::detached);
+    net::co_spawn(ioc_, sweep_loop(), net::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void Worker::begin_drain() {
+    net::post(ioc_, [this] {
+        error_code ignored;
+        acceptor_.close(ignored);
+        sweep_timer_.cancel();
+        pool_.close_all();
+        // Idle keep-alive connections (no request in progress, nothing buffered) close now.
+        for (ClientLink* link : links) {
+            if (!link->busy && link->inbuf.empty()) {
+                link->socket.cancel(ignored);
+                link->socket.shutdown(tcp::socket::shutdown_both, ignored);
+            }
+        }
+    });
+}
+
+net::awaitable<void> Worker::accept_loop() {
+    const auto max_conns = static_cast<std::int64_t>(runtime()->config().server.max_connections);
+    while (!server_.draining()) {
+        if (server_.connections.load(std::memory_order_relaxed) >= max_conns) {
+            // Above the cap: stop accepting and let the backlog absorb new connections.
+            co_await net::steady_timer(ioc_, std::chrono::milliseconds(10)).async_wait(use_nothrow);
+            continue;
+        }
+        auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
+                co_return;
+            }
+            // EMFILE and friends: back off briefly instead of spinning.
+            co_await net::steady_timer(ioc_, std::chrono::milliseconds(50)).async_wait(use_nothrow);
+            continue;
+        }
+        net::co_spawn(ioc_, run_session(*this, std::move(socket)), net::detached);
+    }
+}
+
+net::awaitable<void> Worker::sweep_loop() {
+    while (!server_.draining()) {
+        sweep_timer_.expires_after(std::chrono::seconds(1));
+        auto [ec] = co_await sweep_timer_.async_wait(use_nothrow);
+        if (ec || server_.draining()) {
+            co_return;
+        }
+        // Each provider may set its own idle limit; the shortest one bounds the sweep.
+        std::chrono::milliseconds max_idle{55000};
+        for (const auto& pc : runtime()->config().providers) {
+            max_idle = std::min(max_idle, pc.pool_idle_timeout);
+        }
+        pool_.sweep(max_idle);
+    }
+}
+
+Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {}
+
+Server::~Server() {
+    stop_now();
+    wait();
+}
+
+std::shared_ptr<const Runtime> Server::runtime() const {
+    std::lock_guard lock(runtime_mutex_);
+    return runtime_;
+}
+
+void Server::start() {
+    const auto& sc = runtime_->config().server;
+    const auto hp = parse_host_port(sc.listen);
+    if (!hp) {
+        throw std::runtime_error("invalid listen address '" + sc.listen + "'");
+    }
+    error_code ec;
+    const auto addr =
+        net::ip::make_address(hp->host == "localhost" ? "127.0.0.1" : hp->host, ec);
+    if (ec) {
+        throw std::runtime_error("listen address '" + sc.listen + "' is not an IP address");
+    }
+    const std::size_t threads = sc.threads > 0 ? static_cast<std::size_t>(sc.threads)
+                                               : std::max(1U, std::thread::hardware_concurrency());
+    for (std::size_t i = 0; i < threads; ++i) {
+        workers_.push_back(std::make_unique<Worker>(*this, i));
+    }
+    tcp::endpoint ep(addr, hp->port);
+    try {
+        workers_[0]->open_acceptor(ep);
+        // With port 0 the first acceptor picks the port; the others share it (SO_REUSEPORT).
+        port_ = workers_[0]->local_port();
+        ep.port(port_);
+        for (std::size_t i = 1; i < workers_.size(); ++i) {
+            workers_[i]->open_acceptor(ep);
+        }
+    } catch (const boost::system::system_error& e) {
+        workers_.clear();
+        throw std::runtime_error("cannot listen on " + sc.listen + ": " + e.code().message());
+    }
+    for (auto& w : workers_) {
+        w->start();
+    }
+}
+
+void Server::drain() {
+    std::lock_guard lock(drain_mutex_);
+    if (draining_.exchange(true) || stopped_) {
+        return;
+    }
+    for (auto& w : workers_) {
+        w->begin_drain();
+    }
+    drain_thread_ = std::thread([this] { drain_watch(); });
+}
+
+void Server::drain_watch() {
+    using namespace std::chrono;
+    const auto timeout = runtime()->config().server.drain_timeout;
+    const auto until = steady_clock::now() + timeout;
+    log::info("draining: waiting up to {} ms for {} in-flight request(s)", timeout.count(),
+              active_requests.load());
+    while (active_requests.load() > 0 && steady_clock::now() < until && !stopped_) {
+        std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (active_requests.load() > 0 && !stopped_) {
+        // Deadline: streams still open end with a terminal error event, then sluice stops.
+        log::warn("drain timeout: ending {} request(s) still in flight", active_requests.load());
+        for (auto& w : workers_) {
+            Worker* worker = w.get();
+            net::post(worker->io(), [worker] {
+                for (ClientLink* link : worker->links) {
+                    link->drain_abort = true;
+                    if (link->upstream != nullptr) {
+                        link->upstream->cancel();
+                    }
+                }
+            });
+        }
+        const auto grace = steady_clock::now() + seconds(2);
+        while (active_requests.load() > 0 && steady_clock::now() < grace && !stopped_) {
+            std::this_thread::sleep_for(milliseconds(10));
+        }
+    }
+    log::info("drained; stopping");
+    stopped_ = true;
+    for (auto& w : workers_) {
+        w->stop();
+    }
+}
+
+void Server::stop_now() {
+    stopped_ = true;
+    for (auto& w : workers_) {
+        w->stop();
+    }
+}
+
+void Server::wait() {
+    for (auto& w : workers_) {
+        w->join();
+    }
+    std::lock_guard lock(drain_mutex_);
+    if (drain_thread_.joinable()) {
+        drain_thread_.join();
+    }
+}
+
+std::uint64_t Server::upstream_connections_opened() const {
+    std::uint64_t n = 0;
+    for (const auto& w : workers_) {
+        n += w->opened_total.load(std::memory_order_relaxed);
+    }
+    return n;
+}
+
+}  // namespace sluice

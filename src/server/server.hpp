@@ -1,0 +1,135 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "net/asio.hpp"
+#include "net/deadline.hpp"
+#include "runtime/runtime.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace sluice {
+
+class Server;
+class Worker;
+
+/// The downstream side of one client connection, shared between the session coroutine and its
+/// background read. sluice keeps one read pending on the client socket while it talks to the
+/// provider: bytes that arrive (pipelined requests) are kept, and an EOF or reset means the
+/// client left, which cancels the upstream exchange at once (cancel-on-disconnect).
+struct ClientLink {
+    ClientLink(tcp::socket s, Worker& w);
+
+    tcp::socket socket;
+    Worker& worker;
+    std::string inbuf;                 ///< received bytes not parsed yet
+    std::array<char, 16384> rbuf{};
+    bool read_pending = false;
+    bool eof = false;                  ///< peer closed its sending side
+    error_code read_error;             ///< last hard read error
+    bool waiting = false;              ///< the session waits on `signal`
+    net::steady_timer signal;
+    bool busy = false;                 ///< a request is being processed
+    bool gone = false;                 ///< the client left while a request was in flight
+    bool drain_abort = false;          ///< the drain deadline passed: end the request now
+    UpstreamConnection* upstream = nullptr;  ///< cancelled when the client leaves
+    Deadline deadline;
+    std::list<ClientLink*>::iterator registry_pos;
+};
+
+/// Starts a read into link->rbuf if none is pending.
+void start_client_read(const std::shared_ptr<ClientLink>& link);
+/// Waits until the pending read completes (starting one if needed).
+net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link);
+
+/// One thread with its own io_context, acceptor (SO_REUSEPORT) and upstream connection pool.
+/// Workers share nothing but the runtime snapshot and the server's counters.
+class Worker {
+public:
+    Worker(Server& server, std::size_t index);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    net::io_context& io() noexcept { return ioc_; }
+    ConnectionPool& pool() noexcept { return pool_; }
+    Server& server() noexcept { return server_; }
+    std::size_t index() const noexcept { return index_; }
+    std::shared_ptr<const Runtime> runtime() const;
+
+    void open_acceptor(const tcp::endpoint& ep);
+    std::uint16_t local_port() const;
+    void start();
+    void join();
+    /// Posted to the worker on drain: stop accepting, close idle connections.
+    void begin_drain();
+    void stop() { ioc_.stop(); }
+
+    std::list<ClientLink*> links;  ///< live client connections (worker thread only)
+    /// Upstream connections this worker opened (read by other threads for tests and metrics).
+    std::atomic<std::uint64_t> opened_total{0};
+
+private:
+    net::awaitable<void> accept_loop();
+    net::awaitable<void> sweep_loop();
+
+    Server& server_;
+    std::size_t index_;
+    net::io_context ioc_{1};
+    net::executor_work_guard<net::io_context::executor_type> work_;
+    ConnectionPool pool_;
+    tcp::acceptor acceptor_;
+    net::steady_timer sweep_timer_;
+    std::thread thread_;
+};
+
+/// The HTTP server: binds the listen address (one SO_REUSEPORT acceptor per worker), runs the
+/// workers, and drains gracefully: stop accepting, /readyz 503, in-flight requests finish until
+/// drain_timeout, then stop.
+class Server {
+public:
+    explicit Server(std::shared_ptr<const Runtime> runtime);
+    ~Server();
+
+    /// Binds and starts the worker threads. Throws std::runtime_error when the bind fails.
+    void start();
+    std::uint16_t port() const noexcept { return port_; }
+    std::size_t worker_count() const noexcept { return workers_.size(); }
+
+    /// Begins a graceful drain (thread-safe). Returns immediately.
+    void drain();
+    /// Stops at once (second signal).
+    void stop_now();
+    /// Blocks until the workers have stopped (after drain completes or stop_now).
+    void wait();
+
+    bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
+    bool stopped() const noexcept { return stopped_.load(); }
+    std::shared_ptr<const Runtime> runtime() const;
+
+    std::atomic<std::int64_t> active_requests{0};
+    std::atomic<std::int64_t> connections{0};
+    /// Upstream connections opened so far, over all workers (tests and metrics).
+    std::uint64_t upstream_connections_opened() const;
+
+private:
+    void drain_watch();
+
+    std::shared_ptr<const Runtime> runtime_;
+    mutable std::mutex runtime_mutex_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> draining_{false};
+    std::atomic<bool> stopped_{false};
+    std::thread drain_thread_;
+    std::mutex drain_mutex_;
+};
+
+/// The session coroutine for one accepted client connection.
+net::awaitable<void> run_session(Worker& worker, tcp::socket socket);
+
+}  // namespace sluice

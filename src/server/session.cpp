@@ -1,0 +1,463 @@
+// The downstream session: reads requests from one client connection (keep-alive, pipelining),
+// enforces the limits and timeouts of RELIABILITY.md §1.1, and dispatches them.
+#include <chrono>
+#include <ctime>
+#include <set>
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "log/log.hpp"
+#include "server/session.hpp"
+#include "util/strings.hpp"
+
+#include <sluice/version.hpp>
+
+namespace sluice {
+
+namespace {
+
+std::string_view http_date() {
+    thread_local std::time_t cached_second = 0;
+    thread_local char buf[64] = {};
+    const std::time_t now = std::time(nullptr);
+    if (now != cached_second) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_second = now;
+    }
+    return buf;
+}
+
+struct ActiveRequest {
+    explicit ActiveRequest(Server& s) : server(s) { server.active_requests.fetch_add(1); }
+    ~ActiveRequest() { server.active_requests.fetch_sub(1); }
+    ActiveRequest(const ActiveRequest&) = delete;
+    ActiveRequest& operator=(const ActiveRequest&) = delete;
+    Server& server;
+};
+
+struct LinkRegistration {
+    LinkRegistration(Worker& w, ClientLink* link) : worker(w), self(link) {
+        worker.links.push_front(link);
+        link->registry_pos = worker.links.begin();
+        worker.server().connections.fetch_add(1);
+    }
+    ~LinkRegistration() {
+        // Closing aborts the background read, whose handler holds the last reference.
+        error_code ignored;
+        self->socket.close(ignored);
+        worker.links.erase(self->registry_pos);
+        worker.server().connections.fetch_sub(1);
+    }
+    LinkRegistration(const LinkRegistration&) = delete;
+    LinkRegistration& operator=(const LinkRegistration&) = delete;
+    Worker& worker;
+    ClientLink* self;
+};
+
+/// Routes are served with or without the /v1 prefix (SDKs configured with a bare base URL).
+std::string_view api_path(std::string_view path) {
+    if (path.rfind("/v1/", 0) == 0) {
+        return path.substr(3);
+    }
+    return path;
+}
+
+}  // namespace
+
+std::string response_head(int status, std::string_view content_type,
+                          std::optional<std::size_t> content_length, std::string_view request_id,
+                          bool close, const ExtraHeaders& extra) {
+    std::string h;
+    h.reserve(256);
+    h += "HTTP/1.1 ";
+    h += std::to_string(status);
+    h += ' ';
+    h += boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+    h += "\r\nDate: ";
+    h += http_date();
+    h += "\r\nServer: sluice\r\n";
+    if (!content_type.empty()) {
+        h += "Content-Type: ";
+        h += content_type;
+        h += "\r\n";
+    }
+    if (content_length) {
+        h += "Content-Length: ";
+        h += std::to_string(*content_length);
+        h += "\r\n";
+    } else {
+        h += "Transfer-Encoding: chunked\r\n";
+    }
+    if (!request_id.empty()) {
+        h += "x-request-id: ";
+        h += request_id;
+        h += "\r\n";
+    }
+    for (const auto& [k, v] : extra) {
+        h += k;
+        h += ": ";
+        h += v;
+        h += "\r\n";
+    }
+    if (close) {
+        h += "Connection: close\r\n";
+    }
+    h += "\r\n";
+    return h;
+}
+
+net::awaitable<bool> write_client(ClientLink& link, RequestContext& ctx,
+                                  std::span<const net::const_buffer> buffers) {
+    if (link.gone) {
+        co_return false;
+    }
+    link.deadline.expires_after(ctx.runtime.config().server.write_timeout);
+    auto [ec, n] = co_await net::async_write(link.socket, buffers, use_nothrow);
+    link.deadline.clear();
+    ctx.bytes_out += n;
+    if (ctx.first_byte.time_since_epoch().count() == 0 && n > 0) {
+        ctx.first_byte = RequestContext::Clock::now();
+    }
+    if (ec) {
+        link.gone = true;
+        co_return false;
+    }
+    co_return true;
+}
+
+net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
+                               std::string_view content_type, const std::string& body, bool close,
+                               const ExtraHeaders& extra) {
+    ctx.status = status;
+    const std::string head =
+        response_head(status, content_type, body.size(), ctx.request_id, close, extra);
+    const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+    co_return co_await write_client(link, ctx, bufs);
+}
+
+net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const GatewayError& err,
+                                bool close) {
+    ExtraHeaders extra;
+    if (!err.retry_after.empty()) {
+        extra.emplace_back("Retry-After", err.retry_after);
+    }
+    ctx.error_code = err.code;
+    const std::string body = err.to_json();
+    co_return co_await send_body(link, ctx, err.status, "application/json", body,
+                                 close || err.close_connection, extra);
+}
+
+namespace {
+
+/// Answers a request that could not be parsed (no context yet) and closes.
+net::awaitable<void> reject(ClientLink& link, const Runtime& rt, const http1::ParseError& perr) {
+    http1::MessageHead none;
+    RequestContext ctx(rt, none);
+    ctx.request_id = random_request_id();
+    GatewayError err;
+    switch (perr.status) {
+        case 413: err = GatewayError::payload_too_large(perr.message); break;
+        case 414: err = GatewayError::uri_too_long(); break;
+        case 431: err = GatewayError::headers_too_large(perr.message); break;
+        case 408: err = GatewayError::request_timeout(); break;
+        default:
+            err = GatewayError::bad_request(perr.message, perr.code);
+            err.status = perr.status;
+    }
+    err.close_connection = true;
+    co_await send_error(link, ctx, err, true);
+    log::debug("rejected a request: {} {}", perr.status, perr.message);
+}
+
+net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContext& ctx,
+                                 std::string_view only, bool& close) {
+    const Runtime& rt = ctx.runtime;
+    std::string body = "{\"object\":\"list\",\"data\":[";
+    std::set<std::string> seen;
+    bool first = true;
+    bool found = false;
+    auto add = [&](const std::string& id, const std::string& owner) {
+        if (!seen.insert(id).second || (ctx.key != nullptr && !ctx.key->allows(id))) {
+            return;
+        }
+        if (!only.empty() && id != only) {
+            return;
+        }
+        found = true;
+        std::string item = "{\"id\":";
+        append_json_string(item, id);
+        item += ",\"object\":\"model\",\"created\":0,\"owned_by\":";
+        append_json_string(item, owner);
+        item += '}';
+        if (!only.empty()) {
+            body = std::move(item);
+            return;
+        }
+        if (!first) {
+            body += ',';
+        }
+        first = false;
+        body += item;
+    };
+    for (const Route& route : rt.routes()) {
+        if (!route.glob) {
+            add(route.pattern, route.targets.front().provider->name());
+            continue;
+        }
+        for (const Target& t : route.targets) {
+            const std::vector<std::string> ids =
+                co_await provider_models(worker, *t.provider, ctx.request_id);
+            for (const auto& id : ids) {
+                if (route.matches(id)) {
+                    add(id, t.provider->name());
+                }
+            }
+        }
+    }
+    if (!only.empty()) {
+        if (!found) {
+            auto err = GatewayError::model_not_found(only);
+            co_await send_error(link, ctx, err, close);
+            co_return;
+        }
+    } else {
+        body += "]}";
+    }
+    if (!co_await send_body(link, ctx, 200, "application/json", body, close)) {
+        close = true;
+    }
+}
+
+}  // namespace
+
+net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
+    auto link = std::make_shared<ClientLink>(std::move(socket), worker);
+    LinkRegistration registration(worker, link.get());
+    error_code ignored;
+    link->socket.set_option(tcp::no_delay(true), ignored);
+    std::size_t served = 0;
+    try {
+        while (true) {
+            // Snapshot per request: a config reload applies from the next request on.
+            const std::shared_ptr<const Runtime> runtime = worker.runtime();
+            const auto& sc = runtime->config().server;
+            http1::HeadLimits limits;
+            limits.max_head_bytes = sc.max_header_bytes;
+            limits.max_start_line = std::min<std::size_t>(8192, sc.max_header_bytes);
+
+            // 1. The request head: keep-alive idle time until the first byte, then the header
+            //    timeout (absolute) for the rest of it.
+            http1::MessageHead head;
+            std::size_t consumed = 0;
+            http1::ParseError perr;
+            bool started = !link->inbuf.empty();
+            link->deadline.expires_after(started ? sc.header_timeout : sc.idle_timeout);
+            bool done = false;
+            while (!done) {
+                const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr);
+                if (st == http1::ParseStatus::done) {
+                    done = true;
+                    break;
+                }
+                if (st == http1::ParseStatus::error) {
+                    link->deadline.clear();
+                    co_await reject(*link, *runtime, perr);
+                    co_return;
+                }
+                if (link->eof || link->read_error || (worker.server().draining() && !started)) {
+                    co_return;
+                }
+                co_await wait_client_read(link);
+                if (link->deadline.expired()) {
+                    if (started) {
+                        http1::ParseError timeout{408, "request_timeout", "timeout"};
+                        link->deadline.clear();
+                        co_await reject(*link, *runtime, timeout);
+                    }
+                    co_return;
+                }
+                if (!started && !link->inbuf.empty()) {
+                    started = true;
+                    link->deadline.expires_after(sc.header_timeout);
+                }
+            }
+            link->inbuf.erase(0, consumed);
+
+            // 2. The body: 413 before reading when Content-Length is over the limit.
+            std::string body;
+            if (head.content_length && *head.content_length > sc.max_body_bytes) {
+                link->deadline.clear();
+                co_await reject(*link, *runtime,
+                                {413, "request_too_large",
+                                 "The request body exceeds " + std::to_string(sc.max_body_bytes) +
+                                     " bytes."});
+                co_return;
+            }
+            const bool has_body = (head.content_length && *head.content_length > 0) || head.chunked;
+            if (has_body && head.expect_continue && link->inbuf.empty()) {
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                link->deadline.expires_after(sc.write_timeout);
+                auto [ec, n] = co_await net::async_write(link->socket, net::buffer(kContinue),
+                                                         use_nothrow);
+                if (ec) {
+                    co_return;
+                }
+            }
+            link->deadline.expires_after(sc.body_timeout);
+            if (head.content_length) {
+                const auto need = static_cast<std::size_t>(*head.content_length);
+                while (link->inbuf.size() < need) {
+                    if (link->eof || link->read_error) {
+                        co_return;
+                    }
+                    co_await wait_client_read(link);
+                    if (link->deadline.expired()) {
+                        link->deadline.clear();
+                        co_await reject(*link, *runtime,
+                                        {408, "request_timeout", "The request body was not received in time."});
+                        co_return;
+                    }
+                }
+                body.assign(link->inbuf, 0, need);
+                link->inbuf.erase(0, need);
+            } else if (head.chunked) {
+                http1::ChunkedDecoder decoder;
+                while (true) {
+                    const auto used = decoder.feed(link->inbuf, body);
+                    if (decoder.failed()) {
+                        link->deadline.clear();
+                        co_await reject(*link, *runtime, decoder.error());
+                        co_return;
+                    }
+                    link->inbuf.erase(0, used);
+                    if (body.size() > sc.max_body_bytes) {
+                        link->deadline.clear();
+                        co_await reject(*link, *runtime,
+                                        {413, "request_too_large",
+                                         "The request body exceeds " +
+                                             std::to_string(sc.max_body_bytes) + " bytes."});
+                        co_return;
+                    }
+                    if (decoder.done()) {
+                        break;
+                    }
+                    if (link->eof || link->read_error) {
+                        co_return;
+                    }
+                    co_await wait_client_read(link);
+                    if (link->deadline.expired()) {
+                        link->deadline.clear();
+                        co_await reject(*link, *runtime,
+                                        {408, "request_timeout", "The request body was not received in time."});
+                        co_return;
+                    }
+                }
+            }
+            link->deadline.clear();
+            ++served;
+
+            // 3. Dispatch.
+            RequestContext ctx(*runtime, head);
+            const auto client_id = head.find("x-request-id");
+            ctx.request_id = sane_request_id(client_id) ? std::string(client_id) : random_request_id();
+            ctx.bytes_in = consumed + body.size();
+            bool close = !head.keep_alive || served >= sc.max_requests_per_connection ||
+                         worker.server().draining();
+            const std::string_view target = head.target;
+            const auto q = target.find('?');
+            const std::string_view path = api_path(target.substr(0, q));
+            const std::string_view method = head.method;
+
+            link->busy = true;
+            start_client_read(link);  // watch for a disconnect while the request runs
+
+            if (target.empty() || target.front() != '/') {
+                // Absolute-form, authority-form and '*': sluice is not a forward proxy.
+                co_await send_error(*link, ctx,
+                                    GatewayError::bad_request("Only origin-form request targets are accepted.",
+                                                              "invalid_request_target"),
+                                    true);
+                co_return;
+            }
+            if (path == "/healthz" || path == "/readyz") {
+                if (method != "GET" && method != "HEAD") {
+                    co_await send_error(*link, ctx,
+                                        GatewayError::method_not_allowed("Use GET."), close);
+                } else if (path == "/readyz" && worker.server().draining()) {
+                    co_await send_body(*link, ctx, 503, "application/json",
+                                       "{\"status\":\"draining\"}", close);
+                } else {
+                    co_await send_body(*link, ctx, 200, "application/json",
+                                       path == "/healthz" ? "{\"status\":\"ok\"}"
+                                                          : "{\"status\":\"ready\"}",
+                                       close);
+                }
+            } else {
+                Endpoint endpoint = Endpoint::chat_completions;
+                bool known = true;
+                std::string_view model_id;
+                const char* allowed = "POST";
+                if (path == "/chat/completions") {
+                    endpoint = Endpoint::chat_completions;
+                } else if (path == "/completions") {
+                    endpoint = Endpoint::completions;
+                } else if (path == "/embeddings") {
+                    endpoint = Endpoint::embeddings;
+                } else if (path == "/models") {
+                    endpoint = Endpoint::models;
+                    allowed = "GET";
+                } else if (path.rfind("/models/", 0) == 0 && path.size() > 8) {
+                    endpoint = Endpoint::models;
+                    model_id = path.substr(8);
+                    allowed = "GET";
+                } else {
+                    known = false;
+                }
+                ActiveRequest active(worker.server());
+                ctx.endpoint = endpoint;
+                if (!known) {
+                    std::string msg = "Unknown endpoint: ";
+                    msg += method;
+                    msg += ' ';
+                    msg += target.substr(0, std::min<std::size_t>(q, 200));
+                    co_await send_error(*link, ctx, GatewayError::not_found(msg, "unknown_url"), close);
+                } else if (method != allowed) {
+                    ExtraHeaders extra{{"Allow", allowed}};
+                    auto err = GatewayError::method_not_allowed(std::string("Use ") + allowed + ".");
+                    ctx.error_code = err.code;
+                    co_await send_body(*link, ctx, 405, "application/json", err.to_json(), close, extra);
+                } else if (worker.server().draining()) {
+                    co_await send_error(*link, ctx, GatewayError::draining(), true);
+                    close = true;
+                } else {
+                    ctx.api.body = std::move(body);
+                    const StageResult result = co_await runtime->pipeline().run(ctx);
+                    if (result.reply) {
+                        co_await send_error(*link, ctx, *result.reply, close);
+                    } else if (endpoint == Endpoint::models) {
+                        co_await list_models(worker, *link, ctx, model_id, close);
+                    } else {
+                        co_await forward(link, ctx, close);
+                    }
+                }
+                ctx.client_gone = link->gone;
+                if (ctx.client_gone && ctx.status == 0) {
+                    ctx.status = 499;
+                }
+                log::access(ctx, method, target.substr(0, q));
+            }
+            link->busy = false;
+            if (close || link->gone || worker.server().draining()) {
+                link->socket.shutdown(tcp::socket::shutdown_send, ignored);
+                co_return;
+            }
+        }
+    } catch (const std::exception& e) {
+        log::error("session ended by an unexpected error: {}", e.what());
+    }
+}
+
+}  // namespace sluice

@@ -1,0 +1,45 @@
+#pragma once
+
+// Internals shared by the downstream session (session.cpp) and the forwarder (forwarder.cpp).
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/http_parser.hpp"
+#include "server/server.hpp"
+
+namespace sluice {
+
+/// Response headers beyond the fixed ones.
+using ExtraHeaders = std::vector<std::pair<std::string_view, std::string>>;
+
+/// Builds a response head. `content_length` nullopt = chunked.
+std::string response_head(int status, std::string_view content_type,
+                          std::optional<std::size_t> content_length, std::string_view request_id,
+                          bool close, const ExtraHeaders& extra = {});
+
+/// Writes buffers to the client under the write timeout; counts bytes and the first byte.
+/// false when the client is gone or too slow (the connection must then be closed).
+net::awaitable<bool> write_client(ClientLink& link, RequestContext& ctx,
+                                  std::span<const net::const_buffer> buffers);
+
+/// Sends a complete response with a body.
+net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
+                               std::string_view content_type, const std::string& body, bool close,
+                               const ExtraHeaders& extra = {});
+/// Sends an OpenAI-shaped error (Retry-After when set).
+net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const GatewayError& err,
+                                bool close);
+
+/// Runs the upstream part of an API request (after the pipeline let it through) and writes the
+/// answer. Sets `close` when the client connection must not be reused.
+net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close);
+
+/// Model ids a provider offers (cached for a minute per runtime), fetched with its key.
+net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
+                                                         std::string request_id);
+
+}  // namespace sluice

@@ -1,0 +1,132 @@
+#include "sse/sse.hpp"
+
+namespace sluice::sse {
+
+bool Decoder::feed(std::string_view bytes, std::vector<Event>& out) {
+    if (failed_) {
+        return false;
+    }
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const char c = bytes[i];
+        if (c != '\r' && c != '\n') {
+            continue;
+        }
+        if (c == '\n' && saw_cr_ && i == start && line_.empty()) {
+            // The LF of a CRLF whose CR ended the previous line (possibly in an earlier feed).
+            saw_cr_ = false;
+            start = i + 1;
+            continue;
+        }
+        if (line_.empty()) {
+            line(bytes.substr(start, i - start), out);
+        } else {
+            line_.append(bytes.data() + start, i - start);
+            if (line_.size() > max_line_) {
+                failed_ = true;
+                return false;
+            }
+            line(line_, out);
+            line_.clear();
+        }
+        saw_cr_ = c == '\r';
+        start = i + 1;
+    }
+    if (start < bytes.size()) {
+        saw_cr_ = false;
+        line_.append(bytes.data() + start, bytes.size() - start);
+        if (line_.size() > max_line_) {
+            failed_ = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+void Decoder::line(std::string_view l, std::vector<Event>& out) {
+    if (l.empty()) {
+        if (in_event_) {
+            if (current_.has_data || current_.comment_only) {
+                out.push_back(std::move(current_));
+            }
+            current_ = Event{};
+            in_event_ = false;
+        }
+        return;
+    }
+    if (!in_event_) {
+        in_event_ = true;
+        current_.comment_only = true;
+    }
+    if (l.front() == ':') {
+        auto text = l.substr(1);
+        if (!text.empty() && text.front() == ' ') {
+            text.remove_prefix(1);
+        }
+        current_.comment.assign(text);
+        return;
+    }
+    current_.comment_only = false;
+    const auto colon = l.find(':');
+    std::string_view field = l.substr(0, colon);
+    std::string_view value;
+    if (colon != std::string_view::npos) {
+        value = l.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') {
+            value.remove_prefix(1);
+        }
+    }
+    if (field == "data") {
+        if (current_.has_data) {
+            current_.data.push_back('\n');
+        }
+        current_.data.append(value);
+        current_.has_data = true;
+    } else if (field == "event") {
+        current_.event.assign(value);
+    } else if (field == "id") {
+        if (value.find('\0') == std::string_view::npos) {
+            current_.id.assign(value);
+        }
+    }
+    // `retry:` and unknown fields are ignored, as the standard says.
+}
+
+void encode(const Event& ev, std::string& out) {
+    if (ev.comment_only) {
+        out += ": ";
+        out += ev.comment;
+        out += "\n\n";
+        return;
+    }
+    if (!ev.event.empty()) {
+        out += "event: ";
+        out += ev.event;
+        out += '\n';
+    }
+    if (!ev.id.empty()) {
+        out += "id: ";
+        out += ev.id;
+        out += '\n';
+    }
+    std::size_t pos = 0;
+    while (true) {
+        const auto nl = ev.data.find('\n', pos);
+        out += "data: ";
+        out.append(ev.data, pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        out += '\n';
+        if (nl == std::string::npos) {
+            break;
+        }
+        pos = nl + 1;
+    }
+    out += '\n';
+}
+
+void encode_data(std::string_view payload, std::string& out) {
+    out += "data: ";
+    out += payload;
+    out += "\n\n";
+}
+
+}  // namespace sluice::sse

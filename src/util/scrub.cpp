@@ -1,0 +1,80 @@
+#include "util/scrub.hpp"
+
+#include <cctype>
+
+#include "util/strings.hpp"
+
+namespace sluice {
+
+namespace {
+bool key_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' ||
+           c == '/' || c == '=';
+}
+
+bool starts_with_ci(std::string_view s, std::size_t at, std::string_view prefix) {
+    return s.size() - at >= prefix.size() && iequals(s.substr(at, prefix.size()), prefix);
+}
+}  // namespace
+
+std::string scrub_secrets(std::string_view text, std::string_view known_secret, std::size_t max_len) {
+    std::string out;
+    out.reserve(std::min(text.size(), max_len) + 16);
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (known_secret.size() >= 4 && text.compare(i, known_secret.size(), known_secret) == 0) {
+            out += "***";
+            i += known_secret.size();
+            continue;
+        }
+        // sk-..., sk_..., also inside "Incorrect API key provided: sk-abc***xyz".
+        const bool boundary = i == 0 || !key_char(text[i - 1]);
+        if (boundary && (starts_with_ci(text, i, "sk-") || starts_with_ci(text, i, "sk_") ||
+                         starts_with_ci(text, i, "AIza"))) {
+            std::size_t j = i;
+            while (j < text.size() && (key_char(text[j]) || text[j] == '*')) {
+                ++j;
+            }
+            if (j - i >= 8) {
+                out += "***";
+                i = j;
+                continue;
+            }
+        }
+        if (starts_with_ci(text, i, "bearer ")) {
+            out.append(text.substr(i, 7));
+            std::size_t j = i + 7;
+            while (j < text.size() && key_char(text[j])) {
+                ++j;
+            }
+            out += "***";
+            i = j;
+            continue;
+        }
+        for (const std::string_view param : {std::string_view("key="), std::string_view("api_key="),
+                                             std::string_view("api-key=")}) {
+            if ((i == 0 || text[i - 1] == '?' || text[i - 1] == '&') &&
+                starts_with_ci(text, i, param)) {
+                out.append(text.substr(i, param.size()));
+                std::size_t j = i + param.size();
+                while (j < text.size() && key_char(text[j]) && text[j] != '&') {
+                    ++j;
+                }
+                out += "***";
+                i = j;
+                goto next;
+            }
+        }
+        out.push_back(text[i]);
+        ++i;
+    next:
+        if (out.size() >= max_len) {
+            out += "...";
+            break;
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice

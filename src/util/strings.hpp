@@ -1,0 +1,23 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+/// ASCII case-insensitive equality (HTTP header names).
+bool iequals(std::string_view a, std::string_view b) noexcept;
+std::string_view trim_ows(std::string_view s) noexcept;
+/// Glob match: `*` any run, `?` one char, `[abc]`/`[a-z]`/`[!x]` classes, `\` escapes.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
+bool is_glob(std::string_view pattern) noexcept;
+/// Lower-case hex SHA-256 digest.
+std::string sha256_hex(std::string_view data);
+/// Constant-time comparison of two equal-length byte strings; false when lengths differ.
+bool constant_time_equals(std::string_view a, std::string_view b) noexcept;
+/// A random 32-hex-digit id.
+std::string random_request_id();
+/// Client-supplied request ids are kept when 1..128 chars of [A-Za-z0-9._:-].
+bool sane_request_id(std::string_view id) noexcept;
+
+}  // namespace sluice
