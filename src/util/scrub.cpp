@@ -13,6 +13,12 @@ bool key_char(char c) {
            c == '/' || c == '=';
 }
 
+/// Characters of sk-style API keys (no '.', so a sentence's full stop survives).
+bool api_key_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '-' || c == '_' || c == '*';
+}
+
 bool starts_with_ci(std::string_view s, std::size_t at, std::string_view prefix) {
     return s.size() - at >= prefix.size() && iequals(s.substr(at, prefix.size()), prefix);
 }
@@ -33,7 +39,7 @@ std::string scrub_secrets(std::string_view text, std::string_view known_secret, 
         if (boundary && (starts_with_ci(text, i, "sk-") || starts_with_ci(text, i, "sk_") ||
                          starts_with_ci(text, i, "AIza"))) {
             std::size_t j = i;
-            while (j < text.size() && (key_char(text[j]) || text[j] == '*')) {
+            while (j < text.size() && api_key_char(text[j])) {
                 ++j;
             }
             if (j - i >= 8) {

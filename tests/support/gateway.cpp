@@ -1,0 +1,27 @@
+#include "gateway.hpp"
+
+#include "log/log.hpp"
+
+namespace sluice::test {
+
+Gateway::Gateway(const std::string& yaml, int threads) {
+    static const bool logging = [] {
+        LogConfig lc;
+        lc.level = "warn";
+        log::setup(lc);
+        return true;
+    }();
+    (void)logging;
+    GatewayConfig cfg = load_config_text(yaml);
+    cfg.server.listen = "127.0.0.1:0";
+    cfg.server.threads = threads;
+    server_ = std::make_unique<Server>(Runtime::build(std::move(cfg)));
+    server_->start();
+}
+
+Gateway::~Gateway() {
+    server_->stop_now();
+    server_->wait();
+}
+
+}  // namespace sluice::test

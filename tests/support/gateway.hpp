@@ -1,0 +1,23 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/runtime.hpp"
+#include "server/server.hpp"
+
+namespace sluice::test {
+
+/// sluice running in-process on 127.0.0.1:0 with the given YAML (server.listen is forced).
+class Gateway {
+public:
+    explicit Gateway(const std::string& yaml, int threads = 2);
+    ~Gateway();
+    std::uint16_t port() const { return server_->port(); }
+    Server& server() { return *server_; }
+
+private:
+    std::unique_ptr<Server> server_;
+};
+
+}  // namespace sluice::test
