@@ -227,6 +227,10 @@ ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_
         }
         return ParseStatus::incomplete;
     }
+    if (const auto first = buf.find("\r\n"); first > limits.max_start_line) {
+        return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
+                          : fail(err, 502, "invalid_response", "the status line is too long");
+    }
     if (end > limits.max_head_bytes + 4) {
         return fail(err, is_request ? 431 : 502, "headers_too_large",
                     "the header section exceeds " + std::to_string(limits.max_head_bytes) + " bytes");

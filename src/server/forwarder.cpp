@@ -438,13 +438,13 @@ net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const st
 /// Relays an SSE body event by event. Returns whether the upstream connection may be reused.
 net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const Provider& provider,
                                   UpstreamConnection* conn, const http1::MessageHead* head,
-                                  std::string local_body, Clock::time_point deadline,
+                                  const std::string& local_body, Clock::time_point deadline,
                                   bool& close) {
     const UpstreamSettings& s = provider.settings();
     auto relay = provider.make_stream_relay(ctx.api);
     sse::Decoder decoder;
     std::vector<sse::Event> events;
-    std::string payload = std::move(local_body);
+    std::string payload = local_body;
     std::string out;
     ctx.status = 200;
     std::string response_prefix =
@@ -535,12 +535,13 @@ net::awaitable<void> answer_local(ClientLink& link, RequestContext& ctx, const P
                                   const UpstreamRequest& req, bool& close) {
     LocalResponse resp = provider.respond_locally(req);
     if (resp.status >= 400) {
-        co_await send_error(link, ctx, provider.translate_error(resp.status, resp.body), close);
+        const GatewayError err = provider.translate_error(resp.status, resp.body);
+        co_await send_error(link, ctx, err, close);
         co_return;
     }
     if (ctx.api.stream) {
-        co_await relay_stream(link, ctx, provider, nullptr, nullptr, std::move(resp.body),
-                              Clock::now() + std::chrono::hours(1), close);
+        const auto deadline = Clock::now() + std::chrono::hours(1);
+        co_await relay_stream(link, ctx, provider, nullptr, nullptr, resp.body, deadline, close);
         co_return;
     }
     ctx.usage = provider.parse_usage(resp.body);
@@ -669,14 +670,14 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     if (ctx.api.stream) {
         if (!is_event_stream(head.find("content-type"))) {
             // F4: a stream was asked for, a non-SSE body came back; nothing was sent yet.
-            co_await send_error(*link, ctx,
-                                GatewayError::upstream_error(
-                                    "Provider '" + provider.name() +
-                                    "' answered a streaming request without an event stream."),
-                                close);
+            const auto e = GatewayError::upstream_error(
+                "Provider '" + provider.name() + "' answered a streaming request without an event stream.");
+            co_await send_error(*link, ctx, e, close);
             co_return;
         }
-        const bool reusable = co_await relay_stream(*link, ctx, provider, &conn, &head, {}, deadline, close);
+        const std::string no_local_body;
+        const bool reusable =
+            co_await relay_stream(*link, ctx, provider, &conn, &head, no_local_body, deadline, close);
         if (reusable) {
             lease.keep();
         }

@@ -288,12 +288,14 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
 
             // 2. The body: 413 before reading when Content-Length is over the limit.
             std::string body;
+            const http1::ParseError too_large{
+                413, "request_too_large",
+                "The request body exceeds " + std::to_string(sc.max_body_bytes) + " bytes."};
+            const http1::ParseError body_timeout{408, "request_timeout",
+                                                 "The request body was not received in time."};
             if (head.content_length && *head.content_length > sc.max_body_bytes) {
                 link->deadline.clear();
-                co_await reject(*link, *runtime,
-                                {413, "request_too_large",
-                                 "The request body exceeds " + std::to_string(sc.max_body_bytes) +
-                                     " bytes."});
+                co_await reject(*link, *runtime, too_large);
                 co_return;
             }
             const bool has_body = (head.content_length && *head.content_length > 0) || head.chunked;
@@ -316,8 +318,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     co_await wait_client_read(link);
                     if (link->deadline.expired()) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime,
-                                        {408, "request_timeout", "The request body was not received in time."});
+                        co_await reject(*link, *runtime, body_timeout);
                         co_return;
                     }
                 }
@@ -335,10 +336,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     link->inbuf.erase(0, used);
                     if (body.size() > sc.max_body_bytes) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime,
-                                        {413, "request_too_large",
-                                         "The request body exceeds " +
-                                             std::to_string(sc.max_body_bytes) + " bytes."});
+                        co_await reject(*link, *runtime, too_large);
                         co_return;
                     }
                     if (decoder.done()) {
@@ -350,8 +348,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     co_await wait_client_read(link);
                     if (link->deadline.expired()) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime,
-                                        {408, "request_timeout", "The request body was not received in time."});
+                        co_await reject(*link, *runtime, body_timeout);
                         co_return;
                     }
                 }
@@ -376,24 +373,23 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
 
             if (target.empty() || target.front() != '/') {
                 // Absolute-form, authority-form and '*': sluice is not a forward proxy.
-                co_await send_error(*link, ctx,
-                                    GatewayError::bad_request("Only origin-form request targets are accepted.",
-                                                              "invalid_request_target"),
-                                    true);
+                const auto err = GatewayError::bad_request(
+                    "Only origin-form request targets are accepted.", "invalid_request_target");
+                co_await send_error(*link, ctx, err, true);
                 co_return;
             }
             if (path == "/healthz" || path == "/readyz") {
+                static const std::string kOk = "{\"status\":\"ok\"}";
+                static const std::string kReady = "{\"status\":\"ready\"}";
+                static const std::string kDraining = "{\"status\":\"draining\"}";
                 if (method != "GET" && method != "HEAD") {
-                    co_await send_error(*link, ctx,
-                                        GatewayError::method_not_allowed("Use GET."), close);
+                    const auto err = GatewayError::method_not_allowed("Use GET.");
+                    co_await send_error(*link, ctx, err, close);
                 } else if (path == "/readyz" && worker.server().draining()) {
-                    co_await send_body(*link, ctx, 503, "application/json",
-                                       "{\"status\":\"draining\"}", close);
+                    co_await send_body(*link, ctx, 503, "application/json", kDraining, close);
                 } else {
-                    co_await send_body(*link, ctx, 200, "application/json",
-                                       path == "/healthz" ? "{\"status\":\"ok\"}"
-                                                          : "{\"status\":\"ready\"}",
-                                       close);
+                    const std::string& answer = path == "/healthz" ? kOk : kReady;
+                    co_await send_body(*link, ctx, 200, "application/json", answer, close);
                 }
             } else {
                 Endpoint endpoint = Endpoint::chat_completions;
@@ -423,14 +419,17 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     msg += method;
                     msg += ' ';
                     msg += target.substr(0, std::min<std::size_t>(q, 200));
-                    co_await send_error(*link, ctx, GatewayError::not_found(msg, "unknown_url"), close);
+                    const auto err = GatewayError::not_found(msg, "unknown_url");
+                    co_await send_error(*link, ctx, err, close);
                 } else if (method != allowed) {
                     ExtraHeaders extra{{"Allow", allowed}};
                     auto err = GatewayError::method_not_allowed(std::string("Use ") + allowed + ".");
                     ctx.error_code = err.code;
-                    co_await send_body(*link, ctx, 405, "application/json", err.to_json(), close, extra);
+                    const std::string body405 = err.to_json();
+                    co_await send_body(*link, ctx, 405, "application/json", body405, close, extra);
                 } else if (worker.server().draining()) {
-                    co_await send_error(*link, ctx, GatewayError::draining(), true);
+                    const auto err = GatewayError::draining();
+                    co_await send_error(*link, ctx, err, true);
                     close = true;
                 } else {
                     ctx.api.body = std::move(body);

@@ -1,0 +1,259 @@
+// The client-facing side: framing hardening, limits, timeouts, pipelining and drain.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "gateway.hpp"
+#include "http_client.hpp"
+#include "mock_upstream.hpp"
+
+namespace sluice::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string mock_config(const std::string& server = "") {
+    return "server:\n  max_header_bytes: 4096\n  max_body_bytes: 65536\n  header_timeout: 1s\n"
+           "  idle_timeout: 2s\n  body_timeout: 1s\n" + server +
+           "providers:\n  mock: {kind: mock}\nroutes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n";
+}
+
+const std::string kChat = R"({"model":"mock-gpt-4o","messages":[{"role":"user","content":"hi"}]})";
+
+std::string post(const std::string& extra_headers, const std::string& body) {
+    return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+           extra_headers + "\r\n" + body;
+}
+
+int status_of(const std::string& raw) {
+    return raw.size() > 12 ? std::stoi(raw.substr(9, 3)) : 0;
+}
+
+class Downstream : public ::testing::Test {
+protected:
+    Gateway gw{mock_config()};
+};
+
+void expect_400_and_close(std::uint16_t port, const std::string& raw) {
+    Client c(port);
+    c.send_raw(raw);
+    const auto got = c.read_all(3s);
+    EXPECT_EQ(status_of(got), 400) << raw << "\n---\n" << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos);
+    EXPECT_NE(got.find("\"error\""), std::string::npos);
+}
+
+TEST_F(Downstream, A1_ContentLengthWithChunkedIsRejected) {
+    const std::string len = std::to_string(kChat.size());
+    expect_400_and_close(gw.port(), post("Content-Length: " + len + "\r\nTransfer-Encoding: chunked\r\n", kChat));
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\nContent-Length: " + len + "\r\n", kChat));
+    expect_400_and_close(gw.port(), post("Transfer-Encoding : chunked\r\nContent-Length: " + len + "\r\n", kChat));
+    // The bytes after a rejected head are never parsed as a second request.
+    Client c(gw.port());
+    c.send_raw(post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const auto got = c.read_all(2s);
+    EXPECT_EQ(got.find("\"status\":\"ok\""), std::string::npos) << got;
+}
+
+TEST_F(Downstream, A2_OddTransferEncodingIsRejected) {
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: gzip\r\n", kChat));
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked, chunked\r\n", "0\r\n\r\n"));
+    expect_400_and_close(gw.port(), "POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+}
+
+TEST_F(Downstream, A3_DuplicateOrBadContentLengthIsRejected) {
+    expect_400_and_close(gw.port(), post("Content-Length: 3\r\nContent-Length: 3\r\n", "abc"));
+    expect_400_and_close(gw.port(), post("Content-Length: +3\r\n", "abc"));
+    expect_400_and_close(gw.port(), post("Content-Length: \r\n", "abc"));
+}
+
+TEST_F(Downstream, A4_BadChunkSizeIsRejected) {
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "ffffffffffffffff1\r\nx\r\n0\r\n\r\n"));
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "0x5\r\nhello\r\n0\r\n\r\n"));
+    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "5\nhello\r\n0\r\n\r\n"));
+}
+
+TEST_F(Downstream, A5_MalformedHeadersAreRejected) {
+    expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\nHost: x\n\n");
+    expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n");
+    expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n");
+    expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX_Y: z\r\n\r\n");
+    expect_400_and_close(gw.port(), std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 42));
+}
+
+TEST_F(Downstream, ChunkedRequestBodiesAreAccepted) {
+    Client c(gw.port());
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", kChat.size());
+    c.send_raw(post("Transfer-Encoding: chunked\r\n", std::string(size) + "\r\n" + kChat + "\r\n0\r\n\r\n"));
+    EXPECT_EQ(status_of(c.read_until("}}", 3s)), 200);
+}
+
+TEST_F(Downstream, A6_OversizedHeaderGets431) {
+    Client c(gw.port());
+    c.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n");
+    const auto got = c.read_all(3s);
+    EXPECT_EQ(status_of(got), 431) << got;
+    Client c2(gw.port());
+    c2.send_raw("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(status_of(c2.read_all(3s)), 414);
+}
+
+TEST_F(Downstream, A7_OversizedBodyGets413BeforeItIsRead) {
+    Client c(gw.port());
+    // Expect: 100-continue with an over-limit length: 413, no 100 Continue.
+    c.send_raw(post("Content-Length: 1000000\r\nExpect: 100-continue\r\n", ""));
+    const auto got = c.read_all(3s);
+    EXPECT_EQ(status_of(got), 413) << got;
+    EXPECT_EQ(got.find("100 Continue"), std::string::npos);
+    // Chunked: 413 once the cap is crossed.
+    Client c2(gw.port());
+    std::string body;
+    for (int i = 0; i < 20; ++i) {
+        body += "1000\r\n" + std::string(4096, 'a') + "\r\n";
+    }
+    c2.send_raw(post("Transfer-Encoding: chunked\r\n", body));
+    EXPECT_EQ(status_of(c2.read_all(3s)), 413);
+}
+
+TEST_F(Downstream, ExpectContinueIsHonoured) {
+    Client c(gw.port());
+    c.send_raw(post("Content-Length: " + std::to_string(kChat.size()) + "\r\nExpect: 100-continue\r\n", ""));
+    EXPECT_NE(c.read_until("\r\n\r\n", 2s).find("HTTP/1.1 100 Continue"), std::string::npos);
+    c.send_raw(kChat);
+    EXPECT_EQ(status_of(c.read_until("}}", 3s)), 200);
+}
+
+TEST_F(Downstream, A8_PipelinedRequestsAnsweredInOrder) {
+    Client c(gw.port());
+    std::string batch;
+    for (int i = 0; i < 10; ++i) {
+        batch += "GET /healthz HTTP/1.1\r\nHost: x\r\nx-request-id: req-" + std::to_string(i) + "\r\n\r\n";
+    }
+    c.send_raw(batch);
+    const auto got = c.read_until("req-9\r\n", 3s);
+    std::size_t pos = 0;
+    for (int i = 0; i < 10; ++i) {
+        const auto at = got.find("x-request-id: req-" + std::to_string(i) + "\r\n", pos);
+        ASSERT_NE(at, std::string::npos) << i;
+        pos = at;
+    }
+}
+
+TEST_F(Downstream, A9_AbsoluteFormIsNotProxied) {
+    Client c(gw.port());
+    c.send_raw("POST http://169.254.169.254/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+    EXPECT_EQ(status_of(c.read_all(2s)), 400);
+    Client c2(gw.port());
+    c2.send_raw("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(status_of(c2.read_all(2s)), 400);
+}
+
+TEST_F(Downstream, A10_SlowHeadersGet408) {
+    Client c(gw.port());
+    c.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    const auto got = c.read_all(3s);
+    EXPECT_EQ(status_of(got), 408) << got;
+}
+
+TEST_F(Downstream, A11_SlowBodyGets408) {
+    Client c(gw.port());
+    c.send_raw(post("Content-Length: 100\r\n", "{\"model\":"));
+    EXPECT_EQ(status_of(c.read_all(3s)), 408);
+}
+
+TEST_F(Downstream, IdleKeepAliveConnectionIsClosedSilently) {
+    Client c(gw.port());
+    ASSERT_EQ(c.request("GET", "/healthz").status, 200);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.closed_by_peer(4s));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms);
+}
+
+TEST_F(Downstream, UnknownPathsAndMethods) {
+    Client c(gw.port());
+    auto r = c.request("GET", "/v1/nope");
+    EXPECT_EQ(r.status, 404);
+    EXPECT_EQ(json::parse(r.body)["error"]["type"], "not_found_error");
+    r = c.request("GET", "/v1/chat/completions");
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(r.header("allow"), "POST");
+    r = c.post_json("/v1/chat/completions", R"({"model":"x","model":"y"})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "duplicate_key");
+    r = c.post_json("/v1/chat/completions", "{not json");
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid_json");
+    r = c.post_json("/chat/completions", kChat);  // base_url without /v1
+    EXPECT_EQ(r.status, 200);
+}
+
+TEST_F(Downstream, RequestIdIsKeptWhenSaneAndGeneratedOtherwise) {
+    Client c(gw.port());
+    auto r = c.request("GET", "/healthz", "", {{"x-request-id", "abc-123"}});
+    EXPECT_EQ(r.header("x-request-id"), "abc-123");
+    r = c.request("GET", "/healthz", "", {{"x-request-id", "bad id with spaces"}});
+    EXPECT_EQ(r.header("x-request-id").size(), 32u);
+}
+
+TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
+    MockUpstream up;
+    char path[] = "/tmp/sluice-drain-XXXXXX.yaml";
+    const int fd = mkstemps(path, 5);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    // Pick a free port for the child.
+    std::uint16_t port = 0;
+    {
+        MockUpstream probe;
+        port = probe.port();
+    }
+    std::ofstream(path) << "server:\n  listen: \"127.0.0.1:" << port
+                        << "\"\n  threads: 2\n  drain_timeout: 10s\nlog:\n  level: warn\n"
+                        << "providers:\n  up:\n    kind: openai\n    base_url: \"" << up.base_url()
+                        << "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", path, static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    bool up_ok = false;
+    for (int i = 0; i < 200 && !up_ok; ++i) {
+        try {
+            Client probe(port);
+            up_ok = probe.request("GET", "/readyz").status == 200;
+        } catch (...) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    ASSERT_TRUE(up_ok);
+    Client stream(port);
+    const std::string body =
+        R"({"model":"m","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight"}],"mock":{"chunk_delay_ms":100}})";
+    stream.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", body));
+    ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+    Client idle(port);  // an idle keep-alive connection: closed at once by the drain
+    ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
+    kill(pid, SIGTERM);
+    const auto rest = stream.read_until("0\r\n\r\n", 10s);
+    EXPECT_NE(rest.find("data: [DONE]"), std::string::npos) << rest;
+    EXPECT_TRUE(idle.closed_by_peer(2s));
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_THROW(Client refused(port), std::exception);
+    std::remove(path);
+}
+
+}  // namespace
+}  // namespace sluice::test
