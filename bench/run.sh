@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# make bench: sluice vs nginx (plain reverse proxy) in front of the same in-repo mock upstream.
+# The proxy under test is pinned to CPU 0; wrk and the mock share CPU 1. For each case it prints
+# requests/s, p50/p99 latency, CPU microseconds per request of the proxy (utime+stime from
+# /proc) and the proxy's RSS. Knobs: BENCH_DURATION (default 5s), BENCH_CASES (space-separated
+# filter of case names), BUILD_DIR (argument 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${1:-build}
+DURATION=${BENCH_DURATION:-5s}
+OUT=bench/out
+rm -rf "$OUT"
+mkdir -p "$OUT/certs" "$OUT/nginx/logs"
+NCPU=$(nproc)
+PROXY_CPU=0
+LOAD_CPU=$(( NCPU > 1 ? 1 : 0 ))
+TICK=$(getconf CLK_TCK)
+
+for tool in wrk nginx taskset openssl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps installs it)"; exit 1; }
+done
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null \
+  || shuf -i 20000-60000 -n 1; }
+
+# Test PKI for the TLS upstream.
+(
+  cd "$OUT/certs"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+    -keyout ca.key -out ca.pem 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout srv.key -out srv.csr 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext.cnf
+  openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf \
+    -out srv.pem 2>/dev/null
+)
+
+MOCK_PORT=$(free_port); MOCK_TLS_PORT=$(free_port); SLUICE_PORT=$(free_port); NGINX_PORT=$(free_port)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+taskset -c "$LOAD_CPU" "$BUILD_DIR/sluice-mock-upstream" --port "$MOCK_PORT" --tls-port "$MOCK_TLS_PORT" \
+  --cert "$OUT/certs/srv.pem" --key "$OUT/certs/srv.key" --threads 1 > "$OUT/mock.log" 2>&1 &
+pids+=($!)
+
+cat > "$OUT/sluice.yaml" <<YAML
+server:
+  listen: "127.0.0.1:$SLUICE_PORT"
+  threads: 1
+log:
+  level: info
+  format: text
+providers:
+  plain:
+    kind: openai
+    base_url: "http://127.0.0.1:$MOCK_PORT/v1"
+    api_key: "sk-bench-provider-key"
+  tls:
+    kind: openai
+    base_url: "https://localhost:$MOCK_TLS_PORT/v1"
+    api_key: "sk-bench-provider-key"
+    ca_file: "$PWD/$OUT/certs/ca.pem"
+routes:
+  - model: "plain"
+    targets: [{provider: plain, model: "mock-gpt-4o"}]
+  - model: "tls"
+    targets: [{provider: tls, model: "mock-gpt-4o"}]
+keys:
+  - name: bench
+    key: "sluice-bench-key"
+YAML
+taskset -c "$PROXY_CPU" "$BUILD_DIR/sluice" --config "$OUT/sluice.yaml" > "$OUT/sluice.log" 2>&1 &
+SLUICE_PID=$!
+pids+=($SLUICE_PID)
+
+cat > "$OUT/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+worker_cpu_affinity 1;
+pid $PWD/$OUT/nginx/nginx.pid;
+error_log $PWD/$OUT/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $PWD/$OUT/nginx/logs/access.log;
+  client_body_temp_path $PWD/$OUT/nginx/body;
+  proxy_temp_path $PWD/$OUT/nginx/proxy;
+  upstream mock_plain { server 127.0.0.1:$MOCK_PORT; keepalive 128; }
+  upstream mock_tls { server 127.0.0.1:$MOCK_TLS_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    keepalive_requests 100000;
+    location /plain/ {
+      proxy_pass http://mock_plain/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_buffering off;
+    }
+    location /tls/ {
+      proxy_pass https://mock_tls/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
+      proxy_ssl_session_reuse on;
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" -g 'daemon off;' \
+  > "$OUT/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!
+pids+=($NGINX_PID)
+
+for i in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$SLUICE_PORT/healthz" >/dev/null 2>&1 && \
+     [ -s "$OUT/nginx/nginx.pid" ]; then break; fi
+  sleep 0.05
+done
+
+# ~1 KB request bodies; the mock answers ~400 B of JSON, or 100 SSE chunks.
+PROMPT=$(printf 'The quick brown fox jumps over the lazy dog. %.0s' $(seq 1 19))
+JSON_BODY="{\"model\":\"MODEL\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"temperature\":0.2,\"mock\":{\"content\":\"A short deterministic answer.\"}}"
+SSE_BODY="{\"model\":\"MODEL\",\"stream\":true,\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"temperature\":0.2,\"mock\":{\"chunks\":100,\"content\":\"$PROMPT$PROMPT\"}}"
+
+lua_for() { # body file
+  cat > "$2" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sluice-bench-key"
+local f = io.open("$1", "r"); wrk.body = f:read("*a"); f:close()
+LUA
+}
+
+proc_cpu_ticks() { # all processes of a tree
+  local total=0 p
+  for p in "$@"; do
+    if [ -r "/proc/$p/stat" ]; then
+      total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+    fi
+  done
+  echo "$total"
+}
+tree_pids() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
+rss_kb() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/status" ] && t=$(( t + $(awk '/VmRSS/{print $2}' "/proc/$p/status") )); done; echo "$t"; }
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); printf "%.3f", v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); printf "%.3f", v} else if (v ~ /s$/) {sub(/s/,"",v); printf "%.3f", v*1000} else print v }'; }
+
+printf '%-8s %-6s %-6s %-5s %10s %9s %9s %9s %8s %7s\n' proxy body up conns "req/s" "p50 ms" "p99 ms" "cpu us/r" "rss MB" errors | tee "$OUT/results.txt"
+run_case() { # proxy body upstream conns
+  local proxy=$1 body=$2 up=$3 conns=$4 url pidlist
+  local name="$proxy-$body-$up-c$conns"
+  if [ -n "${BENCH_CASES:-}" ] && ! grep -qw -- "$name" <<<"$BENCH_CASES"; then return; fi
+  local bf="$OUT/$body-$up.json"
+  if [ "$body" = json ]; then echo "${JSON_BODY/MODEL/$up}" > "$bf"; else echo "${SSE_BODY/MODEL/$up}" > "$bf"; fi
+  lua_for "$bf" "$OUT/$body-$up.lua"
+  if [ "$proxy" = sluice ]; then
+    url="http://127.0.0.1:$SLUICE_PORT/v1/chat/completions"; pidlist=$(tree_pids "$SLUICE_PID")
+  else
+    url="http://127.0.0.1:$NGINX_PORT/$up/v1/chat/completions"; pidlist=$(tree_pids "$(cat "$OUT/nginx/nginx.pid")")
+  fi
+  # Warm-up (connections, TLS sessions), then the measured run.
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d1s -s "$OUT/$body-$up.lua" "$url" > /dev/null 2>&1 || true
+  local before after out
+  before=$(proc_cpu_ticks $pidlist)
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$OUT/$body-$up.lua" "$url")
+  after=$(proc_cpu_ticks $pidlist)
+  echo "$out" > "$OUT/wrk-$name.txt"
+  local reqs rps p50 p99 errors non2xx cpu_us rss
+  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/{printf "%.0f", $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
+  errors=$(awk '/Socket errors/{gsub(",","");print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
+  non2xx=$(awk '/Non-2xx/{print $5}' <<<"$out"); non2xx=${non2xx:-0}
+  cpu_us=$(awk -v a="$after" -v b="$before" -v t="$TICK" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.1f", (a-b)/t*1e6/n; else print "n/a" }')
+  rss=$(awk -v k="$(rss_kb $pidlist)" 'BEGIN{printf "%.1f", k/1024}')
+  printf '%-8s %-6s %-6s %-5s %10s %9s %9s %9s %8s %7s\n' "$proxy" "$body" "$up" "$conns" "$rps" "$p50" "$p99" "$cpu_us" "$rss" "$((errors + non2xx))" | tee -a "$OUT/results.txt"
+}
+
+for body in json sse; do
+  for up in plain tls; do
+    for conns in 1 64; do
+      for proxy in sluice nginx; do
+        run_case "$proxy" "$body" "$up" "$conns"
+      done
+    done
+  done
+done
+echo
+echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"
+echo "results: $OUT/results.txt (wrk output per case in $OUT/wrk-*.txt)"
