@@ -20,6 +20,7 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 
 std::string mock_config(const std::string& server = "") {
     return "server:\n  max_header_bytes: 4096\n  max_body_bytes: 65536\n  header_timeout: 1s\n"
@@ -87,7 +88,7 @@ TEST_F(Downstream, A5_MalformedHeadersAreRejected) {
     expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n");
     expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n");
     expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX_Y: z\r\n\r\n");
-    expect_400_and_close(gw.port(), std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 42));
+    expect_400_and_close(gw.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"s);
 }
 
 TEST_F(Downstream, ChunkedRequestBodiesAreAccepted) {

@@ -5,6 +5,8 @@
 namespace sluice::http1 {
 namespace {
 
+using namespace std::string_literals;
+
 struct Parsed {
     ParseStatus status;
     MessageHead head;
@@ -73,7 +75,7 @@ TEST(Framing, A5_MalformedHeadersAreRejected) {
     expect_rejected("GET / HTTP/1.1\nHost: x\n\n");                       // bare LF
     expect_rejected("GET / HTTP/1.1\r\nHost: x\n\r\n");                   // bare LF in a field
     expect_rejected("GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n");           // bare CR
-    expect_rejected(std::string("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 37));  // NUL
+    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"s);  // NUL
     expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01" "b\r\n\r\n");  // CTL
     expect_rejected("GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n");      // empty name
     expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n");  // obs-fold
