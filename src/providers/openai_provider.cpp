@@ -279,13 +279,13 @@ void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         sse::encode(ev, out);
         return;
     }
-    std::vector<json::Member> top;
+    top_.clear();
     json::ScanError err;
-    if (!ev.has_data || !json::scan(ev.data, &top, err)) {
+    if (!ev.has_data || !json::scan(ev.data, &top_, err)) {
         sse::encode(ev, out);
         return;
     }
-    const json::Member* usage = json::find(top, "usage");
+    const json::Member* usage = json::find(top_, "usage");
     if (usage != nullptr && usage->kind == json::Kind::object) {
         usage_ = parse_usage_object(usage->value);
     }
@@ -294,42 +294,63 @@ void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         return;
     }
     // sluice asked for usage on the client's behalf: hide it again.
-    const json::Member* choices = json::find(top, "choices");
+    const json::Member* choices = json::find(top_, "choices");
     if (usage->kind == json::Kind::object && choices != nullptr &&
-        choices->kind == json::Kind::array && choices->value.find_first_not_of(" \t\r\n", 1) ==
-                                                  choices->value.size() - 1) {
+        choices->kind == json::Kind::array &&
+        choices->value.find_first_not_of(" \t\r\n", 1) == choices->value.size() - 1) {
         return;  // the usage-only chunk
     }
     // Splice `"usage":...` out together with one adjacent comma.
+    const std::string& d = ev.data;
     std::size_t b = usage->begin;
     std::size_t e = usage->end;
-    const std::string& d = ev.data;
+    const auto is_ws = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
     std::size_t after = e;
-    while (after < d.size() && (d[after] == ' ' || d[after] == '\n' || d[after] == '\t' ||
-                                d[after] == '\r')) {
+    while (after < d.size() && is_ws(d[after])) {
         ++after;
     }
     if (after < d.size() && d[after] == ',') {
         e = after + 1;
     } else {
         std::size_t before = b;
-        while (before > 0 && (d[before - 1] == ' ' || d[before - 1] == '\n' ||
-                              d[before - 1] == '\t' || d[before - 1] == '\r')) {
+        while (before > 0 && is_ws(d[before - 1])) {
             --before;
         }
         if (before > 0 && d[before - 1] == ',') {
             b = before - 1;
         }
     }
-    scratch_.assign(d, 0, b);
-    scratch_.append(d, e, std::string::npos);
-    sse::Event copy;
-    copy.event = ev.event;
-    copy.id = ev.id;
-    copy.has_data = true;
-    copy.data = std::move(scratch_);
-    sse::encode(copy, out);
-    scratch_ = std::move(copy.data);
+    if (!ev.event.empty()) {
+        out += "event: ";
+        out += ev.event;
+        out += '\n';
+    }
+    if (!ev.id.empty()) {
+        out += "id: ";
+        out += ev.id;
+        out += '\n';
+    }
+    // The JSON text of an OpenAI chunk is one line; a multi-line one is re-split on its newlines.
+    const std::string_view head(d.data(), b);
+    const std::string_view tail(d.data() + e, d.size() - e);
+    if (d.find('\n') == std::string::npos) {
+        out += "data: ";
+        out += head;
+        out += tail;
+        out += "\n\n";
+    } else {
+        sse::Event copy;
+        copy.has_data = true;
+        copy.data.reserve(head.size() + tail.size());
+        copy.data.append(head);
+        copy.data.append(tail);
+        copy.event.clear();
+        copy.id.clear();
+        std::string body;
+        sse::encode(copy, body);
+        // encode() wrote event/id again only if set on the copy (they are not).
+        out += body;
+    }
 }
 
 }  // namespace sluice

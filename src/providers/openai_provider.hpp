@@ -1,6 +1,8 @@
 #pragma once
 
 #include <sluice/config.hpp>
+
+#include "json/json_scan.hpp"
 #include <sluice/provider.hpp>
 
 #include "util/url.hpp"
@@ -57,7 +59,7 @@ private:
     bool client_wants_usage_;
     bool done_ = false;
     Usage usage_;
-    std::string scratch_;
+    std::vector<json::Member> top_;  ///< reused for every event
 };
 
 }  // namespace sluice

@@ -22,7 +22,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kMaxErrorBody = 256 * 1024;
-constexpr std::size_t kReadChunk = 16384;
 
 /// A connection checked out of the pool for one exchange. Destroyed without keep(): closed,
 /// its slot freed, never pooled.
@@ -112,10 +111,10 @@ bool is_eof(const error_code& ec) {
 
 /// Reads more bytes from the upstream into conn.inbuf.
 net::awaitable<error_code> read_more(UpstreamConnection& conn) {
-    std::array<char, kReadChunk> buf;
-    auto [ec, n] = co_await conn.read_some(buf.data(), buf.size());
+    char* buf = conn.read_buffer.get();
+    auto [ec, n] = co_await conn.read_some(buf, UpstreamConnection::kReadBufferSize);
     if (n > 0) {
-        conn.inbuf.append(buf.data(), n);
+        conn.inbuf.append(buf, n);
     }
     if (!ec && n == 0) {
         ec = net::error::eof;
@@ -412,27 +411,24 @@ std::string terminal_error_event(const GatewayError& e) {
     return out;
 }
 
-/// Writes `events` as one HTTP chunk (and, when `last`, the terminating chunk).
+/// Writes `events` as one HTTP chunk (after `prefix`, the response head on the first write; and,
+/// when `last`, followed by the terminating chunk) in one contiguous buffer.
 net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
-                                 const std::string& events, bool last) {
-    char size_line[32];
-    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
-    static constexpr std::string_view kCrlf = "\r\n";
-    static constexpr std::string_view kLast = "0\r\n\r\n";
-    std::array<net::const_buffer, 5> bufs{};
-    std::size_t count = 0;
-    if (!prefix.empty()) {
-        bufs[count++] = net::buffer(prefix);
-    }
+                                 const std::string& events, bool last, std::string& frame) {
+    frame.clear();
+    frame += prefix;
     if (!events.empty()) {
-        bufs[count++] = net::buffer(size_line, static_cast<std::size_t>(n));
-        bufs[count++] = net::buffer(events);
-        bufs[count++] = net::buffer(kCrlf);
+        char size_line[24];
+        const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
+        frame.append(size_line, static_cast<std::size_t>(n));
+        frame += events;
+        frame += "\r\n";
     }
     if (last) {
-        bufs[count++] = net::buffer(kLast);
+        frame += "0\r\n\r\n";
     }
-    co_return co_await write_client(link, ctx, std::span<const net::const_buffer>(bufs.data(), count));
+    const std::array<net::const_buffer, 1> bufs{net::buffer(frame)};
+    co_return co_await write_client(link, ctx, bufs);
 }
 
 /// Relays an SSE body event by event. Returns whether the upstream connection may be reused.
@@ -443,9 +439,9 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
     const UpstreamSettings& s = provider.settings();
     auto relay = provider.make_stream_relay(ctx.api);
     sse::Decoder decoder;
-    std::vector<sse::Event> events;
     std::string payload = local_body;
     std::string out;
+    std::string frame;
     ctx.status = 200;
     std::string response_prefix =
         response_head(200, "text/event-stream", std::nullopt, ctx.request_id, close,
@@ -461,16 +457,16 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
             failure = GatewayError::upstream_error("The provider sent a malformed chunked body.",
                                                    "upstream_error");
         }
-        events.clear();
-        if (!payload.empty() && !decoder.feed(payload, events)) {
+        out.clear();
+        StreamRelay& r = *relay;
+        const bool decoded =
+            payload.empty() ||
+            decoder.feed(payload, [&r, &out](const sse::Event& ev) { r.on_event(ev, out); });
+        if (!decoded) {
             failure = GatewayError::upstream_error("The provider sent an SSE line over 1 MiB.",
                                                    "upstream_error");
         }
         payload.clear();
-        out.clear();
-        for (const auto& ev : events) {
-            relay->on_event(ev, out);
-        }
         const bool end = failure || !reader || reader->done();
         if (end && !failure) {
             clean_end = true;
@@ -483,7 +479,7 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
             if (!tail.empty()) {
                 out += tail;
             }
-            const bool ok = co_await write_chunk(link, ctx, response_prefix, out, end);
+            const bool ok = co_await write_chunk(link, ctx, response_prefix, out, end, frame);
             response_prefix.clear();
             if (!ok) {
                 close = true;

@@ -2,57 +2,17 @@
 
 namespace sluice::sse {
 
-bool Decoder::feed(std::string_view bytes, std::vector<Event>& out) {
-    if (failed_) {
-        return false;
-    }
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        const char c = bytes[i];
-        if (c != '\r' && c != '\n') {
-            continue;
-        }
-        if (c == '\n' && saw_cr_ && i == start && line_.empty()) {
-            // The LF of a CRLF whose CR ended the previous line (possibly in an earlier feed).
-            saw_cr_ = false;
-            start = i + 1;
-            continue;
-        }
-        if (line_.empty()) {
-            line(bytes.substr(start, i - start), out);
-        } else {
-            line_.append(bytes.data() + start, i - start);
-            if (line_.size() > max_line_) {
-                failed_ = true;
-                return false;
-            }
-            line(line_, out);
-            line_.clear();
-        }
-        saw_cr_ = c == '\r';
-        start = i + 1;
-    }
-    if (start < bytes.size()) {
-        saw_cr_ = false;
-        line_.append(bytes.data() + start, bytes.size() - start);
-        if (line_.size() > max_line_) {
-            failed_ = true;
+bool Decoder::line(std::string_view l) {
+    if (l.empty()) {
+        if (!in_event_) {
             return false;
         }
-    }
-    return true;
-}
-
-void Decoder::line(std::string_view l, std::vector<Event>& out) {
-    if (l.empty()) {
-        if (in_event_) {
-            if (current_.has_data || current_.comment_only) {
-                out.push_back(std::move(current_));
-            }
-            current_ = Event{};
-            in_event_ = false;
+        in_event_ = false;
+        if (current_.has_data || current_.comment_only) {
+            return true;
         }
-        return;
+        current_.clear();
+        return false;
     }
     if (!in_event_) {
         in_event_ = true;
@@ -64,7 +24,7 @@ void Decoder::line(std::string_view l, std::vector<Event>& out) {
             text.remove_prefix(1);
         }
         current_.comment.assign(text);
-        return;
+        return false;
     }
     current_.comment_only = false;
     const auto colon = l.find(':');
@@ -90,6 +50,7 @@ void Decoder::line(std::string_view l, std::vector<Event>& out) {
         }
     }
     // `retry:` and unknown fields are ignored, as the standard says.
+    return false;
 }
 
 void encode(const Event& ev, std::string& out) {

@@ -6,6 +6,7 @@
 // split anywhere. Lines are capped so a peer cannot make sluice buffer without bound.
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,21 +20,36 @@ struct Event {
     bool has_data = false;
     bool comment_only = false;  ///< a block made only of comment lines (e.g. ": keep-alive")
     std::string comment;        ///< text of the last comment line of a comment-only block
+    void clear() noexcept {
+        event.clear();
+        data.clear();
+        id.clear();
+        comment.clear();
+        has_data = false;
+        comment_only = false;
+    }
 };
 
 class Decoder {
 public:
     explicit Decoder(std::size_t max_line_bytes = 1024 * 1024) : max_line_(max_line_bytes) {}
 
-    /// Feeds bytes; appends every completed event to `out`. Returns false (and stays failed) when
-    /// a line exceeds the cap.
-    bool feed(std::string_view bytes, std::vector<Event>& out);
+    /// Feeds bytes and calls `on_event(const Event&)` for every completed event (the event is
+    /// reused afterwards: copy what you keep). Returns false, and stays failed, when a line
+    /// exceeds the cap.
+    template <class OnEvent>
+    bool feed(std::string_view bytes, OnEvent&& on_event);
+    /// Convenience form collecting copies of the events.
+    bool feed(std::string_view bytes, std::vector<Event>& out) {
+        return feed(bytes, [&out](const Event& e) { out.push_back(e); });
+    }
     bool failed() const noexcept { return failed_; }
     /// True when a partial event or line is buffered (the stream ended mid-event if it stops here).
     bool has_partial() const noexcept { return !line_.empty() || in_event_; }
 
 private:
-    void line(std::string_view l, std::vector<Event>& out);
+    /// Handles one complete line; returns true when it completed an event.
+    bool line(std::string_view l);
 
     std::string line_;
     Event current_;
@@ -42,6 +58,59 @@ private:
     bool failed_ = false;
     std::size_t max_line_;
 };
+
+template <class OnEvent>
+bool Decoder::feed(std::string_view bytes, OnEvent&& on_event) {
+    if (failed_) {
+        return false;
+    }
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    if (saw_cr_ && p < end && *p == '\n') {
+        ++p;  // the LF of a CRLF split across reads
+    }
+    saw_cr_ = false;
+    while (p < end) {
+        // Lines usually end in LF: find it with memchr, then look for an earlier CR.
+        const auto* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+        const char* stop = lf != nullptr ? lf : end;
+        const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(stop - p)));
+        const char* eol = cr != nullptr ? cr : lf;
+        if (eol == nullptr) {
+            line_.append(p, static_cast<std::size_t>(end - p));
+            if (line_.size() > max_line_) {
+                failed_ = true;
+                return false;
+            }
+            return true;
+        }
+        bool dispatched = false;
+        if (line_.empty()) {
+            dispatched = line(std::string_view(p, static_cast<std::size_t>(eol - p)));
+        } else {
+            line_.append(p, static_cast<std::size_t>(eol - p));
+            if (line_.size() > max_line_) {
+                failed_ = true;
+                return false;
+            }
+            dispatched = line(line_);
+            line_.clear();
+        }
+        if (dispatched) {
+            on_event(static_cast<const Event&>(current_));
+            current_.clear();
+        }
+        p = eol + 1;
+        if (*eol == '\r') {
+            if (p < end && *p == '\n') {
+                ++p;
+            } else if (p == end) {
+                saw_cr_ = true;
+            }
+        }
+    }
+    return true;
+}
 
 /// Appends `ev` in canonical form: "event: x\n" (if set), one "data: ..." line per data line,
 /// then a blank line. A comment-only event is written as ": text\n\n".

@@ -59,6 +59,9 @@ public:
     std::chrono::steady_clock::time_point idle_since{};
     /// Bytes read from the peer and not yet consumed.
     std::string inbuf;
+    /// Reads land here before being appended to inbuf (allocated once per connection).
+    std::unique_ptr<char[]> read_buffer = std::make_unique<char[]>(kReadBufferSize);
+    static constexpr std::size_t kReadBufferSize = 16384;
 
 private:
     PoolKey key_;
