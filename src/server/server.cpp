@@ -68,9 +68,16 @@ Worker::Worker(Server& server, std::size_t index)
     : server_(server),
       index_(index),
       work_(net::make_work_guard(ioc_)),
-      pool_(ioc_.get_executor()),
       acceptor_(ioc_),
-      sweep_timer_(ioc_) {}
+      sweep_timer_(ioc_) {
+    pool_ = std::make_unique<ConnectionPool>(ioc_.get_executor());
+}
+
+Worker::~Worker() {
+    // Idle pooled sockets close while their io_context still exists; connections owned by
+    // unfinished requests close when the io_context destroys those requests' frames.
+    pool_->close_all();
+}
 
 std::shared_ptr<const Runtime> Worker::runtime() const {
     return server_.runtime();
@@ -106,7 +113,7 @@ void Worker::begin_drain() {
         error_code ignored;
         acceptor_.close(ignored);
         sweep_timer_.cancel();
-        pool_.close_all();
+        pool_->close_all();
         // Idle keep-alive connections (no request in progress, nothing buffered) close now.
         for (ClientLink* link : links) {
             if (!link->busy && link->inbuf.empty()) {
@@ -150,7 +157,7 @@ net::awaitable<void> Worker::sweep_loop() {
         for (const auto& pc : runtime()->config().providers) {
             max_idle = std::min(max_idle, pc.pool_idle_timeout);
         }
-        pool_.sweep(max_idle);
+        pool_->sweep(max_idle);
     }
 }
 

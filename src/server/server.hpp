@@ -52,11 +52,12 @@ net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link);
 class Worker {
 public:
     Worker(Server& server, std::size_t index);
+    ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
     net::io_context& io() noexcept { return ioc_; }
-    ConnectionPool& pool() noexcept { return pool_; }
+    ConnectionPool& pool() noexcept { return *pool_; }
     Server& server() noexcept { return server_; }
     std::size_t index() const noexcept { return index_; }
     std::shared_ptr<const Runtime> runtime() const;
@@ -79,9 +80,11 @@ private:
 
     Server& server_;
     std::size_t index_;
+    // Declared before the io_context: coroutine frames still pending when the worker stops are
+    // destroyed with the io_context, and their Leases give slots back to this pool.
+    std::unique_ptr<ConnectionPool> pool_;
     net::io_context ioc_{1};
     net::executor_work_guard<net::io_context::executor_type> work_;
-    ConnectionPool pool_;
     tcp::acceptor acceptor_;
     net::steady_timer sweep_timer_;
     std::thread thread_;

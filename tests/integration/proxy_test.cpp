@@ -1,4 +1,5 @@
 // sluice in-process against the in-repo mock upstream, over plain HTTP and TLS.
+#include <atomic>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -304,6 +305,33 @@ TEST_F(Faults, F4_JsonAnswerToStreamRequestIsAnError) {
     Client c(gw_->port());
     const auto r = c.post_json("/v1/chat/completions", chat(true, R"({"json_for_stream":true})"), kAuth);
     EXPECT_EQ(r.status, 502);
+}
+
+TEST(Upstream, StopWithRequestsInFlightIsClean) {
+    MockUpstream up;
+    auto gw = std::make_unique<Gateway>(config(up, "", false));
+    std::vector<std::thread> clients;
+    std::atomic<int> ended{0};
+    for (int i = 0; i < 4; ++i) {
+        clients.emplace_back([&, i] {
+            try {
+                Client c(gw->port());
+                c.post_json("/v1/chat/completions",
+                            chat(i % 2 == 0, i < 2 ? R"({"black_hole":true})" : R"({"chunk_delay_ms":300})"));
+            } catch (...) {
+            }
+            ended.fetch_add(1);
+        });
+    }
+    for (int i = 0; i < 100 && up.open_connections() < 4; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(up.open_connections(), 4u);
+    gw.reset();  // stop with four exchanges in flight: nothing may touch freed state
+    for (auto& t : clients) {
+        t.join();
+    }
+    EXPECT_EQ(ended.load(), 4);
 }
 
 TEST(Upstream, E1_ConnectRefusedGives502) {
