@@ -320,16 +320,7 @@ void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
             b = before - 1;
         }
     }
-    if (!ev.event.empty()) {
-        out += "event: ";
-        out += ev.event;
-        out += '\n';
-    }
-    if (!ev.id.empty()) {
-        out += "id: ";
-        out += ev.id;
-        out += '\n';
-    }
+    sse::encode_fields(ev, out);
     // The JSON text of an OpenAI chunk is one line; a multi-line one is re-split on its newlines.
     const std::string_view head(d.data(), b);
     const std::string_view tail(d.data() + e, d.size() - e);
@@ -339,17 +330,12 @@ void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         out += tail;
         out += "\n\n";
     } else {
-        sse::Event copy;
+        sse::Event copy;  // fields already written: only the data lines are encoded
         copy.has_data = true;
         copy.data.reserve(head.size() + tail.size());
         copy.data.append(head);
         copy.data.append(tail);
-        copy.event.clear();
-        copy.id.clear();
-        std::string body;
-        sse::encode(copy, body);
-        // encode() wrote event/id again only if set on the copy (they are not).
-        out += body;
+        sse::encode(copy, out);
     }
 }
 

@@ -122,6 +122,12 @@ net::awaitable<error_code> read_more(UpstreamConnection& conn) {
     co_return n > 0 ? error_code{} : ec;
 }
 
+/// Reads more from the upstream into conn.inbuf (the read's result goes to `ec`). Returns the
+/// error to stop with when the client left or the drain deadline passed meanwhile.
+net::awaitable<std::optional<GatewayError>> read_more_unless_stopped(ClientLink* link,
+                                                                    UpstreamConnection& conn,
+                                                                    error_code& ec);
+
 /// Decodes a response body as it arrives (Content-Length, chunked, or until EOF).
 class BodyReader {
 public:
@@ -181,6 +187,21 @@ private:
     bool finished_ = false;
     http1::ChunkedDecoder chunked_;
 };
+
+GatewayError client_gone_error();
+
+net::awaitable<std::optional<GatewayError>> read_more_unless_stopped(ClientLink* link,
+                                                                    UpstreamConnection& conn,
+                                                                    error_code& ec) {
+    ec = co_await read_more(conn);
+    if (link != nullptr && link->gone) {
+        co_return client_gone_error();
+    }
+    if (link != nullptr && link->drain_abort) {
+        co_return GatewayError::draining();
+    }
+    co_return std::nullopt;
+}
 
 GatewayError client_gone_error() {
     GatewayError e;
@@ -305,12 +326,9 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
                 co_return GatewayError::upstream_error("Provider '" + provider.name() +
                                                        "' sent an invalid response: " + perr.message);
             }
-            const error_code ec = co_await read_more(conn);
-            if (link != nullptr && link->gone) {
-                co_return client_gone_error();
-            }
-            if (link != nullptr && link->drain_abort) {
-                co_return GatewayError::draining();
+            error_code ec;
+            if (auto stop = co_await read_more_unless_stopped(link, conn, ec)) {
+                co_return stop;
             }
             if (ec) {
                 if (conn.deadline().expired()) {
@@ -357,12 +375,9 @@ net::awaitable<std::optional<GatewayError>> read_body(ClientLink* link, const Pr
         if (reader.done()) {
             break;
         }
-        const error_code ec = co_await read_more(conn);
-        if (link != nullptr && link->gone) {
-            co_return client_gone_error();
-        }
-        if (link != nullptr && link->drain_abort) {
-            co_return GatewayError::draining();
+        error_code ec;
+        if (auto stop = co_await read_more_unless_stopped(link, conn, ec)) {
+            co_return stop;
         }
         if (ec) {
             if (conn.deadline().expired()) {

@@ -152,6 +152,17 @@ net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const Gat
 
 namespace {
 
+enum class BodyWait { more, closed, timed_out };
+
+/// Waits for more request-body bytes from the client.
+net::awaitable<BodyWait> wait_body_bytes(std::shared_ptr<ClientLink> link) {
+    if (link->eof || link->read_error) {
+        co_return BodyWait::closed;
+    }
+    co_await wait_client_read(link);
+    co_return link->deadline.expired() ? BodyWait::timed_out : BodyWait::more;
+}
+
 /// Answers a request that could not be parsed (no context yet) and closes.
 net::awaitable<void> reject(ClientLink& link, const Runtime& rt, const http1::ParseError& perr) {
     http1::MessageHead none;
@@ -312,11 +323,11 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             if (head.content_length) {
                 const auto need = static_cast<std::size_t>(*head.content_length);
                 while (link->inbuf.size() < need) {
-                    if (link->eof || link->read_error) {
+                    const BodyWait w = co_await wait_body_bytes(link);
+                    if (w == BodyWait::closed) {
                         co_return;
                     }
-                    co_await wait_client_read(link);
-                    if (link->deadline.expired()) {
+                    if (w == BodyWait::timed_out) {
                         link->deadline.clear();
                         co_await reject(*link, *runtime, body_timeout);
                         co_return;
@@ -342,11 +353,11 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     if (decoder.done()) {
                         break;
                     }
-                    if (link->eof || link->read_error) {
+                    const BodyWait w = co_await wait_body_bytes(link);
+                    if (w == BodyWait::closed) {
                         co_return;
                     }
-                    co_await wait_client_read(link);
-                    if (link->deadline.expired()) {
+                    if (w == BodyWait::timed_out) {
                         link->deadline.clear();
                         co_await reject(*link, *runtime, body_timeout);
                         co_return;

@@ -60,16 +60,7 @@ void encode(const Event& ev, std::string& out) {
         out += "\n\n";
         return;
     }
-    if (!ev.event.empty()) {
-        out += "event: ";
-        out += ev.event;
-        out += '\n';
-    }
-    if (!ev.id.empty()) {
-        out += "id: ";
-        out += ev.id;
-        out += '\n';
-    }
+    encode_fields(ev, out);
     std::size_t pos = 0;
     while (true) {
         const auto nl = ev.data.find('\n', pos);
@@ -82,6 +73,19 @@ void encode(const Event& ev, std::string& out) {
         pos = nl + 1;
     }
     out += '\n';
+}
+
+void encode_fields(const Event& ev, std::string& out) {
+    if (!ev.event.empty()) {
+        out += "event: ";
+        out += ev.event;
+        out += '\n';
+    }
+    if (!ev.id.empty()) {
+        out += "id: ";
+        out += ev.id;
+        out += '\n';
+    }
 }
 
 void encode_data(std::string_view payload, std::string& out) {

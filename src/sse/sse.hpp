@@ -115,6 +115,8 @@ bool Decoder::feed(std::string_view bytes, OnEvent&& on_event) {
 /// Appends `ev` in canonical form: "event: x\n" (if set), one "data: ..." line per data line,
 /// then a blank line. A comment-only event is written as ": text\n\n".
 void encode(const Event& ev, std::string& out);
+/// Appends the "event:" and "id:" lines of `ev` (those that are set).
+void encode_fields(const Event& ev, std::string& out);
 /// Appends "data: <payload>\n\n" (payload must not contain newlines).
 void encode_data(std::string_view payload, std::string& out);
 

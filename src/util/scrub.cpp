@@ -22,6 +22,27 @@ bool api_key_char(char c) {
 bool starts_with_ci(std::string_view s, std::size_t at, std::string_view prefix) {
     return s.size() - at >= prefix.size() && iequals(s.substr(at, prefix.size()), prefix);
 }
+/// At a `key=` / `api_key=` / `api-key=` query parameter: appends it with its value masked and
+/// returns how many input bytes it covered; 0 when `text[i]` starts no such parameter.
+std::size_t scrub_query_param(std::string_view text, std::size_t i, std::string& out) {
+    if (i != 0 && text[i - 1] != '?' && text[i - 1] != '&') {
+        return 0;
+    }
+    for (const std::string_view param : {std::string_view("key="), std::string_view("api_key="),
+                                         std::string_view("api-key=")}) {
+        if (starts_with_ci(text, i, param)) {
+            out.append(text.substr(i, param.size()));
+            std::size_t j = i + param.size();
+            while (j < text.size() && key_char(text[j]) && text[j] != '&') {
+                ++j;
+            }
+            out += "***";
+            return j - i;
+        }
+    }
+    return 0;
+}
+
 }  // namespace
 
 std::string scrub_secrets(std::string_view text, std::string_view known_secret, std::size_t max_len) {
@@ -29,6 +50,10 @@ std::string scrub_secrets(std::string_view text, std::string_view known_secret, 
     out.reserve(std::min(text.size(), max_len) + 16);
     std::size_t i = 0;
     while (i < text.size()) {
+        if (out.size() >= max_len) {
+            out += "...";
+            break;
+        }
         if (known_secret.size() >= 4 && text.compare(i, known_secret.size(), known_secret) == 0) {
             out += "***";
             i += known_secret.size();
@@ -58,26 +83,11 @@ std::string scrub_secrets(std::string_view text, std::string_view known_secret, 
             i = j;
             continue;
         }
-        for (const std::string_view param : {std::string_view("key="), std::string_view("api_key="),
-                                             std::string_view("api-key=")}) {
-            if ((i == 0 || text[i - 1] == '?' || text[i - 1] == '&') &&
-                starts_with_ci(text, i, param)) {
-                out.append(text.substr(i, param.size()));
-                std::size_t j = i + param.size();
-                while (j < text.size() && key_char(text[j]) && text[j] != '&') {
-                    ++j;
-                }
-                out += "***";
-                i = j;
-                goto next;
-            }
-        }
-        out.push_back(text[i]);
-        ++i;
-    next:
-        if (out.size() >= max_len) {
-            out += "...";
-            break;
+        if (const std::size_t skip = scrub_query_param(text, i, out); skip > 0) {
+            i += skip;
+        } else {
+            out.push_back(text[i]);
+            ++i;
         }
     }
     return out;

@@ -206,6 +206,22 @@ protected:
     std::unique_ptr<Gateway> gw_;
 };
 
+TEST_F(Faults, StaleReusedConnectionIsRetriedOnceOnAFreshOne) {
+    Client c(gw_->port());
+    ASSERT_EQ(c.post_json("/v1/chat/completions", chat(false, R"({"drop_next":true})"), kAuth).status, 200);
+    // The pooled connection dies on the next request before any response byte: sluice retries on
+    // a fresh connection and the client never notices.
+    const auto r = c.post_json("/v1/chat/completions", chat(false), kAuth);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(up_->connections(), 2u);
+    EXPECT_EQ(up_->request_count(), 3u);
+    // Streams too.
+    ASSERT_EQ(c.post_json("/v1/chat/completions", chat(true, R"({"drop_next":true})"), kAuth).status, 200);
+    const auto s = c.post_json("/v1/chat/completions", chat(true), kAuth);
+    EXPECT_EQ(sse_data(s.body).back(), "[DONE]");
+    EXPECT_EQ(up_->connections(), 3u);
+}
+
 TEST_F(Faults, F3_UpstreamCutGivesTerminalErrorEvent) {
     Client c(gw_->port());
     c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +

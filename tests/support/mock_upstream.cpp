@@ -75,10 +75,15 @@ void hard_close(Stream& s) {
     beast::get_lowest_layer(s).socket().close(ec);
 }
 
+/// Per-connection script state.
+struct ConnState {
+    bool drop_next = false;  ///< close on the next request without answering
+};
+
 /// Handles one request; returns false when the connection must end.
 template <class Stream>
 net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
-                            http::request<http::string_body>& req) {
+                            http::request<http::string_body>& req, ConnState& state) {
     impl.request_total.fetch_add(1);
     if (impl.opts.record) {
         RecordedRequest r;
@@ -106,6 +111,12 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     auto dbool = [&](const char* k) {
         return directives.contains(k) && directives[k].is_boolean() && directives[k].get<bool>();
     };
+    if (state.drop_next) {
+        // A keep-alive connection the server has given up on: the request dies unanswered.
+        hard_close(stream);
+        co_return false;
+    }
+    state.drop_next = dbool("drop_next");
     if (dbool("black_hole")) {
         // Accept and never answer; wait until the peer gives up.
         beast::flat_buffer buf;
@@ -242,6 +253,7 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
 template <class Stream>
 net::awaitable<void> serve(MockUpstream::Impl& impl, Stream& stream) {
     beast::flat_buffer buffer;
+    ConnState state;
     while (!impl.stopping) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(64 * 1024 * 1024);
@@ -251,7 +263,7 @@ net::awaitable<void> serve(MockUpstream::Impl& impl, Stream& stream) {
             co_return;
         }
         auto req = parser.release();
-        if (!co_await handle(impl, stream, req)) {
+        if (!co_await handle(impl, stream, req, state)) {
             co_return;
         }
         if (!req.keep_alive()) {

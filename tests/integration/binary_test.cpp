@@ -1,0 +1,136 @@
+// The sluice executable itself: command line, config checking, and secrets in its output.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "http_client.hpp"
+#include "mock_upstream.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Run {
+    int exit_code = -1;
+    std::string output;
+};
+
+Run run(const std::string& args) {
+    Run r;
+    const std::string cmd = std::string(SLUICE_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf{};
+    std::size_t n = 0;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
+        r.output.append(buf.data(), n);
+    }
+    const int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+std::string temp_file(const std::string& content) {
+    char path[] = "/tmp/sluice-test-XXXXXX.yaml";
+    const int fd = mkstemps(path, 5);
+    close(fd);
+    std::ofstream(path) << content;
+    return path;
+}
+
+TEST(Binary, VersionAndHelp) {
+    const auto v = run("--version");
+    EXPECT_EQ(v.exit_code, 0);
+    EXPECT_EQ(v.output.rfind("sluice ", 0), 0u);
+    EXPECT_EQ(run("--bogus").exit_code, 2);
+}
+
+TEST(Binary, CheckConfigExitsZeroOrOne) {
+    const auto ok = run(std::string("--check-config ") + SLUICE_SOURCE_DIR + "/config/sluice.yaml");
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("OK"), std::string::npos);
+    const std::string bad = temp_file("server:\n  listen: nope\nproviders:\n  x: {kind: wat}\n");
+    const auto fail = run("--check-config " + bad);
+    EXPECT_EQ(fail.exit_code, 1);
+    EXPECT_NE(fail.output.find("server.listen (line 2)"), std::string::npos) << fail.output;
+    EXPECT_NE(fail.output.find("providers.x.kind (line 4)"), std::string::npos) << fail.output;
+    EXPECT_EQ(run("--config /nonexistent.yaml").exit_code, 1);
+    std::remove(bad.c_str());
+}
+
+TEST(Binary, I5_SecretsNeverReachTheOutput) {
+    MockUpstream up;
+    const std::string provider_key = "sk-canary-provider-7f3a9c1e5b";
+    const std::string client_key = "canary-client-key-b2d4f6";
+    std::uint16_t port = 0;
+    {
+        MockUpstream probe;
+        port = probe.port();
+    }
+    const std::string cfg = temp_file(
+        "server:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n  threads: 1\n"
+        "log:\n  level: trace\n  format: json\n"
+        "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+        "\"\n    api_key: \"${CANARY_PROVIDER_KEY}\"\n"
+        "routes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
+        "keys:\n  - name: canary\n    key: \"${CANARY_CLIENT_KEY}\"\n");
+    const std::string out_path = cfg + ".out";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        setenv("CANARY_PROVIDER_KEY", provider_key.c_str(), 1);
+        setenv("CANARY_CLIENT_KEY", client_key.c_str(), 1);
+        FILE* out = std::freopen(out_path.c_str(), "w", stdout);
+        (void)out;
+        dup2(fileno(stdout), 2);
+        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; ++i) {
+        try {
+            Client probe(port);
+            ready = probe.request("GET", "/readyz").status == 200;
+        } catch (...) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    ASSERT_TRUE(ready);
+    {
+        Client c(port);
+        const std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + client_key}};
+        const std::string base = R"({"model":"m","messages":[{"role":"user","content":"hi"}])";
+        EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", auth).status, 200);
+        EXPECT_EQ(c.post_json("/v1/chat/completions", base + R"(,"stream":true})", auth).status, 200);
+        // The provider echoes its key in an error; sluice must scrub it.
+        const auto e = c.post_json("/v1/chat/completions",
+                                   base + R"(,"mock":{"status":401,"message":"bad key )" + provider_key + "\"}}", auth);
+        EXPECT_EQ(e.status, 502);
+        EXPECT_EQ(e.body.find(provider_key), std::string::npos);
+        const auto e2 = c.post_json("/v1/chat/completions",
+                                    base + R"(,"mock":{"status":429,"message":"limit for )" + provider_key + "\"}}", auth);
+        EXPECT_EQ(e2.body.find(provider_key), std::string::npos);
+        EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", {{"x-api-key", client_key + "x"}}).status, 401);
+        EXPECT_EQ(c.request("GET", "/v1/models", "", auth).status, 200);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::ifstream in(out_path);
+    const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(output.find("\"msg\":\"access\""), std::string::npos) << output;
+    EXPECT_EQ(output.find(provider_key), std::string::npos) << output;
+    EXPECT_EQ(output.find(client_key), std::string::npos) << output;
+    std::remove(cfg.c_str());
+    std::remove(out_path.c_str());
+}
+
+}  // namespace
+}  // namespace sluice::test
