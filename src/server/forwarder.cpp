@@ -652,6 +652,7 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     if (err) {
         ctx.attempts.back().error = err->code;
         if (err->status != 499) {
+            log::warn("request {}: {}", ctx.request_id, err->message);
             co_await send_error(*link, ctx, *err, close);
         }
         co_return;
@@ -660,6 +661,17 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     CancelHook hook(link.get(), lease.conn.get());
     UpstreamConnection& conn = *lease.conn;
 
+    if (head.status >= 300 && head.status < 400) {
+        // Redirects are never followed (credentials must not go to another host) nor passed on.
+        ctx.attempts.back().error = "upstream_redirect";
+        const auto e = GatewayError::upstream_error(
+            "Provider '" + provider.name() + "' answered with a redirect (HTTP " +
+            std::to_string(head.status) + "); sluice does not follow redirects.");
+        log::warn("request {}: provider '{}' answered HTTP {} (redirect): check its base_url",
+                  ctx.request_id, provider.name(), head.status);
+        co_await send_error(*link, ctx, e, close);
+        co_return;
+    }
     if (head.status < 200 || head.status >= 300) {
         std::string body;
         bool reusable = false;
@@ -671,6 +683,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
         }
         GatewayError e = error_from_response(provider, head, body);
         ctx.attempts.back().error = e.code.empty() ? std::to_string(head.status) : e.code;
+        if (head.status >= 500 || e.code == "upstream_auth_error") {
+            log::warn("request {}: provider '{}' answered HTTP {}: {}", ctx.request_id,
+                      provider.name(), head.status, e.message);
+        }
         if (!body_err && reusable) {
             lease.keep();
         }

@@ -205,6 +205,68 @@ TEST_F(Downstream, RequestIdIsKeptWhenSaneAndGeneratedOtherwise) {
     EXPECT_EQ(r.header("x-request-id").size(), 32u);
 }
 
+/// Starts the sluice binary on a free port with `yaml_body` (everything after server.listen).
+struct Child {
+    pid_t pid = -1;
+    std::uint16_t port = 0;
+    std::string config;
+};
+
+Child start_child(const std::string& server_extra, const std::string& rest) {
+    Child ch;
+    {
+        MockUpstream probe;
+        ch.port = probe.port();
+    }
+    char path[] = "/tmp/sluice-child-XXXXXX.yaml";
+    const int fd = mkstemps(path, 5);
+    close(fd);
+    ch.config = path;
+    std::ofstream(path) << "server:\n  listen: \"127.0.0.1:" << ch.port << "\"\n  threads: 2\n"
+                        << server_extra << "log:\n  level: warn\n" << rest;
+    ch.pid = fork();
+    if (ch.pid == 0) {
+        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", path, static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; ++i) {
+        try {
+            Client probe(ch.port);
+            ready = probe.request("GET", "/readyz").status == 200;
+        } catch (...) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    EXPECT_TRUE(ready);
+    return ch;
+}
+
+int wait_exit(const Child& ch) {
+    int status = 0;
+    waitpid(ch.pid, &status, 0);
+    std::remove(ch.config.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(Drain, I1_DrainDeadlineEndsOpenStreamsWithAnErrorEvent) {
+    MockUpstream up;
+    const Child ch = start_child("  drain_timeout: 300ms\n",
+                                 "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+                                     "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n");
+    Client stream(ch.port);
+    const std::string body =
+        R"({"model":"m","stream":true,"messages":[{"role":"user","content":"a b c d e f g h i j k l m n o p"}],"mock":{"chunk_delay_ms":200}})";
+    stream.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", body));
+    ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+    kill(ch.pid, SIGTERM);
+    const auto rest = stream.read_until("0\r\n\r\n", 5s);
+    EXPECT_EQ(rest.find("[DONE]"), std::string::npos);
+    EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest;
+    EXPECT_NE(rest.find("0\r\n\r\n"), std::string::npos);
+    EXPECT_EQ(wait_exit(ch), 0);
+}
+
 TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
     MockUpstream up;
     char path[] = "/tmp/sluice-drain-XXXXXX.yaml";

@@ -317,6 +317,32 @@ TEST_F(Faults, E5_TruncatedNonStreamBodyGives502) {
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_disconnect");
 }
 
+TEST_F(Faults, E8_InterimResponsesAreSkipped) {
+    Client c(gw_->port());
+    auto r = c.post_json("/v1/chat/completions", chat(false, R"({"interim":true})"), kAuth);
+    EXPECT_EQ(r.status, 200) << r.body;
+    r = c.post_json("/v1/chat/completions", chat(true, R"({"interim":true})"), kAuth);
+    EXPECT_EQ(sse_data(r.body).back(), "[DONE]");
+}
+
+TEST_F(Faults, D2_RedirectsAreNotFollowed) {
+    Client c(gw_->port());
+    const auto r = c.post_json("/v1/chat/completions", chat(false, R"({"redirect":302})"), kAuth);
+    EXPECT_EQ(r.status, 502);
+    EXPECT_TRUE(r.header("location").empty());
+    EXPECT_EQ(up_->request_count(), 1u);
+}
+
+TEST_F(Faults, F2_OverlongSseLineEndsTheStream) {
+    Client c(gw_->port());
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = c.post_json("/v1/chat/completions", chat(true, R"({"long_line":2000000})"), kAuth);
+    const auto data = sse_data(r.body);
+    ASSERT_EQ(data.size(), 1u) << r.body.substr(0, 200);
+    EXPECT_EQ(json::parse(data[0])["error"]["type"], "server_error");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms);  // not waiting for the idle timeout
+}
+
 TEST_F(Faults, F4_JsonAnswerToStreamRequestIsAnError) {
     Client c(gw_->port());
     const auto r = c.post_json("/v1/chat/completions", chat(true, R"({"json_for_stream":true})"), kAuth);

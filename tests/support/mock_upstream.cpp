@@ -127,6 +127,18 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     }
     co_await sleep_ms(dint("delay_ms", 0));
     const bool close = dbool("close");
+    if (dbool("interim")) {
+        // 1xx answers before the real one (E8): both must be skipped by the client.
+        if (!co_await write_raw(stream, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")) {
+            co_return false;
+        }
+    }
+    if (const int redirect = dint("redirect", 0); redirect > 0) {
+        const std::string res = "HTTP/1.1 " + std::to_string(redirect) +
+                                " Moved\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\n\r\n";
+        co_await write_raw(stream, res);
+        co_return true;
+    }
 
     sluice::MockOptions gen;
     gen.models = {"mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding", "gpt-4o-mini", "other-model"};
@@ -184,6 +196,15 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
         head += eof_body ? "Connection: close\r\n\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
         if (!co_await write_raw(stream, head)) {
+            co_return false;
+        }
+        if (const int long_line = dint("long_line", 0); long_line > 0) {
+            // F2: one SSE line far longer than any sane event, then silence.
+            const std::string line = "data: " + std::string(static_cast<std::size_t>(long_line), 'a');
+            char size[32];
+            std::snprintf(size, sizeof size, "%zx\r\n", line.size());
+            co_await write_raw(stream, size + line + "\r\n");
+            co_await sleep_ms(5000);
             co_return false;
         }
         const int delay = dint("chunk_delay_ms", 0);
