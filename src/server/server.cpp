@@ -192,6 +192,14 @@ void Server::start() {
     }
     tcp::endpoint ep(addr, hp->port);
     try {
+        if (ep.port() != 0) {
+            // SO_REUSEPORT would let a second sluice on the same port silently share traffic:
+            // a plain bind first fails loudly when someone else holds the port.
+            tcp::acceptor probe(workers_[0]->io());
+            probe.open(ep.protocol());
+            probe.set_option(tcp::acceptor::reuse_address(true));
+            probe.bind(ep);
+        }
         workers_[0]->open_acceptor(ep);
         // With port 0 the first acceptor picks the port; the others share it (SO_REUSEPORT).
         port_ = workers_[0]->local_port();

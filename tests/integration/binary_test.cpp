@@ -65,6 +65,16 @@ TEST(Binary, CheckConfigExitsZeroOrOne) {
     std::remove(bad.c_str());
 }
 
+TEST(Binary, PortInUseIsAnError) {
+    MockUpstream holder;  // something else listens on this port
+    const std::string cfg = temp_file("server:\n  listen: \"127.0.0.1:" + std::to_string(holder.port()) +
+                                      "\"\nproviders:\n  mock: {kind: mock}\n");
+    const auto r = run("--config " + cfg);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("cannot listen on"), std::string::npos) << r.output;
+    std::remove(cfg.c_str());
+}
+
 TEST(Binary, I5_SecretsNeverReachTheOutput) {
     MockUpstream up;
     const std::string provider_key = "sk-canary-provider-7f3a9c1e5b";
