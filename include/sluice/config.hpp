@@ -36,7 +36,7 @@ struct LogConfig {
 
 struct ProviderConfig {
     std::string name;
-    std::string kind;              ///< openai | mock
+    std::string kind;              ///< openai | azure | mock | a catalogue preset (groq, ...)
     std::string base_url;
     std::string api_key;           ///< resolved secret; never logged
     bool api_key_set = false;      ///< `api_key:` present in YAML
@@ -49,6 +49,7 @@ struct ProviderConfig {
     std::size_t max_connections = 256;  ///< per worker
     std::size_t max_response_bytes = 64 * 1024 * 1024;  ///< non-stream answers
     std::map<std::string, std::string> headers;  ///< extra headers sent upstream
+    std::string api_version;       ///< azure: "2024-10-21" (dated API) or "v1"
     // mock only
     std::vector<std::string> mock_models;
     int mock_embedding_dimensions = 8;
@@ -101,6 +102,17 @@ GatewayConfig load_config_file(const std::string& path);
 /// Same, from text (tests). `env` overrides getenv when non-null.
 GatewayConfig load_config_text(const std::string& text,
                                const std::map<std::string, std::string>* env = nullptr);
+
+/// A named OpenAI-compatible vendor: `kind: groq` means kind openai with this base URL.
+struct ProviderPreset {
+    const char* kind;
+    const char* base_url;
+    bool needs_key;  ///< hosted vendors need an api_key; local servers do not
+};
+/// The preset for `kind`, or nullptr.
+const ProviderPreset* find_preset(std::string_view kind) noexcept;
+/// Every preset, for documentation and error messages.
+const std::vector<ProviderPreset>& provider_presets();
 
 /// Parses "500ms", "10s", "5m", "1h", "0". Returns nullopt on anything else.
 std::optional<Duration> parse_duration(std::string_view text);

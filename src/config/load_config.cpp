@@ -383,7 +383,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         return;
     }
     d.check_keys(n, p,
-                 {"kind", "base_url", "api_key", "ca_file", "connect_timeout",
+                 {"kind", "base_url", "api_key", "api_version", "ca_file", "connect_timeout",
                   "first_byte_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
                   "max_connections", "max_response_bytes", "headers", "models",
                   "embedding_dimensions"});
@@ -393,6 +393,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         pc.api_key_set = true;
         d.string_field(n, "api_key", p, pc.api_key);
     }
+    d.string_field(n, "api_version", p, pc.api_version);
     d.string_field(n, "ca_file", p, pc.ca_file);
     d.duration_field(n, "connect_timeout", p, pc.connect_timeout);
     d.duration_field(n, "first_byte_timeout", p, pc.first_byte_timeout);
@@ -414,15 +415,46 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_list(n, "models", p, pc.mock_models);
     d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
 
-    if (pc.kind.empty()) {
-        d.error(p + ".kind", n, "missing (expected openai or mock)");
-    } else if (pc.kind != "openai" && pc.kind != "mock") {
-        d.error(p + ".kind", n["kind"], "unknown provider kind '" + pc.kind +
-                                            "' (this version supports openai and mock)");
+    std::string kinds = "openai, azure, mock";
+    for (const auto& preset : provider_presets()) {
+        kinds += ", ";
+        kinds += preset.kind;
     }
-    if (pc.kind == "openai") {
+    const ProviderPreset* preset = find_preset(pc.kind);
+    if (pc.kind.empty()) {
+        d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
+    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" && preset == nullptr) {
+        d.error(p + ".kind", n["kind"],
+                "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
+    }
+    if (preset != nullptr && pc.base_url.empty()) {
+        pc.base_url = preset->base_url;
+    }
+    if (preset != nullptr && preset->needs_key && !n["api_key"]) {
+        std::string variable;
+        for (const char c : pc.kind) {
+            variable.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+        }
+        d.error(p + ".api_key", n,
+                "kind " + pc.kind + " needs an api_key (e.g. \"${" + variable + "_API_KEY}\")");
+    }
+    if (pc.kind == "azure") {
+        if (pc.api_version.empty()) {
+            pc.api_version = "2024-10-21";
+        }
+        if (pc.api_version != "v1" &&
+            (pc.api_version.size() < 10 || !std::isdigit(static_cast<unsigned char>(pc.api_version[0])))) {
+            d.error(p + ".api_version", n["api_version"],
+                    "expected a dated version such as 2024-10-21 or v1, got '" + pc.api_version + "'");
+        }
+    } else if (n["api_version"]) {
+        d.error(p + ".api_version", n["api_version"], "applies to kind: azure only");
+    }
+    if (pc.kind == "openai" || pc.kind == "azure" || preset != nullptr) {
         if (pc.base_url.empty()) {
-            d.error(p + ".base_url", n, "missing (e.g. https://api.openai.com/v1)");
+            d.error(p + ".base_url", n,
+                    pc.kind == "azure" ? "missing (e.g. https://my-resource.openai.azure.com)"
+                                       : "missing (e.g. https://api.openai.com/v1)");
         } else if (!parse_url(pc.base_url)) {
             d.error(p + ".base_url", n["base_url"],
                     "expected an http:// or https:// URL, got '" + pc.base_url + "'");
@@ -632,6 +664,30 @@ GatewayConfig decode(const std::string& text, const std::map<std::string, std::s
 }
 
 }  // namespace
+
+const std::vector<ProviderPreset>& provider_presets() {
+    static const std::vector<ProviderPreset> kPresets = {
+        {"groq", "https://api.groq.com/openai/v1", true},
+        {"together", "https://api.together.xyz/v1", true},
+        {"mistral", "https://api.mistral.ai/v1", true},
+        {"deepseek", "https://api.deepseek.com/v1", true},
+        {"fireworks", "https://api.fireworks.ai/inference/v1", true},
+        {"openrouter", "https://openrouter.ai/api/v1", true},
+        {"xai", "https://api.x.ai/v1", true},
+        {"ollama", "http://127.0.0.1:11434/v1", false},
+        {"vllm", "http://127.0.0.1:8000/v1", false},
+    };
+    return kPresets;
+}
+
+const ProviderPreset* find_preset(std::string_view kind) noexcept {
+    for (const auto& p : provider_presets()) {
+        if (kind == p.kind) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
 
 ConfigError::ConfigError(std::vector<std::string> errors)
     : std::runtime_error(join_lines(errors)), errors_(std::move(errors)) {}

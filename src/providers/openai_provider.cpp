@@ -1,6 +1,7 @@
 #include "providers/openai_provider.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "api/api_request.hpp"
 #include "json/json_scan.hpp"
@@ -131,6 +132,65 @@ std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
     }
     out.body = rewrite_openai_body(req, upstream_model);
     return std::nullopt;
+}
+
+namespace {
+/// Percent-encodes everything but unreserved characters (RFC 3986) for a URL path segment.
+std::string path_segment(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+        }
+    }
+    return out;
+}
+}  // namespace
+
+void AzureProvider::add_headers(UpstreamRequest& out) const {
+    if (!cfg_.api_key.empty()) {
+        out.headers.emplace_back("api-key", cfg_.api_key);
+    }
+    for (const auto& [k, v] : cfg_.headers) {
+        out.headers.emplace_back(k, v);
+    }
+}
+
+std::optional<GatewayError> AzureProvider::build_request(const ApiRequest& req,
+                                                         std::string_view upstream_model,
+                                                         UpstreamRequest& out) const {
+    out.method = "POST";
+    out.headers.clear();
+    add_headers(out);
+    if (req.stream) {
+        out.headers.emplace_back("Accept", "text/event-stream");
+    }
+    if (cfg_.api_version == "v1") {
+        out.target = url_.path + "/openai/v1" + std::string(path_for(req.endpoint));
+    } else {
+        out.target = url_.path + "/openai/deployments/" + path_segment(upstream_model) +
+                     std::string(path_for(req.endpoint)) + "?api-version=" + cfg_.api_version;
+    }
+    out.body = rewrite_openai_body(req, upstream_model);
+    return std::nullopt;
+}
+
+std::optional<UpstreamRequest> AzureProvider::models_request() const {
+    if (cfg_.api_version != "v1") {
+        return std::nullopt;
+    }
+    UpstreamRequest r;
+    r.method = "GET";
+    r.target = url_.path + "/openai/v1/models";
+    r.content_type.clear();
+    add_headers(r);
+    return r;
 }
 
 std::optional<UpstreamRequest> OpenAiProvider::models_request() const {

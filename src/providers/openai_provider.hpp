@@ -17,7 +17,8 @@ public:
     explicit OpenAiProvider(const ProviderConfig& cfg);
 
     const std::string& name() const noexcept override { return name_; }
-    std::string_view kind() const noexcept override { return "openai"; }
+    /// "openai", or the catalogue preset it was configured as ("groq", ...).
+    std::string_view kind() const noexcept override { return cfg_.kind; }
     bool enabled() const noexcept override { return enabled_; }
     const UpstreamSettings& settings() const noexcept override { return settings_; }
 
@@ -33,13 +34,28 @@ public:
     const ProviderConfig& config() const noexcept { return cfg_; }
 
 protected:
-    void add_headers(UpstreamRequest& out) const;
+    /// The provider's credentials and configured extra headers.
+    virtual void add_headers(UpstreamRequest& out) const;
 
     ProviderConfig cfg_;
     std::string name_;
     Url url_;
     UpstreamSettings settings_;
     bool enabled_ = true;
+};
+
+/// Azure OpenAI: deployments addressed by URL (`/openai/deployments/{deployment}/...?api-version=`)
+/// or the v1 API (`/openai/v1/...`, the deployment in "model"), the key in `api-key`.
+class AzureProvider : public OpenAiProvider {
+public:
+    explicit AzureProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {}
+    std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
+                                              UpstreamRequest& out) const override;
+    /// v1 lists models; the dated API has no list of deployments, so glob routes list nothing.
+    std::optional<UpstreamRequest> models_request() const override;
+
+protected:
+    void add_headers(UpstreamRequest& out) const override;
 };
 
 /// The request body as it goes upstream: the client's bytes with the model value replaced (when

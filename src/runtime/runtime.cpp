@@ -72,15 +72,17 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
         std::unique_ptr<Provider> p;
         if (pc.kind == "mock") {
             p = std::make_unique<MockProvider>(pc);
+        } else if (pc.kind == "azure") {
+            p = std::make_unique<AzureProvider>(pc);
         } else {
-            p = std::make_unique<OpenAiProvider>(pc);
+            p = std::make_unique<OpenAiProvider>(pc);  // openai and the catalogue presets
         }
         if (!p->enabled()) {
             rt->warnings_.push_back("provider '" + pc.name +
                                     "' is disabled: its api_key is empty (set its variable to "
                                     "enable it)");
         }
-        if (pc.kind == "openai") {
+        if (pc.kind != "mock") {
             const auto* op = static_cast<const OpenAiProvider*>(p.get());
             if (op->url().tls) {
                 auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);

@@ -376,6 +376,35 @@ TEST(Upstream, StopWithRequestsInFlightIsClean) {
     EXPECT_EQ(ended.load(), 4);
 }
 
+TEST(Upstream, AzureDeploymentsOverTheWire) {
+    MockUpstream up;
+    const std::string base = "http://127.0.0.1:" + std::to_string(up.port());
+    const std::string y = "providers:\n  az:\n    kind: azure\n    base_url: \"" + base +
+                          "\"\n    api_key: \"azure-key-123\"\n  az1:\n    kind: azure\n    base_url: \"" + base +
+                          "\"\n    api_key: \"azure-key-123\"\n    api_version: v1\n"
+                          "routes:\n  - model: \"gpt-4o\"\n    targets: [{provider: az, model: \"my-4o\"}]\n"
+                          "  - model: \"v1-*\"\n    targets: [{provider: az1, model: \"dep-v1\"}]\n";
+    Gateway gw(y);
+    Client c(gw.port());
+    auto r = c.post_json("/v1/chat/completions", chat(true, "", "gpt-4o"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(sse_data(r.body).back(), "[DONE]");
+    auto reqs = up.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].target, "/openai/deployments/my-4o/chat/completions?api-version=2024-10-21");
+    EXPECT_EQ(reqs[0].header("api-key"), "azure-key-123");
+    EXPECT_TRUE(reqs[0].header("authorization").empty());
+    r = c.post_json("/v1/embeddings", R"({"model":"v1-embed","input":"x"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(up.requests().back().target, "/openai/v1/embeddings");
+    EXPECT_EQ(json::parse(up.requests().back().body)["model"], "dep-v1");
+    // Azure's retry hint in milliseconds becomes Retry-After.
+    r = c.post_json("/v1/chat/completions",
+                    chat(false, R"({"status":429,"headers":{"x-ms-retry-after-ms":"2500"}})", "gpt-4o"));
+    EXPECT_EQ(r.status, 429);
+    EXPECT_EQ(r.header("retry-after"), "3");
+}
+
 TEST(Upstream, E1_ConnectRefusedGives502) {
     std::uint16_t dead_port = 0;
     {

@@ -97,8 +97,15 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         impl.recorded.push_back(std::move(r));
     }
     std::string target(req.target());
+    target = target.substr(0, target.find('?'));
     if (target.rfind("/v1/", 0) == 0) {
         target = target.substr(3);
+    } else if (target.rfind("/openai/v1/", 0) == 0) {
+        target = target.substr(10);  // Azure v1 API
+    } else if (target.rfind("/openai/deployments/", 0) == 0) {
+        // Azure dated API: /openai/deployments/{deployment}/chat/completions?api-version=...
+        const auto slash = target.find('/', 20);
+        target = slash == std::string::npos ? "/" : target.substr(slash);
     }
     json directives = json::object();
     json body = json::parse(req.body(), nullptr, false);
@@ -156,6 +163,12 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         }
         if (directives.contains("retry_after_ms")) {
             res.set("retry-after-ms", directives["retry_after_ms"].dump());
+        }
+        if (directives.contains("headers") && directives["headers"].is_object()) {
+            for (const auto& [name, value] : directives["headers"].items()) {
+                const std::string text = value.is_string() ? std::string(value) : value.dump();
+                res.set(name, text);
+            }
         }
         if (directives.contains("error_body") && directives["error_body"].is_string()) {
             res.body() = directives["error_body"].get<std::string>();

@@ -85,6 +85,43 @@ TEST(Config, SubstitutesVariablesAndDefaults) {
     EXPECT_EQ(cfg.providers[3].api_key, "${NOT_A_VAR}");
 }
 
+TEST(Config, CataloguePresetsFillTheBaseUrl) {
+    const std::map<std::string, std::string> env = {{"GROQ_API_KEY", "gsk_x"}};
+    const auto cfg = load_config_text(
+        "providers:\n"
+        "  groq: {kind: groq, api_key: \"${GROQ_API_KEY}\"}\n"
+        "  local: {kind: ollama}\n"
+        "  mine: {kind: vllm, base_url: \"http://10.0.0.5:9000/v1\"}\n"
+        "  az: {kind: azure, base_url: \"https://r.openai.azure.com\", api_key: k}\n",
+        &env);
+    EXPECT_EQ(cfg.providers[0].base_url, "https://api.groq.com/openai/v1");
+    EXPECT_EQ(cfg.providers[1].base_url, "http://127.0.0.1:11434/v1");
+    EXPECT_EQ(cfg.providers[2].base_url, "http://10.0.0.5:9000/v1");
+    EXPECT_EQ(cfg.providers[3].api_version, "2024-10-21");
+    auto rt = Runtime::build(cfg);
+    EXPECT_EQ(rt->provider("groq")->kind(), "groq");
+    EXPECT_EQ(rt->provider("az")->kind(), "azure");
+}
+
+TEST(Config, PresetAndAzureMistakesAreErrors) {
+    const std::map<std::string, std::string> env;
+    auto expect_error = [&](const std::string& yaml, const std::string& message) {
+        try {
+            load_config_text(yaml, &env);
+            ADD_FAILURE() << "loaded: " << yaml;
+        } catch (const ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
+    };
+    expect_error("providers:\n  g: {kind: groq}\n", "needs an api_key (e.g. \"${GROQ_API_KEY}\")");
+    expect_error("providers:\n  a: {kind: azure, api_key: k}\n", "my-resource.openai.azure.com");
+    expect_error("providers:\n  a: {kind: azure, base_url: \"https://r\", api_version: latest}\n",
+                 "expected a dated version");
+    expect_error("providers:\n  o: {kind: openai, base_url: \"https://x\", api_version: v1}\n",
+                 "applies to kind: azure only");
+    expect_error("providers:\n  o: {kind: gemini}\n", "expected one of: openai, azure, mock, groq");
+}
+
 TEST(Config, ParsesDurations) {
     EXPECT_EQ(parse_duration("500ms")->count(), 500);
     EXPECT_EQ(parse_duration("10s")->count(), 10000);

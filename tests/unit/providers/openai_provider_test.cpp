@@ -144,6 +144,29 @@ TEST(OpenAiProvider, E7_ErrorsKeepStatusAndLoseSecrets) {
     EXPECT_EQ(json.find("sk-"), std::string::npos);
 }
 
+TEST(AzureProvider, AddressesTheDeploymentAndSendsApiKey) {
+    auto pc = config();
+    pc.kind = "azure";
+    pc.base_url = "https://my-res.openai.azure.com";
+    pc.api_version = "2024-10-21";
+    AzureProvider p(pc);
+    UpstreamRequest out;
+    ASSERT_FALSE(p.build_request(request(R"({"model":"gpt-4o","stream":true})"), "prod gpt4o", out));
+    EXPECT_EQ(out.target, "/openai/deployments/prod%20gpt4o/chat/completions?api-version=2024-10-21");
+    ASSERT_FALSE(out.headers.empty());
+    EXPECT_EQ(out.headers[0].first, "api-key");
+    for (const auto& [k, v] : out.headers) {
+        EXPECT_NE(k, "Authorization");
+    }
+    EXPECT_FALSE(p.models_request());
+    pc.api_version = "v1";
+    AzureProvider v1(pc);
+    ASSERT_FALSE(v1.build_request(request(R"({"model":"gpt-4o"})"), "dep", out));
+    EXPECT_EQ(out.target, "/openai/v1/chat/completions");
+    EXPECT_NE(out.body.find("\"model\":\"dep\""), std::string::npos);
+    EXPECT_EQ(v1.models_request()->target, "/openai/v1/models");
+}
+
 TEST(OpenAiProvider, ParsesModelLists) {
     OpenAiProvider p(config());
     const auto ids = p.parse_models(
