@@ -115,6 +115,10 @@ public:
     virtual std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const = 0;
     /// Usage from a complete non-stream response body.
     virtual Usage parse_usage(std::string_view body) const = 0;
+    /// Turns a complete non-stream 2xx body into the OpenAI-format body the client gets (in
+    /// place) and reads its usage. OpenAI-compatible providers leave the body as it is.
+    virtual std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
+                                                           Usage& usage) const;
     /// Maps an upstream error response to the error sluice answers with (status kept; text
     /// re-wrapped in OpenAI's shape and scrubbed of secrets).
     virtual GatewayError translate_error(int status, std::string_view body) const = 0;

@@ -383,7 +383,8 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         return;
     }
     d.check_keys(n, p,
-                 {"kind", "base_url", "api_key", "api_version", "ca_file", "connect_timeout",
+                 {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "ca_file",
+                  "connect_timeout",
                   "first_byte_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
                   "max_connections", "max_response_bytes", "headers", "models",
                   "embedding_dimensions"});
@@ -394,6 +395,10 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         d.string_field(n, "api_key", p, pc.api_key);
     }
     d.string_field(n, "api_version", p, pc.api_version);
+    d.int_field(n, "default_max_tokens", p, pc.default_max_tokens, 1, 1000000);
+    if (n["default_max_tokens"] && pc.kind != "anthropic") {
+        d.error(p + ".default_max_tokens", n["default_max_tokens"], "applies to kind: anthropic only");
+    }
     d.string_field(n, "ca_file", p, pc.ca_file);
     d.duration_field(n, "connect_timeout", p, pc.connect_timeout);
     d.duration_field(n, "first_byte_timeout", p, pc.first_byte_timeout);
@@ -415,7 +420,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_list(n, "models", p, pc.mock_models);
     d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
 
-    std::string kinds = "openai, azure, mock";
+    std::string kinds = "openai, anthropic, azure, mock";
     for (const auto& preset : provider_presets()) {
         kinds += ", ";
         kinds += preset.kind;
@@ -423,7 +428,8 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     const ProviderPreset* preset = find_preset(pc.kind);
     if (pc.kind.empty()) {
         d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
-    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" && preset == nullptr) {
+    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" &&
+               pc.kind != "anthropic" && preset == nullptr) {
         d.error(p + ".kind", n["kind"],
                 "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
     }
@@ -450,7 +456,15 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     } else if (n["api_version"]) {
         d.error(p + ".api_version", n["api_version"], "applies to kind: azure only");
     }
-    if (pc.kind == "openai" || pc.kind == "azure" || preset != nullptr) {
+    if (pc.kind == "anthropic") {
+        if (pc.base_url.empty()) {
+            pc.base_url = "https://api.anthropic.com";
+        }
+        if (!n["api_key"]) {
+            d.error(p + ".api_key", n, "kind anthropic needs an api_key (e.g. \"${ANTHROPIC_API_KEY}\")");
+        }
+    }
+    if (pc.kind == "openai" || pc.kind == "azure" || pc.kind == "anthropic" || preset != nullptr) {
         if (pc.base_url.empty()) {
             d.error(p + ".base_url", n,
                     pc.kind == "azure" ? "missing (e.g. https://my-resource.openai.azure.com)"

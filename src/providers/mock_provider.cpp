@@ -407,6 +407,11 @@ LocalResponse embeddings(const Json& req, const MockOptions& opts) {
 
 }  // namespace
 
+std::string mock_tool_arguments(std::string_view schema_json) {
+    const Json schema = Json::parse(schema_json, nullptr, false);
+    return sample_for_schema(schema.is_discarded() ? Json::object() : schema).dump();
+}
+
 LocalResponse mock_models(const MockOptions& opts) {
     Json data = Json::array();
     for (const auto& m : opts.models) {

@@ -22,6 +22,8 @@ struct MockOptions {
 /// upstream server of the tests and benchmarks.
 LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const MockOptions& opts);
 LocalResponse mock_models(const MockOptions& opts);
+/// Sample tool arguments (JSON text) satisfying a JSON schema's required properties.
+std::string mock_tool_arguments(std::string_view schema_json);
 
 /// `kind: mock`: answers in-process through the OpenAI code path (same body rewriting, same
 /// stream relay), so it exercises everything but the network.

@@ -17,6 +17,12 @@ LocalResponse Provider::respond_locally(const UpstreamRequest& /*req*/) const {
     return r;
 }
 
+std::optional<GatewayError> Provider::translate_response(const ApiRequest& /*req*/, std::string& body,
+                                                         Usage& usage) const {
+    usage = parse_usage(body);
+    return std::nullopt;
+}
+
 OpenAiProvider::OpenAiProvider(const ProviderConfig& cfg) : cfg_(cfg), name_(cfg.name) {
     if (auto u = parse_url(cfg.base_url)) {
         url_ = *u;

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include "providers/anthropic_provider.hpp"
 #include "providers/mock_provider.hpp"
 #include "providers/openai_provider.hpp"
 #include "stages/stages.hpp"
@@ -74,6 +75,8 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
             p = std::make_unique<MockProvider>(pc);
         } else if (pc.kind == "azure") {
             p = std::make_unique<AzureProvider>(pc);
+        } else if (pc.kind == "anthropic") {
+            p = std::make_unique<AnthropicProvider>(pc);
         } else {
             p = std::make_unique<OpenAiProvider>(pc);  // openai and the catalogue presets
         }

@@ -555,7 +555,10 @@ net::awaitable<void> answer_local(ClientLink& link, RequestContext& ctx, const P
         co_await relay_stream(link, ctx, provider, nullptr, nullptr, resp.body, deadline, close);
         co_return;
     }
-    ctx.usage = provider.parse_usage(resp.body);
+    if (auto err = provider.translate_response(ctx.api, resp.body, ctx.usage)) {
+        co_await send_error(link, ctx, *err, close);
+        co_return;
+    }
     if (!co_await send_body(link, ctx, 200, resp.content_type, resp.body, close)) {
         close = true;
     }
@@ -726,9 +729,14 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     if (reusable) {
         lease.keep();
     }
-    ctx.usage = provider.parse_usage(body);
+    if (auto translate_err = provider.translate_response(ctx.api, body, ctx.usage)) {
+        co_await send_error(*link, ctx, *translate_err, close);
+        co_return;
+    }
+    // The body is JSON in OpenAI's shape (translated when the provider speaks another dialect):
+    // keep the provider's JSON content type (with its charset), else say application/json.
     auto content_type = head.find("content-type");
-    if (content_type.empty()) {
+    if (content_type.size() < 16 || !iequals(content_type.substr(0, 16), "application/json")) {
         content_type = "application/json";
     }
     if (!co_await send_body(*link, ctx, 200, content_type, body, close)) {

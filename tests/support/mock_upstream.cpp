@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <deque>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +18,7 @@
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mock_anthropic.hpp"
 #include "providers/mock_provider.hpp"
 
 namespace sluice::test {
@@ -50,6 +52,7 @@ struct MockUpstream::Impl {
     std::atomic<std::size_t> request_total{0};
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
+    std::deque<std::string> raw_queue;  ///< exact bytes for the next requests (then close)
 };
 
 namespace {
@@ -95,6 +98,19 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         r.body = req.body();
         std::lock_guard lock(impl.mutex);
         impl.recorded.push_back(std::move(r));
+    }
+    std::string raw;
+    {
+        std::lock_guard lock(impl.mutex);
+        if (!impl.raw_queue.empty()) {
+            raw = std::move(impl.raw_queue.front());
+            impl.raw_queue.pop_front();
+        }
+    }
+    if (!raw.empty()) {
+        co_await write_raw(stream, raw);
+        hard_close(stream);
+        co_return false;
     }
     std::string target(req.target());
     target = target.substr(0, target.find('?'));
@@ -198,6 +214,8 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         out = sluice::mock_generate(sluice::Endpoint::completions, req.body(), gen);
     } else if (target == "/embeddings") {
         out = sluice::mock_generate(sluice::Endpoint::embeddings, req.body(), gen);
+    } else if (target == "/messages") {
+        out = anthropic_generate(req.body());  // Anthropic's wire format
     } else {
         out.status = 404;
         out.body = R"({"error":{"message":"no such path","type":"invalid_request_error","param":null,"code":null}})";
@@ -408,6 +426,11 @@ std::vector<RecordedRequest> MockUpstream::requests() const {
 std::size_t MockUpstream::request_count() const {
     return impl_->request_total.load();
 }
+void MockUpstream::enqueue_raw(std::string bytes) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->raw_queue.push_back(std::move(bytes));
+}
+
 void MockUpstream::clear() {
     std::lock_guard lock(impl_->mutex);
     impl_->recorded.clear();

@@ -12,6 +12,7 @@
 //             "headers": {"x-ms-retry-after-ms": "900"}}}   (headers: on error answers)
 // drop_next answers normally (keep-alive), then closes the connection on its next request
 // without a byte of answer (a stale pooled connection).
+// POST /v1/messages answers in Anthropic's wire format (see mock_anthropic.hpp).
 // It records every request and counts accepted connections.
 
 #include <atomic>
@@ -58,6 +59,9 @@ public:
     std::size_t request_count() const;
     void clear();
     void stop();
+    /// The next request is answered with exactly these bytes (status line, headers, body), then
+    /// the connection closes. For golden fixtures and malformed answers.
+    void enqueue_raw(std::string bytes);
 
     struct Impl;
 
