@@ -61,9 +61,15 @@ providers:
     base_url: "https://localhost:$MOCK_TLS_PORT/v1"
     api_key: "sk-bench-provider-key"
     ca_file: "$PWD/$OUT/certs/ca.pem"
+  anthropic:
+    kind: anthropic
+    base_url: "http://127.0.0.1:$MOCK_PORT"
+    api_key: "sk-bench-provider-key"
 routes:
   - model: "plain"
     targets: [{provider: plain, model: "mock-gpt-4o"}]
+  - model: "anthropic"
+    targets: [{provider: anthropic, model: "claude-bench"}]
   - model: "tls"
     targets: [{provider: tls, model: "mock-gpt-4o"}]
 keys:
@@ -127,6 +133,11 @@ PROMPT=$(printf 'The quick brown fox jumps over the lazy dog. %.0s' $(seq 1 19))
 JSON_BODY="{\"model\":\"MODEL\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"temperature\":0.2,\"mock\":{\"content\":\"A short deterministic answer.\"}}"
 SSE_BODY="{\"model\":\"MODEL\",\"stream\":true,\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},{\"role\":\"user\",\"content\":\"$PROMPT\"}],\"temperature\":0.2,\"mock\":{\"chunks\":100,\"content\":\"$PROMPT$PROMPT\"}}"
 
+# OpenAI client -> Anthropic upstream (translated): the mock echoes the user message word by
+# word, so 91 words + its 9-word preamble make a 100-delta stream like the SSE case above.
+WORDS91=$(printf 'word%.0s ' $(seq 1 91))
+ANTHROPIC_BODY="{\"model\":\"anthropic\",\"stream\":true,\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},{\"role\":\"user\",\"content\":\"${WORDS91% }\"}],\"temperature\":0.2}"
+
 lua_for() { # body file
   cat > "$2" <<LUA
 wrk.method = "POST"
@@ -155,7 +166,9 @@ run_case() { # proxy body upstream conns
   local name="$proxy-$body-$up-c$conns"
   if [ -n "${BENCH_CASES:-}" ] && ! grep -qw -- "$name" <<<"$BENCH_CASES"; then return; fi
   local bf="$OUT/$body-$up.json"
-  if [ "$body" = json ]; then echo "${JSON_BODY/MODEL/$up}" > "$bf"; else echo "${SSE_BODY/MODEL/$up}" > "$bf"; fi
+  if [ "$body" = json ]; then echo "${JSON_BODY/MODEL/$up}" > "$bf";
+  elif [ "$up" = anthropic ]; then echo "$ANTHROPIC_BODY" > "$bf";
+  else echo "${SSE_BODY/MODEL/$up}" > "$bf"; fi
   lua_for "$bf" "$OUT/$body-$up.lua"
   if [ "$proxy" = sluice ]; then
     url="http://127.0.0.1:$SLUICE_PORT/v1/chat/completions"; pidlist=$(tree_pids "$SLUICE_PID")
@@ -189,6 +202,11 @@ for body in json sse; do
       done
     done
   done
+done
+# Translation: OpenAI client -> sluice -> Anthropic upstream, against nginx's plain SSE proxying
+# above (nginx cannot translate).
+for conns in 1 64; do
+  run_case sluice sse anthropic "$conns"
 done
 echo
 echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"

@@ -20,8 +20,12 @@ namespace sse {
 struct Event;
 }
 
-/// The OpenAI-format endpoints sluice serves.
-enum class Endpoint { chat_completions, completions, embeddings, models };
+/// The endpoints sluice serves: OpenAI's, and Anthropic's Messages API (the front door).
+enum class Endpoint { chat_completions, completions, embeddings, models, messages, count_tokens };
+/// True for the Anthropic-format endpoints (answers and errors in Anthropic's shape).
+inline bool anthropic_format(Endpoint e) noexcept {
+    return e == Endpoint::messages || e == Endpoint::count_tokens;
+}
 std::string_view endpoint_name(Endpoint e) noexcept;
 
 /// Token counts read from the provider's answer. -1 = not reported.

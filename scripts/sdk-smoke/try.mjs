@@ -1,3 +1,4 @@
+// The official OpenAI SDK through every endpoint sluice serves. BASE_URL, KEY, MODEL, EMBED_MODEL.
 import OpenAI from "openai";
 const baseURL = process.env.BASE_URL ?? "http://127.0.0.1:8080/v1";
 const model = process.env.MODEL ?? "mock-gpt-4o";

@@ -12,6 +12,8 @@ std::string_view endpoint_name(Endpoint e) noexcept {
         case Endpoint::completions: return "completions";
         case Endpoint::embeddings: return "embeddings";
         case Endpoint::models: return "models";
+        case Endpoint::messages: return "messages";
+        case Endpoint::count_tokens: return "messages.count_tokens";
     }
     return "unknown";
 }

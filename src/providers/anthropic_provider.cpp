@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
@@ -360,6 +361,19 @@ std::string messages_path(const Url& url, std::string_view tail) {
 std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& req,
                                                              std::string_view upstream_model,
                                                              UpstreamRequest& out) const {
+    if (anthropic_format(req.endpoint)) {
+        // The front door to an Anthropic provider: the client's bytes, only the model spliced.
+        out.method = "POST";
+        out.target = messages_path(url_, req.endpoint == Endpoint::messages ? "/messages"
+                                                                            : "/messages/count_tokens");
+        out.headers.clear();
+        add_headers(out);
+        if (req.stream) {
+            out.headers.emplace_back("Accept", "text/event-stream");
+        }
+        out.body = splice_model(req, upstream_model);
+        return std::nullopt;
+    }
     if (req.endpoint != Endpoint::chat_completions) {
         return GatewayError::bad_request("Provider '" + name_ + "' (kind anthropic) serves chat "
                                          "completions only, not " + std::string(endpoint_name(req.endpoint)) + ".",
@@ -391,7 +405,11 @@ std::optional<UpstreamRequest> AnthropicProvider::models_request() const {
 }
 
 std::unique_ptr<StreamRelay> AnthropicProvider::make_stream_relay(const ApiRequest& req) const {
-    return std::make_unique<AnthropicStreamRelay>(req.client_wants_usage);
+    if (req.endpoint == Endpoint::messages) {
+        return std::make_unique<MessagesPassthroughStream>();
+    }
+    return std::make_unique<AnthropicStreamRelay>(req.client_wants_usage,
+                                                  static_cast<std::int64_t>(std::time(nullptr)));
 }
 
 Usage AnthropicProvider::parse_usage(std::string_view body) const {
@@ -402,9 +420,16 @@ Usage AnthropicProvider::parse_usage(std::string_view body) const {
     return anthropic_usage(msg.value("usage", Json::object()));
 }
 
-std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& /*req*/,
+std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& req,
                                                                   std::string& body,
                                                                   Usage& usage) const {
+    if (req.endpoint == Endpoint::count_tokens) {
+        return std::nullopt;  // {"input_tokens": N} goes back as it came
+    }
+    if (req.endpoint == Endpoint::messages) {
+        usage = parse_usage(body);
+        return std::nullopt;
+    }
     const Json msg = Json::parse(body, nullptr, false);
     if (msg.is_discarded() || !msg.is_object() || msg.value("type", "") != "message") {
         return GatewayError::upstream_error("Provider '" + name_ +
@@ -434,8 +459,8 @@ GatewayError AnthropicProvider::translate_error(int status, std::string_view bod
     return e;
 }
 
-AnthropicStreamRelay::AnthropicStreamRelay(bool client_wants_usage)
-    : client_wants_usage_(client_wants_usage), created_(static_cast<std::int64_t>(std::time(nullptr))) {}
+AnthropicStreamRelay::AnthropicStreamRelay(bool client_wants_usage, std::int64_t created)
+    : client_wants_usage_(client_wants_usage), created_(created) {}
 
 void AnthropicStreamRelay::emit(const Json& delta, const Json& finish_reason, std::string& out) {
     Json chunk = {{"id", id_},

@@ -44,7 +44,8 @@ Usage anthropic_usage(const nlohmann::json& u);
 /// OpenAI chat.completion.chunk events, tool calls indexed as OpenAI does.
 class AnthropicStreamRelay : public StreamRelay {
 public:
-    explicit AnthropicStreamRelay(bool client_wants_usage);
+    /// `created` is the chunks' timestamp (seconds since the epoch).
+    AnthropicStreamRelay(bool client_wants_usage, std::int64_t created);
     void on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }

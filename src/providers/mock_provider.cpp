@@ -435,8 +435,14 @@ LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const Mock
         case Endpoint::completions: return completions(req, opts, body);
         case Endpoint::embeddings: return embeddings(req, opts);
         case Endpoint::models: return mock_models(opts);
+        case Endpoint::messages:      // translated to chat before it gets here
+        case Endpoint::count_tokens: break;
     }
-    return {};
+    LocalResponse r;
+    r.status = 400;
+    r.body = GatewayError::bad_request("The mock provider cannot answer this endpoint.",
+                                       "unsupported_endpoint").to_json();
+    return r;
 }
 
 MockProvider::MockProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include <nlohmann/json.hpp>
+
 #include "api/api_request.hpp"
 #include "json/json_scan.hpp"
+#include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
 
@@ -50,6 +53,8 @@ std::string_view path_for(Endpoint e) {
         case Endpoint::completions: return "/completions";
         case Endpoint::embeddings: return "/embeddings";
         case Endpoint::models: return "/models";
+        case Endpoint::messages: return "/chat/completions";  // translated
+        case Endpoint::count_tokens: return "/";
     }
     return "/";
 }
@@ -61,6 +66,16 @@ struct Splice {
 };
 
 }  // namespace
+
+std::string splice_model(const ApiRequest& req, std::string_view upstream_model) {
+    if (upstream_model == req.model) {
+        return req.body;
+    }
+    std::string out = req.body.substr(0, req.model_value.first);
+    append_json_string(out, upstream_model);
+    out.append(req.body, req.model_value.second, std::string::npos);
+    return out;
+}
 
 std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream_model) {
     std::vector<Splice> splices;
@@ -125,6 +140,27 @@ void OpenAiProvider::add_headers(UpstreamRequest& out) const {
     }
 }
 
+std::optional<GatewayError> OpenAiProvider::upstream_body(const ApiRequest& req,
+                                                          std::string_view upstream_model,
+                                                          std::string& body) const {
+    if (req.endpoint == Endpoint::count_tokens) {
+        return GatewayError::bad_request("Provider '" + name_ + "' cannot count tokens; "
+                                         "/v1/messages/count_tokens needs an anthropic provider.",
+                                         "unsupported_endpoint");
+    }
+    if (req.endpoint != Endpoint::messages) {
+        body = rewrite_openai_body(req, upstream_model);
+        return std::nullopt;
+    }
+    const nlohmann::json in = nlohmann::json::parse(req.body, nullptr, false);
+    nlohmann::json chat;
+    if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
+        return err;
+    }
+    body = chat.dump();
+    return std::nullopt;
+}
+
 std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
                                                           std::string_view upstream_model,
                                                           UpstreamRequest& out) const {
@@ -136,7 +172,21 @@ std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
     if (req.stream) {
         out.headers.emplace_back("Accept", "text/event-stream");
     }
-    out.body = rewrite_openai_body(req, upstream_model);
+    return upstream_body(req, upstream_model, out.body);
+}
+
+std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest& req,
+                                                               std::string& body,
+                                                               Usage& usage) const {
+    if (req.endpoint != Endpoint::messages) {
+        usage = parse_usage(body);
+        return std::nullopt;
+    }
+    const nlohmann::json chat = nlohmann::json::parse(body, nullptr, false);
+    if (chat.is_discarded() || !chat.is_object()) {
+        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not JSON.");
+    }
+    body = chat_to_messages_response(chat, req.model, usage).dump();
     return std::nullopt;
 }
 
@@ -183,8 +233,7 @@ std::optional<GatewayError> AzureProvider::build_request(const ApiRequest& req,
         out.target = url_.path + "/openai/deployments/" + path_segment(upstream_model) +
                      std::string(path_for(req.endpoint)) + "?api-version=" + cfg_.api_version;
     }
-    out.body = rewrite_openai_body(req, upstream_model);
-    return std::nullopt;
+    return upstream_body(req, upstream_model, out.body);
 }
 
 std::optional<UpstreamRequest> AzureProvider::models_request() const {
@@ -264,6 +313,9 @@ std::vector<std::string> OpenAiProvider::parse_models(std::string_view body) con
 }
 
 std::unique_ptr<StreamRelay> OpenAiProvider::make_stream_relay(const ApiRequest& req) const {
+    if (req.endpoint == Endpoint::messages) {
+        return std::make_unique<ChatToMessagesStream>(req.model);
+    }
     return std::make_unique<OpenAiStreamRelay>(req.client_wants_usage);
 }
 

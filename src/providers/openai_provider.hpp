@@ -28,6 +28,8 @@ public:
     std::vector<std::string> parse_models(std::string_view body) const override;
     std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
     Usage parse_usage(std::string_view body) const override;
+    std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
+                                                   Usage& usage) const override;
     GatewayError translate_error(int status, std::string_view body) const override;
 
     const Url& url() const noexcept { return url_; }
@@ -36,6 +38,10 @@ public:
 protected:
     /// The provider's credentials and configured extra headers.
     virtual void add_headers(UpstreamRequest& out) const;
+    /// The upstream body: the client's bytes with splices (OpenAI endpoints), or a chat request
+    /// translated from a Messages request (the front door).
+    std::optional<GatewayError> upstream_body(const ApiRequest& req, std::string_view upstream_model,
+                                              std::string& body) const;
 
     ProviderConfig cfg_;
     std::string name_;
@@ -61,6 +67,9 @@ protected:
 /// The request body as it goes upstream: the client's bytes with the model value replaced (when
 /// the target names another model) and, for streams, `stream_options.include_usage` set to true.
 std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream_model);
+
+/// The client's body with only the model value replaced (when it differs).
+std::string splice_model(const ApiRequest& req, std::string_view upstream_model);
 
 /// The OpenAI stream relay: passes events through, reads usage, and when the client did not ask
 /// for usage hides what sluice asked for on its behalf (the usage-only chunk and "usage":null).

@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/error.hpp>
 
 #include "log/log.hpp"
+#include "providers/messages_translate.hpp"
 #include "server/session.hpp"
 #include "sse/sse.hpp"
 #include "util/strings.hpp"
@@ -420,9 +421,13 @@ bool is_event_stream(std::string_view content_type) {
     return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
 }
 
-std::string terminal_error_event(const GatewayError& e) {
+std::string terminal_error_event(const GatewayError& e, Endpoint endpoint) {
     std::string out;
-    sse::encode_data(e.to_json(), out);
+    if (anthropic_format(endpoint)) {
+        out = "event: error\ndata: " + anthropic_error_json(e) + "\n\n";
+    } else {
+        sse::encode_data(e.to_json(), out);
+    }
     return out;
 }
 
@@ -489,7 +494,7 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         if (!out.empty() || !response_prefix.empty() || end) {
             std::string tail;
             if (end && !clean_end) {
-                tail = terminal_error_event(*failure);
+                tail = terminal_error_event(*failure, ctx.endpoint);
             }
             if (!tail.empty()) {
                 out += tail;

@@ -8,6 +8,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "log/log.hpp"
+#include "providers/messages_translate.hpp"
 #include "server/session.hpp"
 #include "util/strings.hpp"
 
@@ -145,7 +146,8 @@ net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const Gat
         extra.emplace_back("Retry-After", err.retry_after);
     }
     ctx.error_code = err.code;
-    const std::string body = err.to_json();
+    // The Anthropic front door answers errors in Anthropic's shape.
+    const std::string body = anthropic_format(ctx.endpoint) ? anthropic_error_json(err) : err.to_json();
     co_return co_await send_body(link, ctx, err.status, "application/json", body,
                                  close || err.close_connection, extra);
 }
@@ -413,6 +415,10 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     endpoint = Endpoint::completions;
                 } else if (path == "/embeddings") {
                     endpoint = Endpoint::embeddings;
+                } else if (path == "/messages") {
+                    endpoint = Endpoint::messages;
+                } else if (path == "/messages/count_tokens") {
+                    endpoint = Endpoint::count_tokens;
                 } else if (path == "/models") {
                     endpoint = Endpoint::models;
                     allowed = "GET";

@@ -101,7 +101,8 @@ LocalResponse anthropic_generate(std::string_view body) {
                  {"input", Json::parse(args)}};
         stop_reason = "tool_use";
     } else {
-        text = "This is a mock answer from sluice. You said: " + last_user.substr(0, 200);
+        // The whole message is echoed word by word, so a benchmark can size the stream.
+        text = "This is a mock answer from sluice. You said: " + last_user.substr(0, 4000);
         block = {{"type", "text"}, {"text", text}};
     }
     const std::int64_t output_tokens = use_tool ? words(args) + 5 : words(text);

@@ -216,6 +216,9 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         out = sluice::mock_generate(sluice::Endpoint::embeddings, req.body(), gen);
     } else if (target == "/messages") {
         out = anthropic_generate(req.body());  // Anthropic's wire format
+    } else if (target == "/messages/count_tokens") {
+        const json b = json::parse(req.body(), nullptr, false);
+        out.body = json{{"input_tokens", b.is_discarded() ? 0 : static_cast<int>(b.dump().size() / 4)}}.dump();
     } else {
         out.status = 404;
         out.body = R"({"error":{"message":"no such path","type":"invalid_request_error","param":null,"code":null}})";

@@ -136,7 +136,7 @@ struct StreamResult {
 };
 
 StreamResult relay(const std::string& sse_text, bool wants_usage, std::size_t split) {
-    AnthropicStreamRelay r(wants_usage);
+    AnthropicStreamRelay r(wants_usage, 1700000000);
     sse::Decoder d;
     StreamResult res;
     auto on = [&](const sse::Event& e) { r.on_event(e, res.out); };

@@ -1,0 +1,68 @@
+#pragma once
+
+// The Anthropic-compatible front door (POST /v1/messages) in front of OpenAI-format providers:
+// Messages requests become chat-completion requests, and chat answers and chunk streams become
+// Messages answers and the Messages event sequence.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <sluice/error.hpp>
+#include <sluice/provider.hpp>
+
+namespace sluice {
+
+/// Messages request → OpenAI chat request (streams ask for usage).
+std::optional<GatewayError> messages_to_chat_request(const nlohmann::json& in, std::string_view model,
+                                                     nlohmann::json& out);
+/// OpenAI chat completion → Messages response. `model` is what the client asked for.
+nlohmann::json chat_to_messages_response(const nlohmann::json& chat, std::string_view model,
+                                         Usage& usage);
+/// An error body in Anthropic's shape: {"type":"error","error":{"type":...,"message":...}}.
+std::string anthropic_error_json(const GatewayError& e);
+
+/// OpenAI chat.completion.chunk stream → Anthropic Messages event stream.
+class ChatToMessagesStream : public StreamRelay {
+public:
+    explicit ChatToMessagesStream(std::string model) : model_(std::move(model)) {}
+    void on_event(const sse::Event& ev, std::string& out) override;
+    bool finished() const override { return done_; }
+    Usage usage() const override { return usage_; }
+
+private:
+    enum class Block { none, text, thinking, tool };
+    void start(const nlohmann::json& chunk, std::string& out);
+    void open(Block kind, const nlohmann::json& content_block, std::string& out);
+    void close_block(std::string& out);
+
+    std::string model_;
+    bool started_ = false;
+    bool done_ = false;
+    Usage usage_;
+    std::int64_t cached_ = 0;
+    Block block_ = Block::none;
+    int block_index_ = -1;
+    int current_tool_ = -1;               ///< OpenAI tool index of the open tool_use block
+    std::string stop_reason_ = "end_turn";
+};
+
+/// Anthropic upstream, Anthropic client: events pass through untouched; usage is read from
+/// message_start and message_delta.
+class MessagesPassthroughStream : public StreamRelay {
+public:
+    void on_event(const sse::Event& ev, std::string& out) override;
+    bool finished() const override { return done_; }
+    Usage usage() const override { return usage_; }
+
+private:
+    bool done_ = false;
+    Usage usage_;
+    std::int64_t input_ = 0;
+    std::int64_t cache_read_ = 0;
+    std::int64_t cache_write_ = 0;
+};
+
+}  // namespace sluice
