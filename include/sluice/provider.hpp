@@ -48,6 +48,9 @@ struct ApiRequest {
     /// Offsets of `"model": <value>` value and of the stream_options member, when present.
     std::pair<std::size_t, std::size_t> model_value{0, 0};
     std::optional<std::pair<std::size_t, std::size_t>> stream_options_member;
+    /// Client headers that describe the request's dialect and may reach a provider of that same
+    /// dialect (anthropic-version, anthropic-beta on /v1/messages). Never credentials or hosts.
+    std::vector<std::pair<std::string, std::string>> dialect_headers;
 };
 
 /// An HTTP request to send upstream, built by a provider from an ApiRequest.

@@ -1,5 +1,6 @@
 #include "providers/anthropic_provider.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include "providers/messages_translate.hpp"
@@ -368,6 +369,16 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
                                                                             : "/messages/count_tokens");
         out.headers.clear();
         add_headers(out);
+        for (const auto& [name, value] : req.dialect_headers) {
+            // The client's anthropic-version replaces sluice's default; betas are added.
+            auto it = std::find_if(out.headers.begin(), out.headers.end(),
+                                   [&name](const auto& h) { return h.first == name; });
+            if (it != out.headers.end() && name == "anthropic-version") {
+                it->second = value;
+            } else {
+                out.headers.emplace_back(name, value);
+            }
+        }
         if (req.stream) {
             out.headers.emplace_back("Accept", "text/event-stream");
         }

@@ -62,6 +62,14 @@ net::awaitable<StageResult> RoutingStage::on_request(RequestContext& ctx) const 
     if (auto err = parse_api_request(ctx.endpoint, std::move(ctx.api.body), ctx.api)) {
         co_return StageResult::respond(std::move(*err));
     }
+    if (anthropic_format(ctx.endpoint)) {
+        // Claude Code and the Anthropic SDKs pin the API version and opt into betas by header.
+        for (const char* name : {"anthropic-version", "anthropic-beta"}) {
+            if (const auto v = ctx.head.find(name); !v.empty()) {
+                ctx.api.dialect_headers.emplace_back(name, std::string(v));
+            }
+        }
+    }
     if (ctx.key != nullptr && !ctx.key->allows(ctx.api.model)) {
         auto e = GatewayError::forbidden("The key '" + ctx.key->name + "' may not use the model '" +
                                          ctx.api.model + "'.");

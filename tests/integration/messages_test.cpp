@@ -102,6 +102,14 @@ TEST_F(FrontDoor, PassesThroughToAnAnthropicProvider) {
     auto expected = json::parse(body);
     expected["model"] = "claude-sonnet-4-5";
     EXPECT_EQ(json::parse(sent.body), expected);  // untouched but for the model
+    EXPECT_EQ(sent.header("anthropic-version"), "2023-06-01");
+    {
+        Client beta(gw_->port());
+        beta.post_json("/v1/messages", body,
+                       {{"x-api-key", "claude-code-key"}, {"anthropic-version", "2023-06-01"},
+                        {"anthropic-beta", "interleaved-thinking-2025-05-14"}});
+        EXPECT_EQ(up_->requests().back().header("anthropic-beta"), "interleaved-thinking-2025-05-14");
+    }
     const auto s = post("/v1/messages", R"({"model":"claude-haiku","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hey"}]})");
     const auto ev = events(s.body);
     ASSERT_FALSE(ev.empty());
