@@ -76,7 +76,10 @@ public:
     virtual ~StreamRelay() = default;
     /// Handles one upstream event; appends zero or more encoded client events to `out`.
     virtual void on_event(const sse::Event& ev, std::string& out) = 0;
-    /// True once the upstream's terminal marker (e.g. `data: [DONE]`) was seen.
+    /// The upstream body ended cleanly: append what closes the client's stream when the provider
+    /// has no end marker of its own (Gemini: the finish chunk, usage and `[DONE]`).
+    virtual void on_end(std::string& /*out*/) {}
+    /// True once the stream is complete (e.g. `data: [DONE]` seen or written).
     virtual bool finished() const = 0;
     virtual Usage usage() const = 0;
 };

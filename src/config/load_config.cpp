@@ -420,7 +420,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_list(n, "models", p, pc.mock_models);
     d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
 
-    std::string kinds = "openai, anthropic, azure, mock";
+    std::string kinds = "openai, anthropic, gemini, azure, mock";
     for (const auto& preset : provider_presets()) {
         kinds += ", ";
         kinds += preset.kind;
@@ -429,7 +429,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     if (pc.kind.empty()) {
         d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
     } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" &&
-               pc.kind != "anthropic" && preset == nullptr) {
+               pc.kind != "anthropic" && pc.kind != "gemini" && preset == nullptr) {
         d.error(p + ".kind", n["kind"],
                 "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
     }
@@ -464,7 +464,16 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
             d.error(p + ".api_key", n, "kind anthropic needs an api_key (e.g. \"${ANTHROPIC_API_KEY}\")");
         }
     }
-    if (pc.kind == "openai" || pc.kind == "azure" || pc.kind == "anthropic" || preset != nullptr) {
+    if (pc.kind == "gemini") {
+        if (pc.base_url.empty()) {
+            pc.base_url = "https://generativelanguage.googleapis.com";
+        }
+        if (!n["api_key"]) {
+            d.error(p + ".api_key", n, "kind gemini needs an api_key (e.g. \"${GEMINI_API_KEY}\")");
+        }
+    }
+    if (pc.kind == "openai" || pc.kind == "azure" || pc.kind == "anthropic" || pc.kind == "gemini" ||
+        preset != nullptr) {
         if (pc.base_url.empty()) {
             d.error(p + ".base_url", n,
                     pc.kind == "azure" ? "missing (e.g. https://my-resource.openai.azure.com)"

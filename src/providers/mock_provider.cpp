@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/base64.hpp"
+
 namespace sluice {
 
 namespace {
@@ -332,23 +334,6 @@ LocalResponse completions(const Json& req, const MockOptions& opts, std::string_
     return r;
 }
 
-std::string base64(const unsigned char* data, std::size_t n) {
-    static constexpr char kTable[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((n + 2) / 3 * 4);
-    for (std::size_t i = 0; i < n; i += 3) {
-        const unsigned v = (static_cast<unsigned>(data[i]) << 16) |
-                           (i + 1 < n ? static_cast<unsigned>(data[i + 1]) << 8 : 0U) |
-                           (i + 2 < n ? static_cast<unsigned>(data[i + 2]) : 0U);
-        out.push_back(kTable[(v >> 18) & 63]);
-        out.push_back(kTable[(v >> 12) & 63]);
-        out.push_back(i + 1 < n ? kTable[(v >> 6) & 63] : '=');
-        out.push_back(i + 2 < n ? kTable[v & 63] : '=');
-    }
-    return out;
-}
-
 LocalResponse embeddings(const Json& req, const MockOptions& opts) {
     std::vector<std::string> inputs;
     const Json input = req.value("input", Json());
@@ -389,8 +374,7 @@ LocalResponse embeddings(const Json& req, const MockOptions& opts) {
         }
         Json item = {{"object", "embedding"}, {"index", i}};
         if (b64) {
-            item["embedding"] = base64(reinterpret_cast<const unsigned char*>(v.data()),
-                                       v.size() * sizeof(float));
+            item["embedding"] = base64_floats(v);
         } else {
             item["embedding"] = v;
         }

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "providers/anthropic_provider.hpp"
+#include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"
 #include "providers/openai_provider.hpp"
 #include "stages/stages.hpp"
@@ -77,6 +78,8 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
             p = std::make_unique<AzureProvider>(pc);
         } else if (pc.kind == "anthropic") {
             p = std::make_unique<AnthropicProvider>(pc);
+        } else if (pc.kind == "gemini") {
+            p = std::make_unique<GeminiProvider>(pc);
         } else {
             p = std::make_unique<OpenAiProvider>(pc);  // openai and the catalogue presets
         }

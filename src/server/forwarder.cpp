@@ -472,6 +472,7 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
     }
     std::optional<GatewayError> failure;
     bool clean_end = false;
+    bool eof_ended = false;
     while (true) {
         if (reader && !reader->consume(conn->inbuf, payload)) {
             failure = GatewayError::upstream_error("The provider sent a malformed chunked body.",
@@ -489,7 +490,15 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         payload.clear();
         const bool end = failure || !reader || reader->done();
         if (end && !failure) {
-            clean_end = true;
+            relay->on_end(out);
+            if (eof_ended && !relay->finished()) {
+                // An unframed body ended by EOF without the provider's end marker: cut short.
+                failure = GatewayError::upstream_error(
+                    "The provider closed the stream before it finished.", "upstream_disconnect");
+                ctx.error_code = failure->code;
+            } else {
+                clean_end = true;
+            }
         }
         if (!out.empty() || !response_prefix.empty() || end) {
             std::string tail;
@@ -525,11 +534,8 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
                 failure = GatewayError::upstream_timeout(
                     "The provider sent nothing for too long in the middle of the stream.");
             } else if (is_eof(ec) && reader->until_eof()) {
-                reader->on_eof();
-                if (!relay->finished()) {
-                    failure = GatewayError::upstream_error(
-                        "The provider closed the stream before it finished.", "upstream_disconnect");
-                }
+                reader->on_eof();  // the end of an unframed body; judged at the top of the loop
+                eof_ended = true;
             } else {
                 failure = GatewayError::upstream_error(
                     "The provider closed the connection in the middle of the stream.",

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mock_anthropic.hpp"
+#include "mock_gemini.hpp"
 #include "providers/mock_provider.hpp"
 
 namespace sluice::test {
@@ -114,6 +115,36 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     }
     std::string target(req.target());
     target = target.substr(0, target.find('?'));
+    if (target.rfind("/v1beta/", 0) == 0) {
+        // Gemini's wire format.
+        sluice::LocalResponse g = gemini_generate(std::string_view(target).substr(7), req.body());
+        if (g.content_type == "text/event-stream") {
+            std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if (!co_await write_raw(stream, head)) {
+                co_return false;
+            }
+            std::size_t pos = 0;
+            while (pos < g.body.size()) {
+                auto end = g.body.find("\r\n\r\n", pos);
+                end = end == std::string::npos ? g.body.size() : end + 4;
+                const std::string event = g.body.substr(pos, end - pos);
+                pos = end;
+                char size[32];
+                std::snprintf(size, sizeof size, "%zx\r\n", event.size());
+                if (!co_await write_raw(stream, size + event + "\r\n")) {
+                    co_return false;
+                }
+            }
+            co_return co_await write_raw(stream, "0\r\n\r\n");
+        }
+        http::response<http::string_body> res{static_cast<http::status>(g.status), 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = std::move(g.body);
+        res.keep_alive(true);
+        res.prepare_payload();
+        auto [ec, n] = co_await http::async_write(stream, res, nothrow);
+        co_return !ec;
+    }
     if (target.rfind("/v1/", 0) == 0) {
         target = target.substr(3);
     } else if (target.rfind("/openai/v1/", 0) == 0) {

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "providers/openai_provider.hpp"
+
+namespace sluice {
+
+/// Google AI Studio's Gemini API behind the OpenAI surface: generateContent and
+/// streamGenerateContent?alt=sse for chat, batchEmbedContents for embeddings, the key in
+/// x-goog-api-key. A tool call's thought signature travels to the client as
+/// `extra_content.google.thought_signature` (Google's own OpenAI-compatible convention) and is
+/// put back on the functionCall part when the client sends the call in a later turn.
+class GeminiProvider : public OpenAiProvider {
+public:
+    explicit GeminiProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {}
+    std::string_view kind() const noexcept override { return "gemini"; }
+
+    std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
+                                              UpstreamRequest& out) const override;
+    std::optional<UpstreamRequest> models_request() const override;
+    std::vector<std::string> parse_models(std::string_view body) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    Usage parse_usage(std::string_view body) const override;
+    std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
+                                                   Usage& usage) const override;
+    GatewayError translate_error(int status, std::string_view body) const override;
+
+protected:
+    void add_headers(UpstreamRequest& out) const override;
+};
+
+/// OpenAI chat request → Gemini GenerateContentRequest.
+std::optional<GatewayError> openai_to_gemini(const nlohmann::json& in, nlohmann::json& out);
+/// Gemini GenerateContentResponse → OpenAI chat completion.
+nlohmann::json gemini_to_openai(const nlohmann::json& resp, std::string_view model, Usage& usage);
+/// Gemini usageMetadata → OpenAI usage numbers.
+Usage gemini_usage(const nlohmann::json& meta);
+
+/// streamGenerateContent?alt=sse events → chat.completion.chunk events. Gemini sends no [DONE]:
+/// the end of the body ends the stream (on_end).
+class GeminiStreamRelay : public StreamRelay {
+public:
+    GeminiStreamRelay(std::string model, bool client_wants_usage, std::int64_t created)
+        : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
+    void on_event(const sse::Event& ev, std::string& out) override;
+    void on_end(std::string& out) override;
+    bool finished() const override { return done_; }
+    Usage usage() const override { return usage_; }
+
+private:
+    void emit(const nlohmann::json& delta, const nlohmann::json& finish, std::string& out);
+
+    std::string model_;
+    bool client_wants_usage_;
+    std::int64_t created_;
+    std::string id_ = "chatcmpl-gemini";
+    bool started_ = false;
+    bool finish_sent_ = false;
+    bool done_ = false;
+    int next_tool_ = 0;
+    Usage usage_;
+    nlohmann::json usage_json_;
+};
+
+}  // namespace sluice
