@@ -98,6 +98,20 @@ TEST(GeminiStream, F1_SameOutputAtEverySplitAndClosedOnEnd) {
     }
 }
 
+TEST(GeminiStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
+    GeminiStreamRelay relay("gemini-x", false, 1700000000);
+    sse::Decoder d;
+    std::string out;
+    d.feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\n"
+           "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
+           [&](const sse::Event& e) { relay.on_event(e, out); });
+    EXPECT_NE(out.find(R"("content":"Hi")"), std::string::npos);
+    EXPECT_NE(out.find(R"({"error":{"message":"The model is overloaded.","type":"server_error","param":null,"code":"UNAVAILABLE"}})"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("[DONE]"), std::string::npos);
+}
+
 TEST(GeminiErrors, KeepStatusWithGoogleStatusAsCode) {
     ProviderConfig pc;
     pc.name = "g";

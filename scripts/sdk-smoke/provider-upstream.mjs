@@ -1,5 +1,5 @@
-// The official OpenAI SDK against a route served by a kind: anthropic provider (translated).
-// BASE_URL, KEY and MODEL select the gateway, the sluice key and a model routed to Anthropic.
+// The official OpenAI SDK against a route served by a translating provider (kind: anthropic or
+// gemini): chat, stream with usage, a streamed tool call and the tool-result turn. BASE_URL, KEY, MODEL.
 import OpenAI from "openai";
 const client = new OpenAI({ baseURL: process.env.BASE_URL ?? "http://127.0.0.1:8080/v1", apiKey: process.env.KEY ?? "unused" });
 const model = process.env.MODEL ?? "claude-sonnet-4-5";
