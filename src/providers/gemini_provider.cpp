@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 #include "util/base64.hpp"
 
@@ -349,8 +350,15 @@ std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
     out.headers.clear();
     add_headers(out);
     Json body;
-    if (req.endpoint == Endpoint::chat_completions) {
-        if (auto err = openai_to_gemini(in, body)) {
+    if (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::messages) {
+        Json chat = in;
+        if (req.endpoint == Endpoint::messages) {
+            // The front door: Messages → chat → Gemini.
+            if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
+                return err;
+            }
+        }
+        if (auto err = openai_to_gemini(chat, body)) {
             return err;
         }
         out.target = api_root(url_) + "/models/" + model +
@@ -406,8 +414,13 @@ std::vector<std::string> GeminiProvider::parse_models(std::string_view body) con
 }
 
 std::unique_ptr<StreamRelay> GeminiProvider::make_stream_relay(const ApiRequest& req) const {
-    return std::make_unique<GeminiStreamRelay>(req.model, req.client_wants_usage,
-                                               static_cast<std::int64_t>(std::time(nullptr)));
+    const bool messages = req.endpoint == Endpoint::messages;
+    auto gemini = std::make_unique<GeminiStreamRelay>(req.model, req.client_wants_usage || messages,
+                                                      static_cast<std::int64_t>(std::time(nullptr)));
+    if (messages) {
+        return std::make_unique<ChainedMessagesStream>(std::move(gemini), req.model);
+    }
+    return gemini;
 }
 
 Usage GeminiProvider::parse_usage(std::string_view body) const {
@@ -442,7 +455,9 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
         usage = Usage{};
         return std::nullopt;
     }
-    body = gemini_to_openai(resp, req.model, usage).dump();
+    const Json chat = gemini_to_openai(resp, req.model, usage);
+    body = req.endpoint == Endpoint::messages ? chat_to_messages_response(chat, req.model, usage).dump()
+                                              : chat.dump();
     return std::nullopt;
 }
 

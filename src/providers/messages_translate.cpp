@@ -376,6 +376,22 @@ void ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
     }
 }
 
+void ChainedMessagesStream::pass(std::string& out) {
+    decoder_.feed(chat_, [this, &out](const sse::Event& e) { outer_.on_event(e, out); });
+    chat_.clear();
+}
+
+void ChainedMessagesStream::on_event(const sse::Event& ev, std::string& out) {
+    inner_->on_event(ev, chat_);
+    pass(out);
+}
+
+void ChainedMessagesStream::on_end(std::string& out) {
+    inner_->on_end(chat_);
+    pass(out);
+    outer_.on_end(out);
+}
+
 void MessagesPassthroughStream::on_event(const sse::Event& ev, std::string& out) {
     sse::encode(ev, out);
     // Only the two events that carry usage are parsed; deltas pass without a look.

@@ -13,6 +13,8 @@
 #include <sluice/error.hpp>
 #include <sluice/provider.hpp>
 
+#include "sse/sse.hpp"
+
 namespace sluice {
 
 /// Messages request → OpenAI chat request (streams ask for usage).
@@ -47,6 +49,26 @@ private:
     int block_index_ = -1;
     int current_tool_ = -1;               ///< OpenAI tool index of the open tool_use block
     std::string stop_reason_ = "end_turn";
+};
+
+/// A provider relay that produces chat.completion.chunk events (Gemini's, say) chained into
+/// ChatToMessagesStream, so /v1/messages can reach any translating provider.
+class ChainedMessagesStream : public StreamRelay {
+public:
+    ChainedMessagesStream(std::unique_ptr<StreamRelay> inner, std::string model)
+        : inner_(std::move(inner)), outer_(std::move(model)) {}
+    void on_event(const sse::Event& ev, std::string& out) override;
+    void on_end(std::string& out) override;
+    bool finished() const override { return outer_.finished(); }
+    Usage usage() const override { return inner_->usage(); }
+
+private:
+    void pass(std::string& out);
+
+    std::unique_ptr<StreamRelay> inner_;
+    ChatToMessagesStream outer_;
+    sse::Decoder decoder_;
+    std::string chat_;
 };
 
 /// Anthropic upstream, Anthropic client: events pass through untouched; usage is read from

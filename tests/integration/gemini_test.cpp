@@ -117,6 +117,23 @@ TEST_F(GeminiUpstream, EmbeddingsFloatAndBase64) {
     EXPECT_EQ(j["data"][0]["embedding"], "AAAAPgAAgD4=");  // float32 LE 0.125, 0.25
 }
 
+TEST_F(GeminiUpstream, AnthropicFrontDoorReachesGemini) {
+    Client c(gw_->port());
+    auto r = c.post_json("/v1/messages",
+                         R"({"model":"gemini-2.5-flash","max_tokens":50,"messages":[{"role":"user","content":"hello there"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = json::parse(r.body);
+    EXPECT_EQ(j["type"], "message");
+    EXPECT_EQ(j["content"].back()["text"], "This is a mock answer from sluice. You said: hello there");
+    r = c.post_json("/v1/messages",
+                    R"({"model":"gemini-2.5-flash","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hello there"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("event: message_start"), std::string::npos);
+    EXPECT_NE(r.body.find("\"text\":\"hello \""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"output_tokens\":13"), std::string::npos) << r.body;
+    EXPECT_TRUE(r.body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")) << r.body;
+}
+
 TEST_F(GeminiUpstream, ModelsAreListedFromTheProvider) {
     Client c(gw_->port());
     const auto r = c.request("GET", "/v1/models");
