@@ -173,6 +173,13 @@ std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view
             }
             append_turn(messages, "user", std::move(blocks));
         } else if (role == "assistant") {
+            // Thinking blocks sluice returned earlier (with their signatures) go back first, as
+            // Anthropic requires when a turn continues after thinking and tool use.
+            for (const auto& tb : m.value("thinking_blocks", Json::array())) {
+                if (tb.is_object() && (tb.value("type", "") == "thinking" || tb.value("type", "") == "redacted_thinking")) {
+                    blocks.push_back(tb);
+                }
+            }
             if (auto e = content_blocks(m.value("content", Json()), blocks)) {
                 return e;
             }
@@ -299,12 +306,16 @@ Json anthropic_to_openai(const Json& msg, Usage& usage) {
     std::string text;
     std::string reasoning;
     Json tool_calls = Json::array();
+    Json thinking_blocks = Json::array();
     for (const auto& block : msg.value("content", Json::array())) {
         const std::string type = block.value("type", "");
         if (type == "text") {
             text += block.value("text", "");
         } else if (type == "thinking") {
             reasoning += block.value("thinking", "");
+            thinking_blocks.push_back(block);
+        } else if (type == "redacted_thinking") {
+            thinking_blocks.push_back(block);
         } else if (type == "tool_use") {
             tool_calls.push_back({{"id", block.value("id", "")},
                                   {"type", "function"},
@@ -320,6 +331,9 @@ Json anthropic_to_openai(const Json& msg, Usage& usage) {
     }
     if (!reasoning.empty()) {
         message["reasoning_content"] = reasoning;
+    }
+    if (!thinking_blocks.empty()) {
+        message["thinking_blocks"] = std::move(thinking_blocks);  // signatures, for the next turn
     }
     const Json u = msg.value("usage", Json::object());
     usage = anthropic_usage(u);
@@ -511,7 +525,9 @@ void AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     } else if (type == "content_block_start") {
         const int index = data.value("index", 0);
         const Json block = data.value("content_block", Json::object());
-        if (block.value("type", "") == "tool_use") {
+        if (block.value("type", "") == "redacted_thinking") {
+            emit({{"thinking_blocks", Json::array({block})}}, nullptr, out);
+        } else if (block.value("type", "") == "tool_use") {
             const int tool = next_tool_++;
             tool_index_[index] = tool;
             emit({{"tool_calls", Json::array({{{"index", tool},
@@ -538,7 +554,19 @@ void AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
                      nullptr, out);
             }
         } else if (dtype == "thinking_delta") {
+            thinking_[index] += delta.value("thinking", "");
             emit({{"reasoning_content", delta.value("thinking", "")}}, nullptr, out);
+        } else if (dtype == "signature_delta") {
+            signature_[index] += delta.value("signature", "");
+        }
+    } else if (type == "content_block_stop") {
+        const int index = data.value("index", 0);
+        if (const auto it = signature_.find(index); it != signature_.end()) {
+            // One complete block (text and signature) so a client can send the turn back.
+            emit({{"thinking_blocks", Json::array({{{"type", "thinking"},
+                                                    {"thinking", thinking_[index]},
+                                                    {"signature", it->second}}})}},
+                 nullptr, out);
         }
     } else if (type == "message_delta") {
         const Json delta = data.value("delta", Json::object());

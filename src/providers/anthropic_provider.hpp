@@ -64,6 +64,8 @@ private:
     std::string model_;
     std::int64_t created_ = 0;
     std::map<int, int> tool_index_;  ///< content block index → OpenAI tool_calls index
+    std::map<int, std::string> thinking_;   ///< thinking text per block, for thinking_blocks
+    std::map<int, std::string> signature_;  ///< signature per thinking block
     int next_tool_ = 0;
     std::string finish_reason_;
 };

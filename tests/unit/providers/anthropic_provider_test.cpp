@@ -95,6 +95,18 @@ TEST(AnthropicRequest, ToolChoiceResponseFormatAndReasoning) {
     EXPECT_EQ(native["stream"], true);
 }
 
+TEST(AnthropicRequest, ThinkingBlocksGoBackFirstWithTheirSignatures) {
+    const Json out = translate(Json::parse(R"({"messages":[
+        {"role":"user","content":"q"},
+        {"role":"assistant","content":null,
+         "thinking_blocks":[{"type":"thinking","thinking":"plan","signature":"SIG"}],
+         "tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"t1","content":"ok"}]})"));
+    const Json& assistant = out["messages"][1]["content"];
+    EXPECT_EQ(assistant[0], Json::parse(R"({"type":"thinking","thinking":"plan","signature":"SIG"})"));
+    EXPECT_EQ(assistant[1]["type"], "tool_use");
+}
+
 TEST(AnthropicRequest, WhatCannotBeExpressedIs400) {
     Json out;
     EXPECT_EQ(openai_to_anthropic(Json::parse(R"({"messages":[],"n":2})"), "m", 1, out)->param, "n");
@@ -117,6 +129,7 @@ TEST(AnthropicResponse, TextToolsThinkingAndCachedUsage) {
     const Json& msg = out["choices"][0]["message"];
     EXPECT_EQ(msg["content"], "Sure.");
     EXPECT_EQ(msg["reasoning_content"], "hmm");
+    EXPECT_EQ(msg["thinking_blocks"], Json::parse(R"([{"type":"thinking","thinking":"hmm","signature":"s"}])"));
     EXPECT_EQ(msg["tool_calls"][0]["function"]["arguments"], R"({"a":[1,2]})");
     EXPECT_EQ(out["choices"][0]["finish_reason"], "tool_calls");
     EXPECT_EQ(out["usage"]["prompt_tokens"], 103);
@@ -201,6 +214,8 @@ TEST(AnthropicStream, F1_ToolsThinkingAndUsageAtEverySplit) {
     }
     EXPECT_EQ(content, "Checking the weather in both cities \xc3\xa9\xe2\x9c\x93.");
     EXPECT_EQ(reasoning, "Two cities: call the tool twice.");
+    EXPECT_NE(whole.out.find(R"("thinking_blocks":[{"signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3h","thinking":"Two cities: call the tool twice.","type":"thinking"}])"),
+              std::string::npos);
     EXPECT_EQ(ids[0], "toolu_01A");
     EXPECT_EQ(ids[1], "toolu_01B");
     EXPECT_EQ(Json::parse(args[0]), Json::parse(R"({"city":"Paris"})"));
