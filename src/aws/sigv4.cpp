@@ -1,5 +1,7 @@
 #include "aws/sigv4.hpp"
 
+#include "util/strings.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -62,7 +64,7 @@ std::string double_encode_path(std::string_view path) {
     while (pos <= path.size()) {
         const auto slash = path.find('/', pos);
         const auto seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
-        out += uri_encode(seg);
+        out += uri_encode_segment(seg);
         if (slash == std::string_view::npos) {
             break;
         }
@@ -73,29 +75,6 @@ std::string double_encode_path(std::string_view path) {
 }
 
 }  // namespace
-
-std::string uri_encode(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            out.push_back(ch);
-        } else {
-            out.push_back('%');
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xF]);
-        }
-    }
-    return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    return hex(md, len);
-}
 
 Signature sign(const SignRequest& req, const Credentials& creds, std::string_view region,
                std::string_view service, std::string_view amz_date) {
@@ -115,11 +94,11 @@ Signature sign(const SignRequest& req, const Credentials& creds, std::string_vie
     Signature s;
     s.canonical_request = req.method + "\n" + (service == "s3" ? path : double_encode_path(path)) + "\n" +
                           req.query + "\n" + canonical_headers + "\n" + signed_headers + "\n" +
-                          sha256_hex(req.payload);
+                          sluice::sha256_hex(req.payload);
     const std::string date(amz_date.substr(0, 8));
     const std::string scope = date + "/" + std::string(region) + "/" + std::string(service) + "/aws4_request";
     s.string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(amz_date) + "\n" + scope + "\n" +
-                       sha256_hex(s.canonical_request);
+                       sluice::sha256_hex(s.canonical_request);
     const std::string k_date = hmac("AWS4" + creds.secret_key, date);
     const std::string k_region = hmac(k_date, region);
     const std::string k_service = hmac(k_region, service);

@@ -36,9 +36,5 @@ struct Signature {
 Signature sign(const SignRequest& req, const Credentials& creds, std::string_view region,
                std::string_view service, std::string_view amz_date);
 
-/// RFC 3986 encoding of one path segment (unreserved characters kept).
-std::string uri_encode(std::string_view s);
-/// Lower-case hex SHA-256.
-std::string sha256_hex(std::string_view data);
 
 }  // namespace sluice::aws

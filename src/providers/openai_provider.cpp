@@ -10,6 +10,7 @@
 #include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
+#include "util/strings.hpp"
 
 namespace sluice {
 
@@ -190,25 +191,6 @@ std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest&
     return std::nullopt;
 }
 
-namespace {
-/// Percent-encodes everything but unreserved characters (RFC 3986) for a URL path segment.
-std::string path_segment(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            out.push_back(ch);
-        } else {
-            out.push_back('%');
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xF]);
-        }
-    }
-    return out;
-}
-}  // namespace
-
 void AzureProvider::add_headers(UpstreamRequest& out) const {
     if (!cfg_.api_key.empty()) {
         out.headers.emplace_back("api-key", cfg_.api_key);
@@ -230,7 +212,7 @@ std::optional<GatewayError> AzureProvider::build_request(const ApiRequest& req,
     if (cfg_.api_version == "v1") {
         out.target = url_.path + "/openai/v1" + std::string(path_for(req.endpoint));
     } else {
-        out.target = url_.path + "/openai/deployments/" + path_segment(upstream_model) +
+        out.target = url_.path + "/openai/deployments/" + uri_encode_segment(upstream_model) +
                      std::string(path_for(req.endpoint)) + "?api-version=" + cfg_.api_version;
     }
     return upstream_body(req, upstream_model, out.body);

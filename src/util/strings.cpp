@@ -137,6 +137,23 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept {
     return p == pattern.size();
 }
 
+std::string uri_encode_segment(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+        }
+    }
+    return out;
+}
+
 std::string sha256_hex(std::string_view data) {
     std::array<unsigned char, 32> digest{};
     unsigned int len = 0;

@@ -11,6 +11,8 @@ std::string_view trim_ows(std::string_view s) noexcept;
 /// Glob match: `*` any run, `?` one char, `[abc]`/`[a-z]`/`[!x]` classes, `\` escapes.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 bool is_glob(std::string_view pattern) noexcept;
+/// RFC 3986 percent-encoding of one URL path segment (unreserved characters kept).
+std::string uri_encode_segment(std::string_view s);
 /// Lower-case hex SHA-256 digest.
 std::string sha256_hex(std::string_view data);
 /// Constant-time comparison of two equal-length byte strings; false when lengths differ.
