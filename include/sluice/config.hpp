@@ -51,6 +51,7 @@ struct ProviderConfig {
     std::map<std::string, std::string> headers;  ///< extra headers sent upstream
     std::string api_version;       ///< azure: "2024-10-21" (dated API) or "v1"
     int default_max_tokens = 4096; ///< anthropic: max_tokens when the request has none
+    std::string region;            ///< bedrock: AWS region, e.g. us-east-1
     // mock only
     std::vector<std::string> mock_models;
     int mock_embedding_dimensions = 8;

@@ -76,6 +76,11 @@ public:
     virtual ~StreamRelay() = default;
     /// Handles one upstream event; appends zero or more encoded client events to `out`.
     virtual void on_event(const sse::Event& ev, std::string& out) = 0;
+    /// True for providers whose stream is not SSE (Bedrock's binary event-stream): the forwarder
+    /// then hands raw body bytes to on_bytes() instead of decoded SSE events to on_event().
+    virtual bool wants_bytes() const { return false; }
+    /// Raw stream bytes, split anywhere. False when the stream is corrupt (ends with an error).
+    virtual bool on_bytes(std::string_view /*bytes*/, std::string& /*out*/) { return true; }
     /// The upstream body ended cleanly: append what closes the client's stream when the provider
     /// has no end marker of its own (Gemini: the finish chunk, usage and `[DONE]`).
     virtual void on_end(std::string& /*out*/) {}
@@ -100,6 +105,9 @@ struct UpstreamSettings {
     std::string secret;
 };
 
+/// The Host header value for an upstream (port only when not the scheme's default).
+std::string host_header(const UpstreamSettings& s);
+
 /// One configured provider. Built once from config, immutable, shared by all workers; translates
 /// and never opens a socket (the forwarder does the I/O).
 class Provider {
@@ -123,6 +131,8 @@ public:
     virtual std::vector<std::string> parse_models(std::string_view body) const = 0;
 
     virtual std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const = 0;
+    /// The Content-Type a streamed answer must have (a prefix match).
+    virtual std::string_view stream_content_type() const noexcept { return "text/event-stream"; }
     /// Usage from a complete non-stream response body.
     virtual Usage parse_usage(std::string_view body) const = 0;
     /// Turns a complete non-stream 2xx body into the OpenAI-format body the client gets (in

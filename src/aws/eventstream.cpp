@@ -36,6 +36,29 @@ std::uint32_t crc32(std::string_view data, std::uint32_t crc) {
     return ~crc;
 }
 
+std::string encode_message(const std::map<std::string, std::string>& headers, std::string_view payload) {
+    std::string h;
+    for (const auto& [k, v] : headers) {
+        h.push_back(static_cast<char>(k.size()));
+        h += k;
+        h.push_back(7);  // string
+        h.push_back(static_cast<char>((v.size() >> 8) & 0xFF));
+        h.push_back(static_cast<char>(v.size() & 0xFF));
+        h += v;
+    }
+    auto be = [](std::uint32_t v) {
+        return std::string{static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xFF),
+                           static_cast<char>((v >> 8) & 0xFF), static_cast<char>(v & 0xFF)};
+    };
+    const auto total = static_cast<std::uint32_t>(16 + h.size() + payload.size());
+    std::string out = be(total) + be(static_cast<std::uint32_t>(h.size()));
+    out += be(crc32(out));
+    out += h;
+    out += payload;
+    out += be(crc32(out));
+    return out;
+}
+
 std::size_t EventStreamDecoder::decode_one(std::string_view in, EventMessage& out) {
     if (in.size() < 12) {
         return 0;

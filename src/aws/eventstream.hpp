@@ -21,6 +21,9 @@ struct EventMessage {
     std::string payload;
 };
 
+/// Encodes one message with string headers (for test peers; sluice itself only decodes).
+std::string encode_message(const std::map<std::string, std::string>& headers, std::string_view payload);
+
 class EventStreamDecoder {
 public:
     static constexpr std::size_t kMaxMessage = 16 * 1024 * 1024;

@@ -383,7 +383,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         return;
     }
     d.check_keys(n, p,
-                 {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "ca_file",
+                 {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "region", "ca_file",
                   "connect_timeout",
                   "first_byte_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
                   "max_connections", "max_response_bytes", "headers", "models",
@@ -395,6 +395,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         d.string_field(n, "api_key", p, pc.api_key);
     }
     d.string_field(n, "api_version", p, pc.api_version);
+    d.string_field(n, "region", p, pc.region);
     d.int_field(n, "default_max_tokens", p, pc.default_max_tokens, 1, 1000000);
     if (n["default_max_tokens"] && pc.kind != "anthropic") {
         d.error(p + ".default_max_tokens", n["default_max_tokens"], "applies to kind: anthropic only");
@@ -420,7 +421,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_list(n, "models", p, pc.mock_models);
     d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
 
-    std::string kinds = "openai, anthropic, gemini, azure, mock";
+    std::string kinds = "openai, anthropic, gemini, bedrock, azure, mock";
     for (const auto& preset : provider_presets()) {
         kinds += ", ";
         kinds += preset.kind;
@@ -429,7 +430,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     if (pc.kind.empty()) {
         d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
     } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" &&
-               pc.kind != "anthropic" && pc.kind != "gemini" && preset == nullptr) {
+               pc.kind != "anthropic" && pc.kind != "gemini" && pc.kind != "bedrock" && preset == nullptr) {
         d.error(p + ".kind", n["kind"],
                 "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
     }
@@ -472,8 +473,22 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
             d.error(p + ".api_key", n, "kind gemini needs an api_key (e.g. \"${GEMINI_API_KEY}\")");
         }
     }
+    if (pc.kind == "bedrock") {
+        if (pc.region.empty()) {
+            d.error(p + ".region", n, "kind bedrock needs a region (e.g. us-east-1)");
+        } else if (pc.base_url.empty()) {
+            pc.base_url = "https://bedrock-runtime." + pc.region + ".amazonaws.com";
+        }
+        if (n["api_key"]) {
+            d.error(p + ".api_key", n["api_key"],
+                    "kind bedrock signs with AWS credentials from the environment "
+                    "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), not an api_key");
+        }
+    } else if (n["region"]) {
+        d.error(p + ".region", n["region"], "applies to kind: bedrock only");
+    }
     if (pc.kind == "openai" || pc.kind == "azure" || pc.kind == "anthropic" || pc.kind == "gemini" ||
-        preset != nullptr) {
+        (pc.kind == "bedrock" && !pc.base_url.empty()) || preset != nullptr) {
         if (pc.base_url.empty()) {
             d.error(p + ".base_url", n,
                     pc.kind == "azure" ? "missing (e.g. https://my-resource.openai.azure.com)"

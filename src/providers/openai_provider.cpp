@@ -21,6 +21,15 @@ LocalResponse Provider::respond_locally(const UpstreamRequest& /*req*/) const {
     return r;
 }
 
+std::string host_header(const UpstreamSettings& s) {
+    std::string h = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
+    if ((s.tls && s.port != 443) || (!s.tls && s.port != 80)) {
+        h += ':';
+        h += std::to_string(s.port);
+    }
+    return h;
+}
+
 std::optional<GatewayError> Provider::translate_response(const ApiRequest& /*req*/, std::string& body,
                                                          Usage& usage) const {
     usage = parse_usage(body);

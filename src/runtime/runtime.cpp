@@ -1,8 +1,11 @@
 #include "runtime/runtime.hpp"
 
+#include <cstdlib>
+
 #include <openssl/evp.h>
 
 #include "providers/anthropic_provider.hpp"
+#include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"
 #include "providers/openai_provider.hpp"
@@ -80,13 +83,24 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
             p = std::make_unique<AnthropicProvider>(pc);
         } else if (pc.kind == "gemini") {
             p = std::make_unique<GeminiProvider>(pc);
+        } else if (pc.kind == "bedrock") {
+            // Credentials come from the environment, as the AWS SDKs read them.
+            auto env = [](const char* name) {
+                const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): start-up only
+                return std::string(v == nullptr ? "" : v);
+            };
+            p = std::make_unique<BedrockProvider>(
+                pc, aws::Credentials{env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
+                                     env("AWS_SESSION_TOKEN")});
         } else {
             p = std::make_unique<OpenAiProvider>(pc);  // openai and the catalogue presets
         }
         if (!p->enabled()) {
-            rt->warnings_.push_back("provider '" + pc.name +
-                                    "' is disabled: its api_key is empty (set its variable to "
-                                    "enable it)");
+            rt->warnings_.push_back(
+                "provider '" + pc.name + "' is disabled: " +
+                (pc.kind == "bedrock"
+                     ? std::string("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+                     : std::string("its api_key is empty (set its variable to enable it)")));
         }
         if (pc.kind != "mock") {
             const auto* op = static_cast<const OpenAiProvider*>(p.get());

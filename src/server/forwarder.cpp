@@ -60,15 +60,6 @@ struct CancelHook {
     ClientLink* link;
 };
 
-std::string host_header(const UpstreamSettings& s) {
-    std::string h = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
-    if ((s.tls && s.port != 443) || (!s.tls && s.port != 80)) {
-        h += ':';
-        h += std::to_string(s.port);
-    }
-    return h;
-}
-
 std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req,
                          std::string_view request_id) {
     std::string h;
@@ -417,8 +408,9 @@ GatewayError error_from_response(const Provider& provider, const http1::MessageH
     return err;
 }
 
-bool is_event_stream(std::string_view content_type) {
-    return content_type.size() >= 17 && iequals(content_type.substr(0, 17), "text/event-stream");
+bool content_type_is(std::string_view content_type, std::string_view expected) {
+    return content_type.size() >= expected.size() &&
+           iequals(content_type.substr(0, expected.size()), expected);
 }
 
 std::string terminal_error_event(const GatewayError& e, Endpoint endpoint) {
@@ -480,12 +472,19 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         }
         out.clear();
         StreamRelay& r = *relay;
-        const bool decoded =
-            payload.empty() ||
-            decoder.feed(payload, [&r, &out](const sse::Event& ev) { r.on_event(ev, out); });
-        if (!decoded) {
-            failure = GatewayError::upstream_error("The provider sent an SSE line over 1 MiB.",
-                                                   "upstream_error");
+        if (r.wants_bytes()) {
+            if (!payload.empty() && !r.on_bytes(payload, out)) {
+                failure = GatewayError::upstream_error("The provider's stream failed (corrupt frame or an error event).",
+                                                       "upstream_error");
+            }
+        } else {
+            const bool decoded =
+                payload.empty() ||
+                decoder.feed(payload, [&r, &out](const sse::Event& ev) { r.on_event(ev, out); });
+            if (!decoded) {
+                failure = GatewayError::upstream_error("The provider sent an SSE line over 1 MiB.",
+                                                       "upstream_error");
+            }
         }
         payload.clear();
         const bool end = failure || !reader || reader->done();
@@ -709,7 +708,7 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     }
 
     if (ctx.api.stream) {
-        if (!is_event_stream(head.find("content-type"))) {
+        if (!content_type_is(head.find("content-type"), provider.stream_content_type())) {
             // F4: a stream was asked for, a non-SSE body came back; nothing was sent yet.
             const auto e = GatewayError::upstream_error(
                 "Provider '" + provider.name() + "' answered a streaming request without an event stream.");

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mock_anthropic.hpp"
+#include "mock_bedrock.hpp"
 #include "mock_gemini.hpp"
 #include "providers/mock_provider.hpp"
 
@@ -115,6 +116,36 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     }
     std::string target(req.target());
     target = target.substr(0, target.find('?'));
+    if (target.rfind("/model/", 0) == 0) {
+        // Bedrock's wire formats; the path stays encoded as sent, since it was signed that way.
+        std::vector<std::pair<std::string, std::string>> hdrs;
+        for (const auto& f : req) {
+            hdrs.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        }
+        sluice::LocalResponse b = bedrock_generate(std::string(req.method_string()), target, hdrs, req.body());
+        if (b.status == 200 && b.content_type == "application/vnd.amazon.eventstream") {
+            std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if (!co_await write_raw(stream, head)) {
+                co_return false;
+            }
+            for (std::size_t pos = 0; pos < b.body.size(); pos += 50) {  // frames split anywhere
+                const std::string part = b.body.substr(pos, 50);
+                char size[32];
+                std::snprintf(size, sizeof size, "%zx\r\n", part.size());
+                if (!co_await write_raw(stream, size + part + "\r\n")) {
+                    co_return false;
+                }
+            }
+            co_return co_await write_raw(stream, "0\r\n\r\n");
+        }
+        http::response<http::string_body> res{static_cast<http::status>(b.status), 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = std::move(b.body);
+        res.keep_alive(true);
+        res.prepare_payload();
+        auto [bec, bn] = co_await http::async_write(stream, res, nothrow);
+        co_return !bec;
+    }
     if (target.rfind("/v1beta/", 0) == 0) {
         // Gemini's wire format.
         sluice::LocalResponse g = gemini_generate(std::string_view(target).substr(7), req.body());

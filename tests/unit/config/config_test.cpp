@@ -119,7 +119,7 @@ TEST(Config, PresetAndAzureMistakesAreErrors) {
                  "expected a dated version");
     expect_error("providers:\n  o: {kind: openai, base_url: \"https://x\", api_version: v1}\n",
                  "applies to kind: azure only");
-    expect_error("providers:\n  o: {kind: bedrock}\n", "expected one of: openai, anthropic, gemini, azure, mock, groq");
+    expect_error("providers:\n  o: {kind: vertex}\n", "expected one of: openai, anthropic, gemini, bedrock, azure, mock, groq");
 }
 
 TEST(Config, ParsesDurations) {

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "aws/eventstream.hpp"
+#include "aws/sigv4.hpp"
+#include "providers/openai_provider.hpp"
+
+namespace sluice {
+
+/// Amazon Bedrock's Converse and ConverseStream APIs behind the OpenAI surface, signed with SigV4
+/// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN). Streams are
+/// AWS event-stream binary frames, decoded incrementally; a frame with a bad CRC ends the stream
+/// with a terminal error event.
+class BedrockProvider : public OpenAiProvider {
+public:
+    BedrockProvider(const ProviderConfig& cfg, aws::Credentials creds);
+    std::string_view kind() const noexcept override { return "bedrock"; }
+    bool enabled() const noexcept override;
+
+    std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
+                                              UpstreamRequest& out) const override;
+    std::optional<UpstreamRequest> models_request() const override { return std::nullopt; }
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    std::string_view stream_content_type() const noexcept override {
+        return "application/vnd.amazon.eventstream";
+    }
+    Usage parse_usage(std::string_view body) const override;
+    std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
+                                                   Usage& usage) const override;
+    GatewayError translate_error(int status, std::string_view body) const override;
+
+    /// Builds and signs the request for `amz_date` (tests pin the clock with it).
+    std::optional<GatewayError> build_signed(const ApiRequest& req, std::string_view upstream_model,
+                                             std::string_view amz_date, UpstreamRequest& out) const;
+
+private:
+    aws::Credentials creds_;
+    std::string region_;
+};
+
+/// OpenAI chat request → Converse request.
+std::optional<GatewayError> openai_to_converse(const nlohmann::json& in, nlohmann::json& out);
+/// Converse response → OpenAI chat completion.
+nlohmann::json converse_to_openai(const nlohmann::json& resp, std::string_view model, Usage& usage);
+
+/// ConverseStream event-stream bytes → chat.completion.chunk events.
+class BedrockStreamRelay : public StreamRelay {
+public:
+    BedrockStreamRelay(std::string model, bool client_wants_usage, std::int64_t created)
+        : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
+    bool wants_bytes() const override { return true; }
+    bool on_bytes(std::string_view bytes, std::string& out) override;
+    void on_event(const sse::Event& /*ev*/, std::string& /*out*/) override {}
+    bool finished() const override { return done_; }
+    Usage usage() const override { return usage_; }
+
+private:
+    void emit(const nlohmann::json& delta, const nlohmann::json& finish, std::string& out);
+    void on_message(const aws::EventMessage& m, std::string& out);
+
+    std::string model_;
+    bool client_wants_usage_;
+    std::int64_t created_;
+    aws::EventStreamDecoder decoder_;
+    std::map<int, int> tool_index_;  ///< content block index → OpenAI tool_calls index
+    int next_tool_ = 0;
+    bool started_ = false;
+    bool done_ = false;
+    bool failed_ = false;
+    Usage usage_;
+    nlohmann::json usage_json_;
+};
+
+}  // namespace sluice
