@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
 #include "util/strings.hpp"
@@ -245,12 +246,20 @@ std::optional<GatewayError> BedrockProvider::build_request(const ApiRequest& req
 
 std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req, std::string_view upstream_model,
                                                           std::string_view amz_date, UpstreamRequest& out) const {
-    if (req.endpoint != Endpoint::chat_completions) {
+    if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages) {
         return GatewayError::bad_request("Provider '" + name_ + "' (kind bedrock) serves chat completions only.",
                                          "unsupported_endpoint");
     }
+    Json chat = Json::parse(req.body, nullptr, false);
+    if (req.endpoint == Endpoint::messages) {
+        // The front door: Messages → chat → Converse.
+        const Json in = chat;
+        if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
+            return err;
+        }
+    }
     Json body;
-    if (auto err = openai_to_converse(Json::parse(req.body, nullptr, false), body)) {
+    if (auto err = openai_to_converse(chat, body)) {
         return err;
     }
     out.method = "POST";
@@ -284,8 +293,13 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
 }
 
 std::unique_ptr<StreamRelay> BedrockProvider::make_stream_relay(const ApiRequest& req) const {
-    return std::make_unique<BedrockStreamRelay>(req.model, req.client_wants_usage,
-                                                static_cast<std::int64_t>(std::time(nullptr)));
+    const bool messages = req.endpoint == Endpoint::messages;
+    auto relay = std::make_unique<BedrockStreamRelay>(req.model, req.client_wants_usage || messages,
+                                                      static_cast<std::int64_t>(std::time(nullptr)));
+    if (messages) {
+        return std::make_unique<ChainedMessagesStream>(std::move(relay), req.model);
+    }
+    return relay;
 }
 
 Usage BedrockProvider::parse_usage(std::string_view body) const {
@@ -299,7 +313,9 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
     if (resp.is_discarded() || !resp.is_object()) {
         return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not JSON.");
     }
-    body = converse_to_openai(resp, req.model, usage).dump();
+    const Json chat = converse_to_openai(resp, req.model, usage);
+    body = req.endpoint == Endpoint::messages ? chat_to_messages_response(chat, req.model, usage).dump()
+                                              : chat.dump();
     return std::nullopt;
 }
 

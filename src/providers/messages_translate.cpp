@@ -386,6 +386,12 @@ void ChainedMessagesStream::on_event(const sse::Event& ev, std::string& out) {
     pass(out);
 }
 
+bool ChainedMessagesStream::on_bytes(std::string_view bytes, std::string& out) {
+    const bool ok = inner_->on_bytes(bytes, chat_);
+    pass(out);
+    return ok;
+}
+
 void ChainedMessagesStream::on_end(std::string& out) {
     inner_->on_end(chat_);
     pass(out);

@@ -58,6 +58,8 @@ public:
     ChainedMessagesStream(std::unique_ptr<StreamRelay> inner, std::string model)
         : inner_(std::move(inner)), outer_(std::move(model)) {}
     void on_event(const sse::Event& ev, std::string& out) override;
+    bool wants_bytes() const override { return inner_->wants_bytes(); }
+    bool on_bytes(std::string_view bytes, std::string& out) override;
     void on_end(std::string& out) override;
     bool finished() const override { return outer_.finished(); }
     Usage usage() const override { return inner_->usage(); }

@@ -123,6 +123,18 @@ TEST_F(BedrockUpstream, ExceptionInsideTheStreamBecomesAnErrorEvent) {
     EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
 }
 
+TEST_F(BedrockUpstream, AnthropicFrontDoorReachesBedrock) {
+    Client c(gw_->port());
+    auto r = c.post_json("/v1/messages", R"({"model":"claude","max_tokens":20,"messages":[{"role":"user","content":"hello there"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["content"][0]["text"], "This is a mock answer from sluice. You said: hello there");
+    r = c.post_json("/v1/messages", R"({"model":"claude","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hello there"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("event: message_start"), std::string::npos);
+    EXPECT_NE(r.body.find("\"text\":\"hello \""), std::string::npos) << r.body;
+    EXPECT_TRUE(r.body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")) << r.body;
+}
+
 TEST(BedrockAuth, WrongCredentialsAreAnUpstreamAuthError) {
     setenv("AWS_ACCESS_KEY_ID", kMockAwsAccessKey, 1);
     setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
