@@ -244,6 +244,10 @@ TEST(AnthropicStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
               std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find(R"("content":"Hel")"), std::string::npos);
+    const std::string text = fixture("stream_error.sse");
+    for (std::size_t split = 1; split < text.size(); ++split) {
+        ASSERT_EQ(relay(text, false, split).out, r.out) << split;
+    }
 }
 
 TEST(AnthropicErrors, MapToOpenAiShape) {

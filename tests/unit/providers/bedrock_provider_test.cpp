@@ -52,6 +52,41 @@ TEST(BedrockResponse, TextToolsReasoningAndUsage) {
               "content_filter");
 }
 
+TEST(BedrockStream, F1_SameOutputAtEverySplit) {
+    auto ev = [](const std::string& type, const std::string& payload) {
+        return aws::encode_message({{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
+                                   payload);
+    };
+    const std::string bytes =
+        ev("messageStart", R"({"role":"assistant"})") +
+        ev("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})") +
+        ev("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})") +
+        ev("contentBlockStop", R"({"contentBlockIndex":0})") +
+        ev("contentBlockStart", R"({"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})") +
+        ev("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":"}}})") +
+        ev("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"1}"}}})") +
+        ev("messageStop", R"({"stopReason":"tool_use"})") +
+        ev("metadata", R"({"usage":{"inputTokens":4,"outputTokens":6,"totalTokens":10}})");
+    auto run = [&](std::size_t split) {
+        BedrockStreamRelay relay("m", true, 1700000000);
+        std::string out;
+        EXPECT_TRUE(relay.on_bytes(std::string_view(bytes).substr(0, split), out));
+        EXPECT_TRUE(relay.on_bytes(std::string_view(bytes).substr(split), out));
+        EXPECT_TRUE(relay.finished());
+        EXPECT_EQ(relay.usage().completion_tokens, 6);
+        return out;
+    };
+    const std::string whole = run(0);
+    for (const char* expected : {R"("content":"Hel")", R"("content":"lo")", R"("id":"t1")",
+                                 R"("arguments":"1}")", R"("finish_reason":"tool_calls")",
+                                 R"("completion_tokens":6)", "data: [DONE]"}) {
+        EXPECT_NE(whole.find(expected), std::string::npos) << expected << "\n" << whole;
+    }
+    for (std::size_t split = 1; split < bytes.size(); ++split) {
+        ASSERT_EQ(run(split), whole) << split;
+    }
+}
+
 TEST(BedrockProvider, SignsWithSessionTokenAndEncodedModelId) {
     ProviderConfig pc;
     pc.name = "br";
