@@ -70,6 +70,7 @@ struct RequestContext {
     std::uint64_t bytes_out = 0;
     Clock::time_point started = Clock::now();
     Clock::time_point first_byte{};  ///< first response byte written to the client
+    Clock::duration upstream_time{};  ///< spent waiting on providers (connect, answer), summed
     bool client_gone = false;
 };
 

@@ -455,9 +455,10 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
     std::string out;
     std::string frame;
     ctx.status = 200;
+    ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+    add_transparency_headers(ctx, stream_headers);
     std::string response_prefix =
-        response_head(200, "text/event-stream", std::nullopt, ctx.request_id, close,
-                      {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}});
+        response_head(200, "text/event-stream", std::nullopt, ctx.request_id, close, stream_headers);
     std::optional<BodyReader> reader;
     if (head != nullptr) {
         reader.emplace(*head);
@@ -554,7 +555,9 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
 
 net::awaitable<void> answer_local(ClientLink& link, RequestContext& ctx, const Provider& provider,
                                   const UpstreamRequest& req, bool& close) {
+    const auto began = Clock::now();
     LocalResponse resp = provider.respond_locally(req);
+    ctx.upstream_time += Clock::now() - began;
     if (resp.status >= 400) {
         const GatewayError err = provider.translate_error(resp.status, resp.body);
         co_await send_error(link, ctx, err, close);
@@ -660,8 +663,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     const auto deadline = ctx.started + s.request_timeout;
     Lease lease;
     http1::MessageHead head;
+    const auto exchange_began = Clock::now();
     auto err = co_await start_exchange(link->worker, link.get(), provider, req, ctx.request_id,
                                        deadline, lease, head);
+    ctx.upstream_time += Clock::now() - exchange_began;
     if (err) {
         ctx.attempts.back().error = err->code;
         if (err->status != 499) {
@@ -689,8 +694,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
         std::string body;
         bool reusable = false;
         conn.deadline().expires_at(min_time(Clock::now() + s.idle_timeout, deadline));
+        const auto body_began = Clock::now();
         auto body_err = co_await read_body(link.get(), provider, conn, head, kMaxErrorBody, body,
                                            reusable);
+        ctx.upstream_time += Clock::now() - body_began;
         if (body_err && body_err->status == 499) {
             co_return;
         }
@@ -727,8 +734,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     std::string body;
     bool reusable = false;
     conn.deadline().expires_at(deadline);
+    const auto body_began = Clock::now();
     auto body_err = co_await read_body(link.get(), provider, conn, head, s.max_response_bytes, body,
                                        reusable);
+    ctx.upstream_time += Clock::now() - body_began;
     if (body_err) {
         ctx.attempts.back().error = body_err->code;
         if (body_err->status != 499) {

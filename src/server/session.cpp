@@ -1,6 +1,7 @@
 // The downstream session: reads requests from one client connection (keep-alive, pipelining),
 // enforces the limits and timeouts of RELIABILITY.md §1.1, and dispatches them.
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <set>
 
@@ -129,10 +130,48 @@ net::awaitable<bool> write_client(ClientLink& link, RequestContext& ctx,
     co_return true;
 }
 
+namespace {
+/// A value safe to put in a response header: visible ASCII and spaces only, capped (a model name
+/// comes from the client and may carry "\r\n" through a JSON escape).
+std::string header_safe(std::string_view v) {
+    std::string out;
+    for (const char c : v.substr(0, 200)) {
+        const auto u = static_cast<unsigned char>(c);
+        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+    }
+    return out;
+}
+}  // namespace
+
+void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
+    if (ctx.attempts.empty()) {
+        return;
+    }
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    const auto total = RequestContext::Clock::now() - ctx.started;
+    const auto inside = total > ctx.upstream_time ? total - ctx.upstream_time : RequestContext::Clock::duration{};
+    const Attempt& last = ctx.attempts.back();
+    if (last.provider != nullptr) {
+        extra.emplace_back("x-sluice-provider", header_safe(last.provider->name()));
+    }
+    extra.emplace_back("x-sluice-model", header_safe(last.model));
+    extra.emplace_back("x-sluice-attempts", std::to_string(ctx.attempts.size()));
+    const auto inside_us = duration_cast<microseconds>(inside).count();
+    const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
+    extra.emplace_back("x-sluice-overhead-us", std::to_string(inside_us));
+    char timing[96];
+    std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
+                  static_cast<double>(inside_us) / 1000.0, static_cast<double>(upstream_us) / 1000.0);
+    extra.emplace_back("server-timing", timing);
+}
+
 net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
                                std::string_view content_type, const std::string& body, bool close,
-                               const ExtraHeaders& extra) {
+                               const ExtraHeaders& extra_in) {
     ctx.status = status;
+    ExtraHeaders extra = extra_in;
+    add_transparency_headers(ctx, extra);
     const std::string head =
         response_head(status, content_type, body.size(), ctx.request_id, close, extra);
     const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};

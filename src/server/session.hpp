@@ -16,6 +16,10 @@ namespace sluice {
 /// Response headers beyond the fixed ones.
 using ExtraHeaders = std::vector<std::pair<std::string_view, std::string>>;
 
+/// Adds x-sluice-provider, x-sluice-model, x-sluice-attempts, x-sluice-overhead-us (time inside
+/// sluice, upstream time excluded) and server-timing, once a request reached a provider.
+void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra);
+
 /// Builds a response head. `content_length` nullopt = chunked.
 std::string response_head(int status, std::string_view content_type,
                           std::optional<std::size_t> content_length, std::string_view request_id,

@@ -160,6 +160,32 @@ TEST_P(Proxy, ProviderKeyInjectedAndClientKeyNotForwarded) {
     EXPECT_EQ(reqs[0].body.find(kClientKey), std::string::npos);
 }
 
+TEST_P(Proxy, TransparencyHeadersSayWhatHappened) {
+    Client c(gw_->port());
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.post_json("/v1/chat/completions", chat(false, R"({"delay_ms":50})", "alias-fast"), kAuth);
+    const auto elapsed_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("x-sluice-provider"), "up");
+    EXPECT_EQ(r.header("x-sluice-model"), "mock-gpt-4o");
+    EXPECT_EQ(r.header("x-sluice-attempts"), "1");
+    const long overhead = std::stol(r.header("x-sluice-overhead-us"));
+    EXPECT_GE(overhead, 0);
+    EXPECT_LT(overhead, elapsed_us - 40000);  // the provider's 50 ms delay is not sluice's overhead
+    EXPECT_NE(r.header("server-timing").find("upstream;dur="), std::string::npos);
+    r = c.post_json("/v1/chat/completions", chat(true), kAuth);
+    EXPECT_EQ(r.header("x-sluice-provider"), "up");
+    EXPECT_FALSE(r.header("x-sluice-overhead-us").empty());
+    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":503})"), kAuth);
+    EXPECT_EQ(r.header("x-sluice-attempts"), "1");  // errors from a provider say so too
+    // A model name with CR/LF (via a JSON escape) cannot inject a header.
+    r = c.post_json("/v1/chat/completions", chat(false, "", R"(evil\r\nx-injected: 1)"), kAuth);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_TRUE(r.header("x-injected").empty());
+    EXPECT_EQ(r.header("x-sluice-model"), "evil??x-injected: 1");
+}
+
 TEST_P(Proxy, ModelAliasIsRewrittenUpstream) {
     Client c(gw_->port());
     const auto r = c.post_json("/v1/chat/completions", chat(false, "", "alias-fast"), kAuth);
