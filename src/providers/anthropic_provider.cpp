@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "providers/messages_translate.hpp"
+#include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
@@ -80,20 +81,6 @@ std::optional<GatewayError> content_blocks(const Json& content, Json& blocks) {
         }
     }
     return std::nullopt;
-}
-
-void append_turn(Json& messages, const std::string& role, Json blocks) {
-    if (blocks.empty()) {
-        return;
-    }
-    // Anthropic wants alternating roles: consecutive turns of one role are merged.
-    if (!messages.empty() && messages.back()["role"] == role) {
-        for (auto& b : blocks) {
-            messages.back()["content"].push_back(std::move(b));
-        }
-        return;
-    }
-    messages.push_back({{"role", role}, {"content", std::move(blocks)}});
 }
 
 std::string finish_reason(const std::string& stop_reason) {
@@ -185,12 +172,9 @@ std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view
             }
             for (const auto& call : m.value("tool_calls", Json::array())) {
                 const Json fn = call.value("function", Json::object());
-                const std::string args = fn.value("arguments", "");
-                Json input = args.empty() ? Json::object() : Json::parse(args, nullptr, false);
-                if (input.is_discarded() || !input.is_object()) {
-                    return GatewayError::bad_request(
-                        "Tool call arguments must be a JSON object to be sent to Anthropic.",
-                        "invalid_parameter", "messages");
+                Json input;
+                if (auto e = tool_call_input(call, "Anthropic", input)) {
+                    return e;
                 }
                 blocks.push_back({{"type", "tool_use"},
                                   {"id", call.value("id", "")},

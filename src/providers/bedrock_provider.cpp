@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "providers/messages_translate.hpp"
+#include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
 #include "util/strings.hpp"
@@ -48,19 +49,6 @@ std::optional<GatewayError> to_blocks(const Json& content, Json& blocks) {
         }
     }
     return std::nullopt;
-}
-
-void append(Json& messages, const std::string& role, Json blocks) {
-    if (blocks.empty()) {
-        return;
-    }
-    if (!messages.empty() && messages.back()["role"] == role) {
-        for (auto& b : blocks) {
-            messages.back()["content"].push_back(std::move(b));
-        }
-        return;
-    }
-    messages.push_back({{"role", role}, {"content", std::move(blocks)}});
 }
 
 std::string finish_for(const std::string& stop) {
@@ -115,32 +103,22 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out) {
                 system.push_back(std::move(b));
             }
         } else if (role == "user") {
-            append(messages, "user", std::move(blocks));
+            append_turn(messages, "user", std::move(blocks));
         } else if (role == "assistant") {
             for (const auto& call : m.value("tool_calls", Json::array())) {
                 const Json fn = call.value("function", Json::object());
-                const std::string args = fn.value("arguments", "");
-                Json input = args.empty() ? Json::object() : Json::parse(args, nullptr, false);
-                if (input.is_discarded() || !input.is_object()) {
-                    return GatewayError::bad_request("Tool call arguments must be a JSON object to be sent to Bedrock.",
-                                                     "invalid_parameter", "messages");
+                Json input;
+                if (auto e = tool_call_input(call, "Bedrock", input)) {
+                    return e;
                 }
                 blocks.push_back({{"toolUse", {{"toolUseId", call.value("id", "")},
                                                {"name", fn.value("name", "")},
                                                {"input", std::move(input)}}}});
             }
-            append(messages, "assistant", std::move(blocks));
+            append_turn(messages, "assistant", std::move(blocks));
         } else if (role == "tool") {
-            const Json content = m.value("content", Json(""));
-            std::string text;
-            if (content.is_string()) {
-                text = content.get<std::string>();
-            } else {
-                for (const auto& p : content) {
-                    text += p.value("text", "");
-                }
-            }
-            append(messages, "user",
+            const std::string text = content_text(m.value("content", Json("")));
+            append_turn(messages, "user",
                    Json::array({{{"toolResult", {{"toolUseId", m.value("tool_call_id", "")},
                                                  {"content", Json::array({{{"text", text}}})}}}}}));
         } else {

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "providers/messages_translate.hpp"
+#include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/base64.hpp"
 
@@ -91,19 +92,6 @@ std::optional<GatewayError> to_parts(const Json& content, Json& parts) {
     return std::nullopt;
 }
 
-void append(Json& contents, const std::string& role, Json parts) {
-    if (parts.empty()) {
-        return;
-    }
-    if (!contents.empty() && contents.back()["role"] == role) {
-        for (auto& p : parts) {
-            contents.back()["parts"].push_back(std::move(p));
-        }
-        return;
-    }
-    contents.push_back({{"role", role}, {"parts", std::move(parts)}});
-}
-
 std::string finish_for(const std::string& reason, bool tool_calls) {
     if (reason == "MAX_TOKENS") return "length";
     if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
@@ -167,15 +155,13 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out) {
                 system.push_back(std::move(p));
             }
         } else if (role == "user") {
-            append(contents, "user", std::move(parts));
+            append_turn(contents, "user", std::move(parts), "parts");
         } else if (role == "assistant") {
             for (const auto& call : m.value("tool_calls", Json::array())) {
                 const Json fn = call.value("function", Json::object());
-                const std::string args = fn.value("arguments", "");
-                Json parsed = args.empty() ? Json::object() : Json::parse(args, nullptr, false);
-                if (parsed.is_discarded() || !parsed.is_object()) {
-                    return GatewayError::bad_request("Tool call arguments must be a JSON object to be sent to Gemini.",
-                                                     "invalid_parameter", "messages");
+                Json parsed;
+                if (auto e = tool_call_input(call, "Gemini", parsed)) {
+                    return e;
                 }
                 call_names[call.value("id", "")] = fn.value("name", "");
                 Json part = {{"functionCall", {{"name", fn.value("name", "")}, {"args", std::move(parsed)}}}};
@@ -186,27 +172,20 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out) {
                 }
                 parts.push_back(std::move(part));
             }
-            append(contents, "model", std::move(parts));
+            append_turn(contents, "model", std::move(parts), "parts");
         } else if (role == "tool") {
             const std::string id = m.value("tool_call_id", "");
             const auto name = call_names.find(id);
-            const Json content = m.value("content", Json(""));
-            std::string text;
-            if (content.is_string()) {
-                text = content.get<std::string>();
-            } else {
-                for (const auto& p : content) {
-                    text += p.value("text", "");
-                }
-            }
+            const std::string text = content_text(m.value("content", Json("")));
             Json response = Json::parse(text, nullptr, false);
             if (response.is_discarded() || !response.is_object()) {
                 response = {{"content", text}};
             }
-            append(contents, "user",
+            append_turn(contents, "user",
                    Json::array({{{"functionResponse",
                                   {{"name", name == call_names.end() ? id : name->second},
-                                   {"response", std::move(response)}}}}}));
+                                   {"response", std::move(response)}}}}}),
+                   "parts");
         } else {
             return GatewayError::bad_request("Unsupported message role '" + role + "'.", "invalid_parameter", "messages");
         }

@@ -1,6 +1,7 @@
 #include "providers/messages_translate.hpp"
 
 #include "providers/anthropic_provider.hpp"
+#include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
@@ -57,17 +58,7 @@ std::optional<GatewayError> to_parts(const Json& content, Json& parts, Json& too
 }
 
 std::string tool_result_text(const Json& result) {
-    const Json c = result.value("content", Json(""));
-    if (c.is_string()) {
-        return c.get<std::string>();
-    }
-    std::string text;
-    for (const auto& b : c) {
-        if (b.value("type", "") == "text") {
-            text += b.value("text", "");
-        }
-    }
-    return text;
+    return content_text(result.value("content", Json("")));
 }
 
 std::string stop_reason_for(const std::string& finish) {
