@@ -45,6 +45,7 @@ struct ProviderConfig {
     Duration first_byte_timeout{60000};
     Duration idle_timeout{120000};
     Duration request_timeout{600000};
+    Duration first_token_timeout{0};    ///< streams: request sent -> first event; 0 = off
     Duration pool_idle_timeout{55000};  ///< an idle pooled connection older than this is closed
     std::size_t max_connections = 256;  ///< per worker
     std::size_t max_response_bytes = 64 * 1024 * 1024;  ///< non-stream answers
@@ -58,16 +59,61 @@ struct ProviderConfig {
     int yaml_line = 0;
 };
 
+/// Per-route or per-target overrides of a provider's timeouts (unset = the provider's value).
+struct TimeoutOverrides {
+    std::optional<Duration> connect;
+    std::optional<Duration> first_byte;
+    std::optional<Duration> first_token;
+    std::optional<Duration> idle;
+};
+
+/// Circuit breaker of one target: opens after `consecutive_failures` failures in a row or when
+/// failures reach `error_ratio` of at least `min_requests` requests within `window`; stays open
+/// for `cooldown` (at least the provider's Retry-After), then lets one probe request through.
+struct BreakerConfig {
+    bool enabled = true;
+    unsigned consecutive_failures = 5;  ///< 0 = this trigger off
+    double error_ratio = 0.5;           ///< 0 = this trigger off
+    Duration window{30000};
+    unsigned min_requests = 20;
+    Duration cooldown{30000};
+};
+
+/// When and how a route tries again after a failed attempt.
+struct RetryConfig {
+    unsigned attempts = 3;             ///< tries within the route, the first included
+    Duration backoff_base{100};        ///< exponential backoff with full jitter ...
+    Duration backoff_cap{2000};        ///< ... never above this
+    Duration retry_after_cap{5000};    ///< a longer Retry-After moves on instead of waiting
+    bool on_connect_error = true;      ///< connection refused, DNS, TLS, pool exhausted
+    bool on_timeout = true;            ///< connect, first-byte and first-token timeouts
+    bool on_reset = false;             ///< the provider closed the connection before answering
+    std::vector<int> on_status{429, 500, 502, 503, 504};
+};
+
 struct TargetConfig {
     std::string provider;
     std::string model;  ///< upstream model name; empty = the client's
     unsigned weight = 1;
+    TimeoutOverrides timeouts;
+    std::optional<BreakerConfig> breaker;  ///< replaces the route's breaker settings
     int yaml_line = 0;
 };
 
 struct RouteConfig {
-    std::string model;  ///< exact name or glob (*, ?, [...])
+    std::string name;   ///< for fallbacks and logs; defaults to `model`
+    std::string model;  ///< exact name or glob (*, ?, [...]); empty = reachable only as a fallback
+    std::string strategy = "weighted";  ///< weighted | fallback | least_latency | least_busy
     std::vector<TargetConfig> targets;
+    RetryConfig retries;
+    BreakerConfig breaker;
+    TimeoutOverrides timeouts;
+    Duration total_timeout{600000};     ///< bounds all attempts (fallback routes included)
+    double latency_band = 0.2;          ///< least_latency: targets within +20% of the best share
+    double latency_explore = 0.05;      ///< least_latency: share of picks made at random
+    std::vector<std::string> fallbacks;  ///< route names tried once these targets are exhausted
+    /// Error class (context_length_exceeded, content_policy) -> route names tried on that error.
+    std::vector<std::pair<std::string, std::vector<std::string>>> fallback_on;
     int yaml_line = 0;
 };
 

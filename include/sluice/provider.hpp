@@ -98,6 +98,7 @@ struct UpstreamSettings {
     std::chrono::milliseconds first_byte_timeout{60000};
     std::chrono::milliseconds idle_timeout{120000};
     std::chrono::milliseconds request_timeout{600000};
+    std::chrono::milliseconds first_token_timeout{0};  ///< streams; 0 = off
     std::chrono::milliseconds pool_idle_timeout{55000};
     std::size_t max_connections = 256;
     std::size_t max_response_bytes = 64 * 1024 * 1024;

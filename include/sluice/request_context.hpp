@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <sluice/config.hpp>
 #include <sluice/provider.hpp>
 
 namespace sluice {
@@ -14,6 +16,9 @@ namespace http1 {
 struct MessageHead;
 }
 class Runtime;
+namespace routing {
+class TargetHealth;
+}
 
 /// A virtual key from the config. Keys are held as SHA-256 digests only.
 struct KeyEntry {
@@ -27,22 +32,33 @@ struct Target {
     const Provider* provider = nullptr;
     std::string model;  ///< upstream model; empty = the client's
     unsigned weight = 1;
+    TimeoutOverrides timeouts;
+    /// Breaker, back-off, in-flight and latency state, shared by all workers.
+    std::shared_ptr<routing::TargetHealth> health;
 };
 
 struct Route {
-    std::string pattern;
+    std::string name;
+    std::string pattern;  ///< empty: reachable only as a fallback
     bool glob = false;
     std::vector<Target> targets;  ///< enabled targets only
     unsigned total_weight = 0;
+    const RouteConfig* config = nullptr;  ///< strategy, retries, timeouts (the runtime's copy)
+    int strategy = 0;                     ///< routing::Strategy
+    std::vector<const Route*> fallbacks;
+    std::vector<const Route*> on_context_length;  ///< fallback_on.context_length_exceeded
+    std::vector<const Route*> on_content_policy;  ///< fallback_on.content_policy
     bool matches(std::string_view model) const noexcept;
 };
 
 /// One attempt at an upstream, for the access log.
 struct Attempt {
     const Provider* provider = nullptr;
+    const Route* route = nullptr;
     std::string model;
     int status = 0;
     std::string error;  ///< code of the failure, empty on success
+    std::chrono::steady_clock::duration duration{};
 };
 
 /// Everything sluice knows about one API request while it runs. Owned by the downstream session's
@@ -71,6 +87,7 @@ struct RequestContext {
     Clock::time_point started = Clock::now();
     Clock::time_point first_byte{};  ///< first response byte written to the client
     Clock::duration upstream_time{};  ///< spent waiting on providers (connect, answer), summed
+    Clock::duration retry_wait{};     ///< spent in backoff and Retry-After waits between attempts
     bool client_gone = false;
 };
 

@@ -1,6 +1,9 @@
 // YAML → GatewayConfig. Strict: unknown keys, duplicate keys, tags and wrong types are errors,
 // each reported with its YAML path and line; all errors are collected before failing.
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -284,6 +287,49 @@ public:
         out = static_cast<Int>(parsed);
     }
 
+    void double_field(const YAML::Node& parent, const char* key, const std::string& path,
+                      double& out, double min, double max) {
+        const auto n = parent[key];
+        if (!n) {
+            return;
+        }
+        const auto v = scalar(n, path + "." + key);
+        if (!v) {
+            return;
+        }
+        char* end = nullptr;
+        const double parsed = std::strtod(v->c_str(), &end);
+        if (v->empty() || end != v->c_str() + v->size() || !std::isfinite(parsed)) {
+            error(path + "." + key, n, "expected a number, got '" + *v + "'");
+            return;
+        }
+        if (parsed < min || parsed > max) {
+            error(path + "." + key, n,
+                  "must be between " + format_number(min) + " and " + format_number(max));
+            return;
+        }
+        out = parsed;
+    }
+
+    static std::string format_number(double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return buf;
+    }
+
+    void optional_duration(const YAML::Node& parent, const char* key, const std::string& path,
+                           std::optional<Duration>& out, bool allow_zero = false) {
+        if (!parent[key]) {
+            return;
+        }
+        Duration d{0};
+        const auto before = errors.size();
+        duration_field(parent, key, path, d, allow_zero);
+        if (errors.size() == before) {
+            out = d;
+        }
+    }
+
     void duration_field(const YAML::Node& parent, const char* key, const std::string& path,
                         Duration& out, bool allow_zero = false) {
         const auto n = parent[key];
@@ -385,7 +431,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.check_keys(n, p,
                  {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "region", "ca_file",
                   "connect_timeout",
-                  "first_byte_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
+                  "first_byte_timeout", "first_token_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
                   "max_connections", "max_response_bytes", "headers", "models",
                   "embedding_dimensions"});
     d.string_field(n, "kind", p, pc.kind);
@@ -405,6 +451,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.duration_field(n, "first_byte_timeout", p, pc.first_byte_timeout);
     d.duration_field(n, "idle_timeout", p, pc.idle_timeout);
     d.duration_field(n, "request_timeout", p, pc.request_timeout);
+    d.duration_field(n, "first_token_timeout", p, pc.first_token_timeout, true);
     d.duration_field(n, "pool_idle_timeout", p, pc.pool_idle_timeout);
     d.int_field(n, "max_connections", p, pc.max_connections, 1, 100000);
     d.int_field(n, "max_response_bytes", p, pc.max_response_bytes, 1024, 1LL << 32);
@@ -512,16 +559,145 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     }
 }
 
+void decode_timeouts(Decoder& d, const YAML::Node& n, const std::string& p,
+                     TimeoutOverrides& t, Duration* total) {
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    if (total != nullptr) {
+        d.check_keys(n, p, {"total", "connect", "first_byte", "first_token", "idle"});
+        d.duration_field(n, "total", p, *total);
+    } else {
+        d.check_keys(n, p, {"connect", "first_byte", "first_token", "idle"});
+    }
+    d.optional_duration(n, "connect", p, t.connect);
+    d.optional_duration(n, "first_byte", p, t.first_byte);
+    d.optional_duration(n, "first_token", p, t.first_token, true);
+    d.optional_duration(n, "idle", p, t.idle);
+}
+
+void decode_breaker(Decoder& d, const YAML::Node& n, const std::string& p, BreakerConfig& b) {
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p, {"enabled", "consecutive_failures", "error_ratio", "window",
+                        "min_requests", "cooldown"});
+    d.bool_field(n, "enabled", p, b.enabled);
+    d.int_field(n, "consecutive_failures", p, b.consecutive_failures, 0, 1000000);
+    d.double_field(n, "error_ratio", p, b.error_ratio, 0.0, 1.0);
+    d.duration_field(n, "window", p, b.window);
+    d.int_field(n, "min_requests", p, b.min_requests, 1, 1000000);
+    d.duration_field(n, "cooldown", p, b.cooldown);
+    if (b.enabled && b.consecutive_failures == 0 && b.error_ratio == 0.0) {
+        d.error(p, n, "consecutive_failures and error_ratio are both 0: set enabled: false instead");
+    }
+}
+
+void decode_retries(Decoder& d, const YAML::Node& n, const std::string& p, RetryConfig& r) {
+    if (!d.is_map(n, p)) {
+        return;
+    }
+    d.check_keys(n, p, {"attempts", "backoff_base", "backoff_cap", "retry_after_cap", "on"});
+    d.int_field(n, "attempts", p, r.attempts, 1, 20);
+    d.duration_field(n, "backoff_base", p, r.backoff_base, true);
+    d.duration_field(n, "backoff_cap", p, r.backoff_cap, true);
+    d.duration_field(n, "retry_after_cap", p, r.retry_after_cap, true);
+    if (r.backoff_cap < r.backoff_base) {
+        d.error(p + ".backoff_cap", n, "is below backoff_base");
+    }
+    if (!n["on"]) {
+        return;
+    }
+    std::vector<std::string> conditions;
+    d.string_list(n, "on", p, conditions);
+    r.on_connect_error = r.on_timeout = r.on_reset = false;
+    r.on_status.clear();
+    for (std::size_t i = 0; i < conditions.size(); ++i) {
+        const std::string& c = conditions[i];
+        if (c == "connect_error") {
+            r.on_connect_error = true;
+        } else if (c == "timeout") {
+            r.on_timeout = true;
+        } else if (c == "reset") {
+            r.on_reset = true;
+        } else if (c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) {
+                       return std::isdigit(static_cast<unsigned char>(ch)) != 0;
+                   }) && (c[0] == '4' || c[0] == '5')) {
+            r.on_status.push_back(std::stoi(c));
+        } else {
+            d.error(p + ".on[" + std::to_string(i) + "]", n["on"][i],
+                    "unknown condition '" + c +
+                        "' (expected connect_error, timeout, reset or a 4xx/5xx status)");
+        }
+    }
+}
+
 void decode_route(Decoder& d, std::size_t index, const YAML::Node& n, RouteConfig& rc) {
     const std::string p = "routes[" + std::to_string(index) + "]";
     rc.yaml_line = Decoder::line_of(n);
     if (!d.is_map(n, p)) {
         return;
     }
-    d.check_keys(n, p, {"model", "targets"});
+    d.check_keys(n, p, {"name", "model", "strategy", "targets", "retries", "breaker", "timeouts",
+                        "least_latency", "fallbacks", "fallback_on"});
+    d.string_field(n, "name", p, rc.name);
     d.string_field(n, "model", p, rc.model);
-    if (rc.model.empty()) {
-        d.error(p + ".model", n, "missing or empty");
+    if (n["model"] && rc.model.empty()) {
+        d.error(p + ".model", n["model"], "is empty");
+    }
+    if (rc.model.empty() && rc.name.empty()) {
+        d.error(p, n, "needs a model (the names it serves) or a name (a fallback-only route)");
+    }
+    if (rc.name.empty()) {
+        rc.name = rc.model;
+    }
+    d.string_field(n, "strategy", p, rc.strategy);
+    if (rc.strategy != "weighted" && rc.strategy != "fallback" && rc.strategy != "least_latency" &&
+        rc.strategy != "least_busy") {
+        d.error(p + ".strategy", n["strategy"],
+                "unknown strategy '" + rc.strategy +
+                    "' (expected weighted, fallback, least_latency or least_busy)");
+    }
+    if (const auto r = n["retries"]) {
+        decode_retries(d, r, p + ".retries", rc.retries);
+    }
+    if (const auto b = n["breaker"]) {
+        decode_breaker(d, b, p + ".breaker", rc.breaker);
+    }
+    if (const auto t = n["timeouts"]) {
+        decode_timeouts(d, t, p + ".timeouts", rc.timeouts, &rc.total_timeout);
+    }
+    if (const auto l = n["least_latency"]) {
+        const std::string lp = p + ".least_latency";
+        if (d.is_map(l, lp)) {
+            d.check_keys(l, lp, {"band", "explore"});
+            d.double_field(l, "band", lp, rc.latency_band, 0.0, 10.0);
+            d.double_field(l, "explore", lp, rc.latency_explore, 0.0, 1.0);
+        }
+        if (rc.strategy != "least_latency") {
+            d.error(lp, l, "only applies to strategy: least_latency");
+        }
+    }
+    d.string_list(n, "fallbacks", p, rc.fallbacks);
+    if (const auto f = n["fallback_on"]) {
+        const std::string fp = p + ".fallback_on";
+        if (d.is_map(f, fp)) {
+            d.check_keys(f, fp, {"context_length_exceeded", "content_policy"});
+            for (const char* cls : {"context_length_exceeded", "content_policy"}) {
+                if (!f[cls]) {
+                    continue;
+                }
+                std::vector<std::string> names;
+                if (f[cls].IsScalar()) {
+                    if (auto v = d.scalar(f[cls], fp + "." + cls)) {
+                        names.push_back(*v);
+                    }
+                } else {
+                    d.string_list(f, cls, fp, names);
+                }
+                rc.fallback_on.emplace_back(cls, std::move(names));
+            }
+        }
     }
     const auto t = n["targets"];
     if (!t || !t.IsSequence() || t.size() == 0) {
@@ -535,10 +711,18 @@ void decode_route(Decoder& d, std::size_t index, const YAML::Node& n, RouteConfi
         if (!d.is_map(t[i], tp)) {
             continue;
         }
-        d.check_keys(t[i], tp, {"provider", "model", "weight"});
+        d.check_keys(t[i], tp, {"provider", "model", "weight", "timeouts", "breaker"});
         d.string_field(t[i], "provider", tp, tc.provider);
         d.string_field(t[i], "model", tp, tc.model);
         d.int_field(t[i], "weight", tp, tc.weight, 0, 1000000);
+        if (const auto to = t[i]["timeouts"]) {
+            decode_timeouts(d, to, tp + ".timeouts", tc.timeouts, nullptr);
+        }
+        if (const auto b = t[i]["breaker"]) {
+            BreakerConfig bc = rc.breaker;  // the route's settings, then the target's keys
+            decode_breaker(d, b, tp + ".breaker", bc);
+            tc.breaker = bc;
+        }
         if (tc.provider.empty()) {
             d.error(tp + ".provider", t[i], "missing");
         }
@@ -610,6 +794,35 @@ void cross_check(Decoder& d, const YAML::Node& root, GatewayConfig& cfg) {
         if (!rc.targets.empty() && total == 0) {
             d.error("routes[" + std::to_string(r) + "].targets", root["routes"][r]["targets"],
                     "at least one target needs a weight above 0");
+        }
+    }
+    std::set<std::string> route_names;
+    for (std::size_t r = 0; r < cfg.routes.size(); ++r) {
+        const auto& rc = cfg.routes[r];
+        if (!rc.name.empty() && !route_names.insert(rc.name).second) {
+            d.error("routes[" + std::to_string(r) + "].name", root["routes"][r],
+                    "duplicate route name '" + rc.name +
+                        "' (routes are named by their model unless name is set)");
+        }
+    }
+    for (std::size_t r = 0; r < cfg.routes.size(); ++r) {
+        const auto& rc = cfg.routes[r];
+        const std::string p = "routes[" + std::to_string(r) + "]";
+        auto check = [&](const std::string& name, const std::string& path, const YAML::Node& at) {
+            if (name == rc.name) {
+                d.error(path, at, "a route cannot fall back to itself");
+            } else if (!route_names.count(name)) {
+                d.error(path, at, "no route named '" + name + "'");
+            }
+        };
+        for (std::size_t i = 0; i < rc.fallbacks.size(); ++i) {
+            check(rc.fallbacks[i], p + ".fallbacks[" + std::to_string(i) + "]",
+                  root["routes"][r]["fallbacks"]);
+        }
+        for (const auto& [cls, names] : rc.fallback_on) {
+            for (const auto& name : names) {
+                check(name, p + ".fallback_on." + cls, root["routes"][r]["fallback_on"]);
+            }
         }
     }
     std::set<std::string> names;

@@ -93,6 +93,47 @@ void write(spdlog::level::level_enum level, std::string_view msg) {
     spdlog::log(level, "{}", out);
 }
 
+namespace {
+void append_attempts(std::string& out, bool json, const RequestContext& ctx) {
+    using millis = std::chrono::duration<double, std::milli>;
+    if (json) {
+        out += ",\"attempts\":[";
+        for (std::size_t i = 0; i < ctx.attempts.size(); ++i) {
+            const Attempt& a = ctx.attempts[i];
+            out += i == 0 ? "{" : ",{";
+            out += "\"route\":";
+            append_json_string(out, a.route != nullptr ? std::string_view(a.route->name) : "");
+            out += ",\"provider\":";
+            append_json_string(out, a.provider != nullptr ? std::string_view(a.provider->name()) : "");
+            out += ",\"model\":";
+            append_json_string(out, a.model);
+            out += ",\"status\":" + std::to_string(a.status);
+            out += ",\"error\":";
+            if (a.error.empty()) {
+                out += "null";
+            } else {
+                append_json_string(out, a.error);
+            }
+            out += ",\"duration_ms\":" + ms(millis(a.duration).count());
+            out += '}';
+        }
+        out += ']';
+        return;
+    }
+    // text: attempts=provider/model:status:error:ms,... (error "-" on success)
+    std::string list;
+    for (const Attempt& a : ctx.attempts) {
+        list += list.empty() ? "" : ",";
+        list += a.provider != nullptr ? a.provider->name() : std::string();
+        list += '/';
+        list += a.model;
+        list += ':' + std::to_string(a.status) + ':' + (a.error.empty() ? std::string("-") : a.error);
+        list += ':' + ms(millis(a.duration).count());
+    }
+    append_kv(out, false, "attempts", list, true);
+}
+}  // namespace
+
 void access(const RequestContext& ctx, std::string_view method, std::string_view path) {
     if (!access_enabled()) {
         return;
@@ -119,7 +160,7 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     append_kv(out, g_json, "path", path, true);
     append_kv(out, g_json, "key", ctx.key != nullptr ? std::string_view(ctx.key->name) : "", true);
     append_kv(out, g_json, "model", ctx.api.model, true);
-    append_kv(out, g_json, "route", ctx.route != nullptr ? std::string_view(ctx.route->pattern) : "", true);
+    append_kv(out, g_json, "route", ctx.route != nullptr ? std::string_view(ctx.route->name) : "", true);
     append_kv(out, g_json, "provider", provider != nullptr ? std::string_view(provider->name()) : "", true);
     append_kv(out, g_json, "upstream_model", upstream_model, true);
     append_kv(out, g_json, "stream", ctx.api.stream ? "true" : "false", false);
@@ -136,6 +177,10 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     append_kv(out, g_json, "bytes_out", std::to_string(ctx.bytes_out), false);
     if (ctx.client_gone) {
         append_kv(out, g_json, "client_gone", "true", false);
+    }
+    if (ctx.attempts.size() > 1 || (ctx.attempts.size() == 1 && !ctx.attempts[0].error.empty())) {
+        // Every attempt with its outcome: route, provider/model, status, error, milliseconds.
+        append_attempts(out, g_json, ctx);
     }
     if (g_json) {
         out += '}';

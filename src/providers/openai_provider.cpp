@@ -49,6 +49,7 @@ OpenAiProvider::OpenAiProvider(const ProviderConfig& cfg) : cfg_(cfg), name_(cfg
     settings_.first_byte_timeout = cfg.first_byte_timeout;
     settings_.idle_timeout = cfg.idle_timeout;
     settings_.request_timeout = cfg.request_timeout;
+    settings_.first_token_timeout = cfg.first_token_timeout;
     settings_.pool_idle_timeout = cfg.pool_idle_timeout;
     settings_.max_connections = cfg.max_connections;
     settings_.max_response_bytes = cfg.max_response_bytes;

@@ -1,10 +1,13 @@
 #include "runtime/runtime.hpp"
 
+#include <atomic>
 #include <cstdlib>
 
 #include <openssl/evp.h>
 
 #include "providers/anthropic_provider.hpp"
+#include "routing/health.hpp"
+#include "routing/select.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"
@@ -29,17 +32,10 @@ bool KeyEntry::allows(std::string_view model) const noexcept {
 }
 
 bool Route::matches(std::string_view model) const noexcept {
-    return glob ? glob_match(pattern, model) : pattern == model;
-}
-
-const Target* pick_weighted(const Route& route, unsigned rnd) noexcept {
-    for (const auto& t : route.targets) {
-        if (rnd < t.weight) {
-            return &t;
-        }
-        rnd -= t.weight;
+    if (pattern.empty()) {
+        return false;  // fallback-only
     }
-    return route.targets.empty() ? nullptr : &route.targets.back();
+    return glob ? glob_match(pattern, model) : pattern == model;
 }
 
 net::awaitable<StageResult> Pipeline::run(RequestContext& ctx) const {
@@ -71,6 +67,8 @@ std::string digest_from_hex(const std::string& hex) {
 
 std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
     std::shared_ptr<Runtime> rt(new Runtime());
+    static std::atomic<std::uint64_t> generations{0};
+    rt->generation_ = generations.fetch_add(1) + 1;
     rt->cfg_ = std::move(cfg);
     std::vector<std::string> errors;
     for (const auto& pc : rt->cfg_.providers) {
@@ -128,25 +126,61 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
     if (!errors.empty()) {
         throw ConfigError(std::move(errors));
     }
+    // Routes: built first, fallback references resolved once the vector no longer moves.
+    std::vector<const RouteConfig*> built_from;
     for (std::size_t i = 0; i < rt->cfg_.routes.size(); ++i) {
         const auto& rc = rt->cfg_.routes[i];
         Route r;
+        r.name = rc.name;
         r.pattern = rc.model;
         r.glob = is_glob(rc.model);
+        r.config = &rc;
+        r.strategy = static_cast<int>(routing::parse_strategy(rc.strategy));
         for (const auto& tc : rc.targets) {
             const Provider* p = rt->provider(tc.provider);
             if (p == nullptr || !p->enabled() || tc.weight == 0) {
                 continue;
             }
-            r.targets.push_back(Target{p, tc.model, tc.weight});
+            Target t;
+            t.provider = p;
+            t.model = tc.model;
+            t.weight = tc.weight;
+            t.timeouts = tc.timeouts;
+            const std::string label =
+                "'" + rc.name + "' -> " + tc.provider + (tc.model.empty() ? "" : "/" + tc.model);
+            t.health = std::make_shared<routing::TargetHealth>(tc.breaker.value_or(rc.breaker), label);
+            r.targets.push_back(std::move(t));
             r.total_weight += tc.weight;
         }
         if (r.targets.empty()) {
-            rt->warnings_.push_back("route '" + rc.model +
+            rt->warnings_.push_back("route '" + rc.name +
                                     "' has no enabled target and is skipped");
             continue;
         }
         rt->routes_.push_back(std::move(r));
+    }
+    std::unordered_map<std::string, const Route*> route_by_name;
+    for (const auto& r : rt->routes_) {
+        route_by_name[r.name] = &r;
+    }
+    for (auto& r : rt->routes_) {
+        auto resolve = [&](const std::vector<std::string>& names, std::vector<const Route*>& out,
+                           const std::string& what) {
+            for (const auto& n : names) {
+                const auto it = route_by_name.find(n);
+                if (it == route_by_name.end()) {
+                    rt->warnings_.push_back("route '" + r.name + "': " + what + " '" + n +
+                                            "' has no enabled target and is left out");
+                } else {
+                    out.push_back(it->second);
+                }
+            }
+        };
+        resolve(r.config->fallbacks, r.fallbacks, "fallback");
+        for (const auto& [cls, names] : r.config->fallback_on) {
+            resolve(names, cls == "content_policy" ? r.on_content_policy : r.on_context_length,
+                    "fallback_on." + cls + " route");
+        }
     }
     for (const auto& kc : rt->cfg_.keys) {
         KeyEntry k;

@@ -36,6 +36,8 @@ public:
     static std::shared_ptr<const Runtime> build(GatewayConfig cfg);
 
     const GatewayConfig& config() const noexcept { return cfg_; }
+    /// Unique per built runtime in this process (an address may be reused after a reload).
+    std::uint64_t generation() const noexcept { return generation_; }
     const Provider* provider(std::string_view name) const noexcept;
     const std::vector<std::unique_ptr<Provider>>& providers() const noexcept { return providers_; }
     /// The TLS client context for an https provider; nullptr for plain HTTP and local providers.
@@ -57,6 +59,7 @@ private:
     Runtime() = default;
 
     GatewayConfig cfg_;
+    std::uint64_t generation_ = 0;
     std::vector<std::unique_ptr<Provider>> providers_;
     std::unordered_map<std::string, const Provider*> by_name_;
     std::map<const Provider*, std::unique_ptr<boost::asio::ssl::context>> tls_;
@@ -67,7 +70,5 @@ private:
     std::vector<std::string> warnings_;
 };
 
-/// Picks a target by weight with `rnd` uniform in [0, route.total_weight).
-const Target* pick_weighted(const Route& route, unsigned rnd) noexcept;
 
 }  // namespace sluice

@@ -5,10 +5,19 @@
 #include <map>
 #include <mutex>
 
+#include <algorithm>
+#include <deque>
+#include <random>
+
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
+#include <nlohmann/json.hpp>
 
 #include "log/log.hpp"
 #include "providers/messages_translate.hpp"
+#include "routing/health.hpp"
+#include "routing/select.hpp"
 #include "server/session.hpp"
 #include "sse/sse.hpp"
 #include "util/strings.hpp"
@@ -208,16 +217,43 @@ Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
     return a < b ? a : b;
 }
 
+/// How an attempt failed, for the retry policy and the circuit breaker.
+enum class FailKind {
+    connect,  ///< no connection (refused, DNS, TLS, pool exhausted) or the request not fully sent
+    timeout,  ///< connect, first-byte or first-token timeout
+    reset,    ///< the provider closed the connection before answering
+    status,   ///< the provider answered with an error status
+    other,    ///< anything else (invalid answer, cut body, draining): never retried
+};
+
+/// The timeouts of one attempt: the target's, else the route's, else the provider's.
+struct AttemptTimeouts {
+    Clock::duration connect;
+    Clock::duration first_byte;
+    Clock::duration first_token;  ///< zero = off
+    Clock::duration idle;
+    Clock::duration request;
+};
+
+AttemptTimeouts provider_timeouts(const UpstreamSettings& s) {
+    return AttemptTimeouts{s.connect_timeout, s.first_byte_timeout, s.first_token_timeout,
+                           s.idle_timeout, s.request_timeout};
+}
+
 /// Opens or reuses a connection, sends the request and reads the response head (1xx skipped).
 /// A reused connection that fails before any response byte is retried once on a fresh one.
+/// On failure `kind` tells the retry policy what happened.
 net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, ClientLink* link,
                                                            const Provider& provider,
                                                            const UpstreamRequest& req,
                                                            std::string request_id,
                                                            Clock::time_point deadline,
+                                                           AttemptTimeouts t,
                                                            Lease& lease,
-                                                           http1::MessageHead& head) {
+                                                           http1::MessageHead& head,
+                                                           FailKind& kind) {
     const UpstreamSettings& s = provider.settings();
+    kind = FailKind::connect;
     const std::shared_ptr<const Runtime> rt = worker.runtime();
     PoolKey key;
     key.tls = s.tls;
@@ -234,8 +270,9 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
 
     for (int attempt = 0; attempt < 2; ++attempt) {
         lease.drop();
+        const auto connect_timeout = std::chrono::duration_cast<milliseconds>(t.connect);
         auto acquired = co_await worker.pool().acquire(key_id, s.max_connections,
-                                                       s.pool_idle_timeout, s.connect_timeout);
+                                                       s.pool_idle_timeout, connect_timeout);
         if (link != nullptr && link->gone) {
             if (acquired.idle) {
                 worker.pool().put_idle(std::move(acquired.idle));
@@ -260,7 +297,7 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
         if (!reused) {
             worker.pool().note_opened();
             worker.opened_total.fetch_add(1, std::memory_order_relaxed);
-            const auto [ec, stage] = co_await conn.connect(s.connect_timeout);
+            const auto [ec, stage] = co_await conn.connect(connect_timeout);
             if (ec) {
                 if (link != nullptr && link->gone) {
                     co_return client_gone_error();
@@ -268,6 +305,7 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
                 const std::string where = "provider '" + provider.name() + "' (" + s.host + ":" +
                                           std::to_string(s.port) + ")";
                 if (ec == net::error::timed_out) {
+                    kind = FailKind::timeout;
                     co_return GatewayError::upstream_timeout("Timed out connecting to " + where + ".");
                 }
                 if (std::string_view(stage) == "tls") {
@@ -279,7 +317,7 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
             }
         }
         conn.mark_used();
-        conn.deadline().expires_at(min_time(Clock::now() + s.first_byte_timeout, deadline));
+        conn.deadline().expires_at(min_time(Clock::now() + t.first_byte, deadline));
         auto [wec, written] = co_await conn.write(out_head, req.body);
         if (wec) {
             if (link != nullptr && link->gone) {
@@ -289,6 +327,7 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
                 continue;  // a stale keep-alive connection: once more on a fresh one
             }
             if (conn.deadline().expired()) {
+                kind = FailKind::timeout;
                 co_return GatewayError::upstream_timeout("Timed out sending the request to provider '" +
                                                          provider.name() + "'.");
             }
@@ -296,7 +335,9 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
                                                    provider.name() + "' failed: " + wec.message());
         }
         // The first-byte timer starts once the request is out.
-        conn.deadline().expires_at(min_time(Clock::now() + s.first_byte_timeout, deadline));
+        const auto sent_at = Clock::now();
+        conn.deadline().expires_at(min_time(sent_at + t.first_byte, deadline));
+        kind = FailKind::other;
         bool any_byte = !conn.inbuf.empty();
         bool retry = false;
         while (true) {
@@ -324,15 +365,19 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
             }
             if (ec) {
                 if (conn.deadline().expired()) {
+                    kind = FailKind::timeout;
                     co_return GatewayError::upstream_timeout(
                         "Provider '" + provider.name() + "' did not answer within " +
-                        std::to_string(std::chrono::duration_cast<milliseconds>(s.first_byte_timeout).count()) +
+                        std::to_string(std::chrono::duration_cast<milliseconds>(
+                                           min_time(sent_at + t.first_byte, deadline) - sent_at)
+                                           .count()) +
                         " ms.");
                 }
                 if (!any_byte && reused && attempt == 0) {
                     retry = true;
                     break;
                 }
+                kind = any_byte ? FailKind::other : FailKind::reset;
                 co_return GatewayError::upstream_error("Provider '" + provider.name() +
                                                        "' closed the connection before answering.");
             }
@@ -443,27 +488,95 @@ net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const st
     co_return co_await write_client(link, ctx, bufs);
 }
 
-/// Relays an SSE body event by event. Returns whether the upstream connection may be reused.
+/// One attempt's claim on its target: in-flight count, breaker verdict, latency sample. The
+/// verdict is given once; an attempt that ends without one (the client left) releases a
+/// half-open probe so the next request probes instead.
+class AttemptGuard {
+public:
+    AttemptGuard(routing::TargetHealth& h, bool probe) : h_(h), probe_(probe) {
+        h_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~AttemptGuard() {
+        h_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!decided_ && probe_) {
+            h_.release_probe();
+        }
+    }
+    AttemptGuard(const AttemptGuard&) = delete;
+    AttemptGuard& operator=(const AttemptGuard&) = delete;
+
+    /// The target answered usefully (2xx committed, or a client error it judged correctly).
+    void success() {
+        if (!decided_) {
+            decided_ = true;
+            h_.on_success(Clock::now(), probe_);
+        }
+    }
+    void failure(Clock::duration retry_after) {
+        if (!decided_) {
+            decided_ = true;
+            h_.on_failure(Clock::now(), probe_, retry_after);
+        } else {
+            h_.on_failure(Clock::now(), false, retry_after);  // e.g. cut mid-stream after commit
+        }
+    }
+    /// The attempt failed for a reason that says nothing about the target (our own limits).
+    void neutral() {
+        if (!decided_) {
+            decided_ = true;
+            if (probe_) {
+                h_.release_probe();
+            }
+        }
+    }
+    void observe(double ttft_ms, double tpot_ms) { h_.observe(ttft_ms, tpot_ms); }
+    routing::TargetHealth& health() { return h_; }
+
+private:
+    routing::TargetHealth& h_;
+    bool probe_;
+    bool decided_ = false;
+};
+
+/// An attempt that ended without answering the client: the loop may try again.
+struct AttemptFailure {
+    GatewayError error;
+    FailKind kind = FailKind::other;
+    int status = 0;                            ///< the provider's status (kind status)
+    std::optional<Clock::duration> retry_after;  ///< what the provider asked for
+};
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+/// Relays an SSE body event by event. The client's response head goes out with the first
+/// relayed bytes: until then nothing is committed, and a failure (no first token in time, a
+/// stream cut before its first event) is returned in `uncommitted` for the retry loop.
+/// Returns whether the upstream connection may be reused.
 net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const Provider& provider,
                                   UpstreamConnection* conn, const http1::MessageHead* head,
                                   const std::string& local_body, Clock::time_point deadline,
-                                  bool& close) {
-    const UpstreamSettings& s = provider.settings();
+                                  const AttemptTimeouts& t, AttemptGuard* guard,
+                                  Clock::time_point attempt_began,
+                                  std::optional<AttemptFailure>& uncommitted, bool& close) {
     auto relay = provider.make_stream_relay(ctx.api);
     sse::Decoder decoder;
     std::string payload = local_body;
     std::string out;
     std::string frame;
-    ctx.status = 200;
-    ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-    add_transparency_headers(ctx, stream_headers);
-    std::string response_prefix =
-        response_head(200, "text/event-stream", std::nullopt, ctx.request_id, close, stream_headers);
+    std::string response_prefix;
+    bool committed = false;
+    Clock::time_point committed_at{};
+    const Clock::time_point first_token_deadline =
+        t.first_token > Clock::duration::zero() ? attempt_began + t.first_token
+                                                : Clock::time_point::max();
     std::optional<BodyReader> reader;
     if (head != nullptr) {
         reader.emplace(*head);
     }
     std::optional<GatewayError> failure;
+    FailKind failure_kind = FailKind::other;
     bool clean_end = false;
     bool eof_ended = false;
     while (true) {
@@ -495,18 +608,39 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
                 // An unframed body ended by EOF without the provider's end marker: cut short.
                 failure = GatewayError::upstream_error(
                     "The provider closed the stream before it finished.", "upstream_disconnect");
-                ctx.error_code = failure->code;
             } else {
                 clean_end = true;
             }
         }
-        if (!out.empty() || !response_prefix.empty() || end) {
-            std::string tail;
-            if (end && !clean_end) {
-                tail = terminal_error_event(*failure, ctx.endpoint);
+        if (!committed && (!out.empty() || clean_end)) {
+            // The first bytes for the client: from here on nothing is retried.
+            committed = true;
+            committed_at = Clock::now();
+            ctx.status = 200;
+            if (guard != nullptr) {
+                guard->success();
             }
-            if (!tail.empty()) {
-                out += tail;
+            ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+            add_transparency_headers(ctx, stream_headers);
+            response_prefix = response_head(200, "text/event-stream", std::nullopt, ctx.request_id,
+                                            close, stream_headers);
+        }
+        if (!committed && failure) {
+            ctx.usage = relay->usage();
+            AttemptFailure f;
+            f.error = std::move(*failure);
+            f.kind = failure_kind;
+            f.status = 200;
+            uncommitted = std::move(f);
+            co_return false;
+        }
+        if (committed && (!out.empty() || end)) {
+            if (end && !clean_end) {
+                ctx.error_code = failure->code;
+                out += terminal_error_event(*failure, ctx.endpoint);
+                if (guard != nullptr && failure->source == ErrorSource::upstream) {
+                    guard->failure(Clock::duration::zero());
+                }
             }
             const bool ok = co_await write_chunk(link, ctx, response_prefix, out, end, frame);
             response_prefix.clear();
@@ -519,7 +653,11 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         if (end) {
             break;
         }
-        conn->deadline().expires_at(min_time(Clock::now() + s.idle_timeout, deadline));
+        auto read_deadline = min_time(Clock::now() + t.idle, deadline);
+        if (!committed) {
+            read_deadline = min_time(read_deadline, first_token_deadline);
+        }
+        conn->deadline().expires_at(read_deadline);
         const error_code ec = co_await read_more(*conn);
         if (link.gone) {
             ctx.usage = relay->usage();
@@ -531,8 +669,14 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
                 failure = GatewayError::draining();
                 failure->code = "draining";
             } else if (conn->deadline().expired()) {
-                failure = GatewayError::upstream_timeout(
-                    "The provider sent nothing for too long in the middle of the stream.");
+                if (committed) {
+                    failure = GatewayError::upstream_timeout(
+                        "The provider sent nothing for too long in the middle of the stream.");
+                } else {
+                    failure = GatewayError::upstream_timeout(
+                        "Provider '" + provider.name() + "' sent no token in time.");
+                    failure_kind = FailKind::timeout;
+                }
             } else if (is_eof(ec) && reader->until_eof()) {
                 reader->on_eof();  // the end of an unframed body; judged at the top of the loop
                 eof_ended = true;
@@ -540,9 +684,7 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
                 failure = GatewayError::upstream_error(
                     "The provider closed the connection in the middle of the stream.",
                     "upstream_disconnect");
-            }
-            if (failure) {
-                ctx.error_code = failure->code;
+                failure_kind = FailKind::reset;
             }
         }
     }
@@ -550,36 +692,60 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         ctx.error_code = "upstream_disconnect";
     }
     ctx.usage = relay->usage();
+    if (clean_end && guard != nullptr) {
+        const auto now = Clock::now();
+        const auto tokens = ctx.usage.completion_tokens;
+        guard->observe(ms_between(attempt_began, committed_at),
+                       tokens > 1 ? ms_between(committed_at, now) / static_cast<double>(tokens - 1)
+                                  : -1.0);
+    }
     co_return clean_end && reader && head->keep_alive && !reader->until_eof() && conn->inbuf.empty();
 }
 
-net::awaitable<void> answer_local(ClientLink& link, RequestContext& ctx, const Provider& provider,
-                                  const UpstreamRequest& req, bool& close) {
+net::awaitable<std::optional<AttemptFailure>> answer_local(ClientLink& link, RequestContext& ctx,
+                                                           const Provider& provider,
+                                                           const UpstreamRequest& req,
+                                                           AttemptGuard& guard, bool& close) {
     const auto began = Clock::now();
     LocalResponse resp = provider.respond_locally(req);
     ctx.upstream_time += Clock::now() - began;
     if (resp.status >= 400) {
-        const GatewayError err = provider.translate_error(resp.status, resp.body);
-        co_await send_error(link, ctx, err, close);
-        co_return;
+        AttemptFailure f;
+        f.error = provider.translate_error(resp.status, resp.body);
+        f.kind = FailKind::status;
+        f.status = resp.status;
+        if (resp.status >= 500 || resp.status == 429) {
+            guard.failure(Clock::duration::zero());
+        } else {
+            guard.success();
+        }
+        co_return f;
     }
     if (ctx.api.stream) {
         const auto deadline = Clock::now() + std::chrono::hours(1);
-        co_await relay_stream(link, ctx, provider, nullptr, nullptr, resp.body, deadline, close);
-        co_return;
+        const AttemptTimeouts t = provider_timeouts(provider.settings());
+        std::optional<AttemptFailure> uncommitted;
+        co_await relay_stream(link, ctx, provider, nullptr, nullptr, resp.body, deadline, t, &guard,
+                              began, uncommitted, close);
+        co_return uncommitted;
     }
     if (auto err = provider.translate_response(ctx.api, resp.body, ctx.usage)) {
-        co_await send_error(link, ctx, *err, close);
-        co_return;
+        AttemptFailure f;
+        f.error = std::move(*err);
+        guard.failure(Clock::duration::zero());
+        co_return f;
     }
+    guard.success();
     if (!co_await send_body(link, ctx, 200, resp.content_type, resp.body, close)) {
         close = true;
     }
+    co_return std::nullopt;
 }
 
 struct ModelsCache {
     std::mutex mutex;
-    std::map<std::pair<const Runtime*, const Provider*>, std::pair<Clock::time_point, std::vector<std::string>>> entries;
+    /// (runtime generation, provider) -> (expiry, ids)
+    std::map<std::pair<std::uint64_t, const Provider*>, std::pair<Clock::time_point, std::vector<std::string>>> entries;
 };
 ModelsCache& models_cache() {
     static ModelsCache cache;
@@ -591,13 +757,13 @@ ModelsCache& models_cache() {
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
                                                          std::string request_id) {
     const std::shared_ptr<const Runtime> rt = worker.runtime();
-    const auto cache_key = std::make_pair(rt.get(), &provider);
+    const auto cache_key = std::make_pair(rt->generation(), &provider);
     {
         std::lock_guard lock(models_cache().mutex);
         auto& entries = models_cache().entries;
         // Entries of replaced runtimes are dropped (their pointers may be reused).
         for (auto it = entries.begin(); it != entries.end();) {
-            it = it->first.first != rt.get() ? entries.erase(it) : std::next(it);
+            it = it->first.first != rt->generation() ? entries.erase(it) : std::next(it);
         }
         const auto it = entries.find(cache_key);
         if (it != entries.end() && Clock::now() < it->second.first) {
@@ -615,8 +781,10 @@ net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const P
         Lease lease;
         http1::MessageHead head;
         const auto deadline = Clock::now() + provider.settings().first_byte_timeout;
+        FailKind kind = FailKind::other;
+        const AttemptTimeouts timeouts = provider_timeouts(provider.settings());
         auto err = co_await start_exchange(worker, nullptr, provider, *req, request_id, deadline,
-                                           lease, head);
+                                           timeouts, lease, head, kind);
         if (!err) {
             std::string body;
             bool reusable = false;
@@ -642,115 +810,214 @@ net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const P
     co_return ids;
 }
 
-net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close) {
-    const Target& target = *ctx.target;
+namespace {
+
+Clock::duration choose_timeout(const std::optional<Duration>& target,
+                               const std::optional<Duration>& route, Clock::duration provider) {
+    if (target) {
+        return *target;
+    }
+    if (route) {
+        return *route;
+    }
+    return provider;
+}
+
+AttemptTimeouts effective_timeouts(const Route& route, const Target& target) {
+    AttemptTimeouts t = provider_timeouts(target.provider->settings());
+    const TimeoutOverrides& r = route.config->timeouts;
+    const TimeoutOverrides& o = target.timeouts;
+    t.connect = choose_timeout(o.connect, r.connect, t.connect);
+    t.first_byte = choose_timeout(o.first_byte, r.first_byte, t.first_byte);
+    t.first_token = choose_timeout(o.first_token, r.first_token, t.first_token);
+    t.idle = choose_timeout(o.idle, r.idle, t.idle);
+    return t;
+}
+
+/// A non-stream answer the model refused (finish_reason content_filter, Anthropic's refusal).
+bool is_refusal(std::string_view body) {
+    const auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (!doc.is_object()) {
+        return false;
+    }
+    if (doc.contains("stop_reason") && doc["stop_reason"] == "refusal") {
+        return true;
+    }
+    if (doc.contains("choices") && doc["choices"].is_array()) {
+        for (const auto& c : doc["choices"]) {
+            if (c.is_object() && c.contains("finish_reason") && c["finish_reason"] == "content_filter") {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/// One try at one target. Returns nullopt when the client was answered (or left); otherwise
+/// the failure, with nothing sent to the client yet.
+net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
+                                                          RequestContext& ctx, const Route& route,
+                                                          const Target& target,
+                                                          Clock::time_point total_deadline,
+                                                          AttemptGuard& guard, bool& close) {
     const Provider& provider = *target.provider;
     const std::string& upstream_model = target.model.empty() ? ctx.api.model : target.model;
-    ctx.attempts.push_back(Attempt{&provider, upstream_model, 0, {}});
+    const std::size_t attempt_index = ctx.attempts.size();
+    ctx.attempts.push_back(Attempt{&provider, &route, upstream_model, 0, {}, {}});
+    const auto began = Clock::now();
 
     UpstreamRequest req;
     if (auto err = provider.build_request(ctx.api, upstream_model, req)) {
-        co_await send_error(*link, ctx, *err, close);
-        co_return;
+        // The request cannot be expressed for this provider: the client's to fix.
+        guard.neutral();
+        AttemptFailure f;
+        f.error = std::move(*err);
+        co_return f;
     }
     if (provider.local()) {
-        co_await answer_local(*link, ctx, provider, req, close);
-        ctx.attempts.back().status = ctx.status;
-        co_return;
+        auto local = co_await answer_local(link, ctx, provider, req, guard, close);
+        ctx.attempts[attempt_index].status = local ? local->status : ctx.status;
+        co_return local;
     }
 
-    const UpstreamSettings& s = provider.settings();
-    const auto deadline = ctx.started + s.request_timeout;
+    const AttemptTimeouts t = effective_timeouts(route, target);
+    const auto deadline = min_time(total_deadline, began + t.request);
     Lease lease;
     http1::MessageHead head;
-    const auto exchange_began = Clock::now();
-    auto err = co_await start_exchange(link->worker, link.get(), provider, req, ctx.request_id,
-                                       deadline, lease, head);
-    ctx.upstream_time += Clock::now() - exchange_began;
+    FailKind kind = FailKind::other;
+    auto err = co_await start_exchange(link.worker, &link, provider, req, ctx.request_id,
+                                       deadline, t, lease, head, kind);
+    ctx.upstream_time += Clock::now() - began;
     if (err) {
-        ctx.attempts.back().error = err->code;
-        if (err->status != 499) {
-            log::warn("request {}: {}", ctx.request_id, err->message);
-            co_await send_error(*link, ctx, *err, close);
+        if (err->status == 499) {
+            co_return std::nullopt;
         }
-        co_return;
+        log::warn("request {}: {}", ctx.request_id, err->message);
+        if (err->code == "overloaded" || err->code == "draining") {
+            guard.neutral();  // our own limit, not the target's health
+        } else {
+            guard.failure(Clock::duration::zero());
+        }
+        AttemptFailure f;
+        f.error = std::move(*err);
+        f.kind = kind;
+        co_return f;
     }
-    ctx.attempts.back().status = head.status;
-    CancelHook hook(link.get(), lease.conn.get());
+    ctx.attempts[attempt_index].status = head.status;
+    CancelHook hook(&link, lease.conn.get());
     UpstreamConnection& conn = *lease.conn;
 
     if (head.status >= 300 && head.status < 400) {
         // Redirects are never followed (credentials must not go to another host) nor passed on.
-        ctx.attempts.back().error = "upstream_redirect";
-        const auto e = GatewayError::upstream_error(
-            "Provider '" + provider.name() + "' answered with a redirect (HTTP " +
-            std::to_string(head.status) + "); sluice does not follow redirects.");
         log::warn("request {}: provider '{}' answered HTTP {} (redirect): check its base_url",
                   ctx.request_id, provider.name(), head.status);
-        co_await send_error(*link, ctx, e, close);
-        co_return;
+        guard.failure(Clock::duration::zero());
+        AttemptFailure f;
+        f.error = GatewayError::upstream_error(
+            "Provider '" + provider.name() + "' answered with a redirect (HTTP " +
+            std::to_string(head.status) + "); sluice does not follow redirects.");
+        f.status = head.status;
+        co_return f;
     }
     if (head.status < 200 || head.status >= 300) {
         std::string body;
         bool reusable = false;
-        conn.deadline().expires_at(min_time(Clock::now() + s.idle_timeout, deadline));
+        conn.deadline().expires_at(min_time(Clock::now() + t.idle, deadline));
         const auto body_began = Clock::now();
-        auto body_err = co_await read_body(link.get(), provider, conn, head, kMaxErrorBody, body,
+        auto body_err = co_await read_body(&link, provider, conn, head, kMaxErrorBody, body,
                                            reusable);
         ctx.upstream_time += Clock::now() - body_began;
         if (body_err && body_err->status == 499) {
-            co_return;
+            co_return std::nullopt;
         }
-        GatewayError e = error_from_response(provider, head, body);
-        ctx.attempts.back().error = e.code.empty() ? std::to_string(head.status) : e.code;
-        if (head.status >= 500 || e.code == "upstream_auth_error") {
+        AttemptFailure f;
+        f.error = error_from_response(provider, head, body);
+        f.kind = FailKind::status;
+        f.status = head.status;
+        const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
+        if (const auto ra = routing::parse_retry_after(head.find("retry-after-ms"),
+                                                       head.find("x-ms-retry-after-ms"),
+                                                       head.find("retry-after"), now_unix)) {
+            f.retry_after = *ra;
+        }
+        if (head.status >= 500 || head.status == 429 || f.error.code == "upstream_auth_error") {
             log::warn("request {}: provider '{}' answered HTTP {}: {}", ctx.request_id,
-                      provider.name(), head.status, e.message);
+                      provider.name(), head.status, f.error.message);
+            guard.failure(f.retry_after.value_or(Clock::duration::zero()));
+        } else {
+            guard.success();  // a client error, judged correctly: the target is healthy
         }
         if (!body_err && reusable) {
             lease.keep();
         }
-        co_await send_error(*link, ctx, e, close);
-        co_return;
+        co_return f;
     }
 
     if (ctx.api.stream) {
         if (!content_type_is(head.find("content-type"), provider.stream_content_type())) {
             // F4: a stream was asked for, a non-SSE body came back; nothing was sent yet.
-            const auto e = GatewayError::upstream_error(
+            guard.failure(Clock::duration::zero());
+            AttemptFailure f;
+            f.error = GatewayError::upstream_error(
                 "Provider '" + provider.name() + "' answered a streaming request without an event stream.");
-            co_await send_error(*link, ctx, e, close);
-            co_return;
+            f.status = head.status;
+            co_return f;
         }
         const std::string no_local_body;
-        const bool reusable =
-            co_await relay_stream(*link, ctx, provider, &conn, &head, no_local_body, deadline, close);
+        std::optional<AttemptFailure> uncommitted;
+        const bool reusable = co_await relay_stream(link, ctx, provider, &conn, &head, no_local_body,
+                                                    deadline, t, &guard, began, uncommitted, close);
+        if (uncommitted) {
+            if (uncommitted->error.code == "draining") {
+                guard.neutral();
+            } else {
+                guard.failure(Clock::duration::zero());
+            }
+            co_return uncommitted;
+        }
         if (reusable) {
             lease.keep();
         }
-        co_return;
+        co_return std::nullopt;
     }
 
     std::string body;
     bool reusable = false;
     conn.deadline().expires_at(deadline);
     const auto body_began = Clock::now();
-    auto body_err = co_await read_body(link.get(), provider, conn, head, s.max_response_bytes, body,
-                                       reusable);
+    auto body_err = co_await read_body(&link, provider, conn, head,
+                                       provider.settings().max_response_bytes, body, reusable);
     ctx.upstream_time += Clock::now() - body_began;
     if (body_err) {
-        ctx.attempts.back().error = body_err->code;
-        if (body_err->status != 499) {
-            co_await send_error(*link, ctx, *body_err, close);
+        if (body_err->status == 499) {
+            co_return std::nullopt;
         }
-        co_return;
+        guard.failure(Clock::duration::zero());
+        AttemptFailure f;
+        f.error = std::move(*body_err);
+        f.status = head.status;
+        co_return f;  // the provider may have billed: FailKind::other, never retried
     }
     if (reusable) {
         lease.keep();
     }
     if (auto translate_err = provider.translate_response(ctx.api, body, ctx.usage)) {
-        co_await send_error(*link, ctx, *translate_err, close);
-        co_return;
+        guard.failure(Clock::duration::zero());
+        AttemptFailure f;
+        f.error = std::move(*translate_err);
+        f.status = head.status;
+        co_return f;
+    }
+    guard.success();
+    guard.observe(ms_between(began, Clock::now()), -1.0);
+    if (!route.on_content_policy.empty() && is_refusal(body)) {
+        AttemptFailure f;
+        f.error = GatewayError::bad_request("Provider '" + provider.name() +
+                                                "' refused the request under its content policy.",
+                                            "content_policy_violation");
+        f.status = head.status;
+        co_return f;
     }
     // The body is JSON in OpenAI's shape (translated when the provider speaks another dialect):
     // keep the provider's JSON content type (with its charset), else say application/json.
@@ -758,9 +1025,225 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     if (content_type.size() < 16 || !iequals(content_type.substr(0, 16), "application/json")) {
         content_type = "application/json";
     }
-    if (!co_await send_body(*link, ctx, 200, content_type, body, close)) {
+    if (!co_await send_body(link, ctx, 200, content_type, body, close)) {
         close = true;
     }
+    co_return std::nullopt;
+}
+
+bool retryable(const RetryConfig& r, const AttemptFailure& f) {
+    switch (f.kind) {
+        case FailKind::connect: return r.on_connect_error;
+        case FailKind::timeout: return r.on_timeout;
+        case FailKind::reset: return r.on_reset;
+        case FailKind::status:
+            return std::find(r.on_status.begin(), r.on_status.end(), f.status) != r.on_status.end();
+        case FailKind::other: return false;
+    }
+    return false;
+}
+
+/// Sleeps between attempts. false when the client left or the server is draining meanwhile.
+net::awaitable<bool> pause(ClientLink& link, RequestContext& ctx, Clock::duration d) {
+    if (d > Clock::duration::zero()) {
+        const auto began = Clock::now();
+        net::steady_timer timer(link.worker.io(), d);
+        co_await timer.async_wait(use_nothrow);
+        ctx.retry_wait += Clock::now() - began;
+    }
+    co_return !link.gone && !link.drain_abort;
+}
+
+routing::Rng& worker_rng() {
+    thread_local routing::Rng rng{std::random_device{}()};
+    return rng;
+}
+
+/// The routes a non-retryable failure sends the request to, by its error class.
+const std::vector<const Route*>* class_fallbacks(const Route& route, const GatewayError& e) {
+    switch (routing::classify(e)) {
+        case routing::ErrorClass::context_length_exceeded:
+            return route.on_context_length.empty() ? nullptr : &route.on_context_length;
+        case routing::ErrorClass::content_policy:
+            return route.on_content_policy.empty() ? nullptr : &route.on_content_policy;
+        case routing::ErrorClass::none: break;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close) {
+    constexpr std::size_t kMaxRoutes = 16;  // bounds a chain of fallback routes
+    const Route* primary = ctx.route;
+    const auto total_deadline = ctx.started + primary->config->total_timeout;
+    std::deque<const Route*> pending{primary};
+    std::vector<const Route*> visited;
+    std::optional<AttemptFailure> last;
+    bool final_answer = false;  // `last` must not be retried anywhere (a client error)
+    Clock::time_point earliest_back = Clock::time_point::max();
+    bool deadline_hit = false;
+    routing::Rng& rng = worker_rng();
+
+    while (!pending.empty() && visited.size() < kMaxRoutes && !deadline_hit && !final_answer) {
+        const Route& route = *pending.front();
+        pending.pop_front();
+        if (std::find(visited.begin(), visited.end(), &route) != visited.end()) {
+            continue;
+        }
+        visited.push_back(&route);
+        const RouteConfig& rc = *route.config;
+        const auto strategy = static_cast<routing::Strategy>(route.strategy);
+        const std::size_t n = route.targets.size();
+        // Per target, within this request: failed here already; skipped for the rest of the
+        // route (its provider asked for a pause longer than retry_after_cap).
+        boost::container::small_vector<char, 8> tried(n, 0);
+        boost::container::small_vector<char, 8> skipped(n, 0);
+        boost::container::small_vector<routing::Candidate, 8> candidates;
+        unsigned used = 0;
+        unsigned retries = 0;
+        Clock::time_point last_failure_at{};
+        const std::vector<const Route*>* by_class = nullptr;
+
+        while (used < rc.retries.attempts) {
+            auto now = Clock::now();
+            if (now >= total_deadline) {
+                deadline_hit = true;
+                break;
+            }
+            candidates.clear();
+            bool any_untried = false;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (skipped[i] || !route.targets[i].health->available(now)) {
+                    continue;
+                }
+                routing::Candidate c;
+                c.index = i;
+                c.weight = route.targets[i].weight;
+                if (strategy == routing::Strategy::least_latency) {
+                    c.score = route.targets[i].health->latency_score();
+                } else if (strategy == routing::Strategy::least_busy) {
+                    c.in_flight = route.targets[i].health->in_flight.load(std::memory_order_relaxed);
+                }
+                any_untried = any_untried || !tried[i];
+                candidates.push_back(c);
+            }
+            if (any_untried) {
+                // Targets that already failed this request come only after the others.
+                const auto untried_end =
+                    std::remove_if(candidates.begin(), candidates.end(),
+                                   [&tried](const routing::Candidate& c) { return tried[c.index] != 0; });
+                candidates.erase(untried_end, candidates.end());
+            }
+            if (candidates.empty()) {
+                // Every target is open or backing off: wait for the first one back when that
+                // is soon enough, else this route is exhausted.
+                Clock::time_point soonest = Clock::time_point::max();
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (!skipped[i]) {
+                        soonest = std::min(soonest, route.targets[i].health->available_at(now));
+                    }
+                }
+                earliest_back = std::min(earliest_back, soonest);
+                if (soonest == Clock::time_point::max() || soonest - now > rc.retries.retry_after_cap ||
+                    soonest >= total_deadline) {
+                    break;
+                }
+                if (!co_await pause(*link, ctx, soonest - now)) {
+                    co_return;
+                }
+                last_failure_at = Clock::time_point{};  // that wait was the backoff
+                continue;
+            }
+            const routing::ChooseOptions options{rc.latency_band, rc.latency_explore};
+            const std::size_t pos = routing::choose(strategy, candidates, rng, options);
+            const std::size_t index = candidates[pos].index;
+            const Target& target = route.targets[index];
+            if (tried[index] && last_failure_at != Clock::time_point{}) {
+                // The same target again: exponential backoff with full jitter first.
+                const auto wait_until = last_failure_at + routing::backoff_delay(rc.retries, retries, rng);
+                if (wait_until >= total_deadline) {
+                    deadline_hit = true;
+                    break;
+                }
+                if (wait_until > now && !co_await pause(*link, ctx, wait_until - now)) {
+                    co_return;
+                }
+                now = Clock::now();
+                last_failure_at = Clock::time_point{};
+            }
+            const routing::Admit admit = target.health->admit(now);
+            if (admit == routing::Admit::no) {
+                continue;  // opened meanwhile, or another request took the half-open probe
+            }
+            ++used;
+            retries += tried[index] ? 1 : 0;
+            tried[index] = 1;
+            ctx.error_code.clear();
+            ctx.usage = Usage{};
+            std::optional<AttemptFailure> failure;
+            {
+                AttemptGuard guard(*target.health, admit == routing::Admit::probe);
+                const auto attempt_began = Clock::now();
+                failure = co_await run_attempt(*link, ctx, route, target, total_deadline, guard, close);
+                ctx.attempts.back().duration = Clock::now() - attempt_began;
+            }
+            if (!failure) {
+                co_return;  // answered
+            }
+            ctx.attempts.back().error =
+                failure->error.code.empty() ? std::to_string(failure->status) : failure->error.code;
+            if (link->gone) {
+                co_return;
+            }
+            last_failure_at = Clock::now();
+            last = std::move(failure);
+            if (!retryable(rc.retries, *last)) {
+                by_class = class_fallbacks(route, last->error);
+                final_answer = by_class == nullptr;
+                break;
+            }
+            if (last->retry_after && *last->retry_after > rc.retries.retry_after_cap) {
+                skipped[index] = 1;  // the provider wants a longer pause than we wait: move on
+            }
+        }
+        if (by_class != nullptr) {
+            // An error class with its own routes: those, instead of the generic fallbacks.
+            pending.insert(pending.begin(), by_class->begin(), by_class->end());
+            continue;
+        }
+        for (const Route* f : route.fallbacks) {
+            pending.push_back(f);
+        }
+    }
+
+    if (last) {
+        if (deadline_hit) {
+            last->error.message += " (retries ended by the route's total deadline of " +
+                                   std::to_string(std::chrono::duration_cast<milliseconds>(
+                                                      primary->config->total_timeout).count()) +
+                                   " ms)";
+        }
+        co_await send_error(*link, ctx, last->error, close);
+        co_return;
+    }
+    if (deadline_hit) {
+        const auto e = GatewayError::upstream_timeout(
+            "The route's total deadline passed before any provider could be tried.");
+        co_await send_error(*link, ctx, e, close);
+        co_return;
+    }
+    // No attempt was made: every target's circuit is open or its provider asked for a pause.
+    auto e = GatewayError::upstream_error("No target of route '" + primary->name +
+                                              "' is available: circuits open or providers backing off.",
+                                          "no_available_target");
+    e.status = 503;
+    if (earliest_back != Clock::time_point::max()) {
+        const auto secs =
+            std::chrono::duration_cast<std::chrono::seconds>(earliest_back - Clock::now()).count() + 1;
+        e.retry_after = std::to_string(std::max<long long>(1, secs));
+    }
+    co_await send_error(*link, ctx, e, close);
 }
 
 }  // namespace sluice

@@ -150,19 +150,29 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
     using std::chrono::duration_cast;
     using std::chrono::microseconds;
     const auto total = RequestContext::Clock::now() - ctx.started;
-    const auto inside = total > ctx.upstream_time ? total - ctx.upstream_time : RequestContext::Clock::duration{};
+    const auto outside = ctx.upstream_time + ctx.retry_wait;
+    const auto inside = total > outside ? total - outside : RequestContext::Clock::duration{};
     const Attempt& last = ctx.attempts.back();
     if (last.provider != nullptr) {
         extra.emplace_back("x-sluice-provider", header_safe(last.provider->name()));
+    }
+    if (last.route != nullptr && last.route != ctx.route) {
+        extra.emplace_back("x-sluice-route", header_safe(last.route->name));  // a fallback route answered
     }
     extra.emplace_back("x-sluice-model", header_safe(last.model));
     extra.emplace_back("x-sluice-attempts", std::to_string(ctx.attempts.size()));
     const auto inside_us = duration_cast<microseconds>(inside).count();
     const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
     extra.emplace_back("x-sluice-overhead-us", std::to_string(inside_us));
-    char timing[96];
-    std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
-                  static_cast<double>(inside_us) / 1000.0, static_cast<double>(upstream_us) / 1000.0);
+    char timing[128];
+    int len = std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
+                            static_cast<double>(inside_us) / 1000.0,
+                            static_cast<double>(upstream_us) / 1000.0);
+    if (ctx.retry_wait.count() > 0 && len > 0 && static_cast<std::size_t>(len) < sizeof timing) {
+        const auto wait_us = duration_cast<microseconds>(ctx.retry_wait).count();
+        std::snprintf(timing + len, sizeof timing - static_cast<std::size_t>(len), ", retry-wait;dur=%.3f",
+                      static_cast<double>(wait_us) / 1000.0);
+    }
     extra.emplace_back("server-timing", timing);
 }
 

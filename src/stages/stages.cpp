@@ -1,7 +1,5 @@
 #include "stages/stages.hpp"
 
-#include <random>
-
 #include "api/api_request.hpp"
 #include "http/http_parser.hpp"
 #include "runtime/runtime.hpp"
@@ -80,11 +78,7 @@ net::awaitable<StageResult> RoutingStage::on_request(RequestContext& ctx) const 
     if (route == nullptr) {
         co_return StageResult::respond(GatewayError::model_not_found(ctx.api.model));
     }
-    ctx.route = route;
-    thread_local std::minstd_rand rng{std::random_device{}()};
-    ctx.target = route->targets.size() == 1
-                     ? &route->targets.front()
-                     : pick_weighted(*route, static_cast<unsigned>(rng() % route->total_weight));
+    ctx.route = route;  // the forwarder picks the target, attempt by attempt
     co_return StageResult::next();
 }
 

@@ -1,5 +1,6 @@
 #include "http_client.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -82,6 +83,13 @@ std::string Client::read_until(const std::string& until, std::chrono::millisecon
     buffer_.consume(buffer_.size());
     char buf[8192];
     while (out.find(until) == std::string::npos && std::chrono::steady_clock::now() < end) {
+        // Wait for data at most until the deadline (a blocking read would ignore it).
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        pollfd pfd{socket_.native_handle(), POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(std::max<long>(1, left.count()))) == 0) {
+            continue;
+        }
         boost::system::error_code ec;
         const auto n = socket_.read_some(net::buffer(buf), ec);
         if (n > 0) {

@@ -55,6 +55,26 @@ struct MockUpstream::Impl {
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
     std::deque<std::string> raw_queue;  ///< exact bytes for the next requests (then close)
+    std::deque<std::pair<std::string, int>> scripts;  ///< directives, remaining uses
+    std::vector<std::string> cycle;
+    std::size_t cycle_pos = 0;
+    std::string default_directives;
+
+    /// The scripted directives for the next request ("" = none).
+    std::string next_script() {
+        std::lock_guard lock(mutex);
+        if (!scripts.empty()) {
+            std::string d = scripts.front().first;
+            if (--scripts.front().second <= 0) {
+                scripts.pop_front();
+            }
+            return d;
+        }
+        if (!cycle.empty()) {
+            return cycle[cycle_pos++ % cycle.size()];
+        }
+        return default_directives;
+    }
 };
 
 namespace {
@@ -98,6 +118,7 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
             r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
         }
         r.body = req.body();
+        r.at = std::chrono::steady_clock::now();
         std::lock_guard lock(impl.mutex);
         impl.recorded.push_back(std::move(r));
     }
@@ -189,6 +210,14 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     json body = json::parse(req.body(), nullptr, false);
     if (!body.is_discarded() && body.is_object() && body.contains("mock") && body["mock"].is_object()) {
         directives = body["mock"];
+    }
+    if (const std::string scripted = impl.next_script(); !scripted.empty()) {
+        const json extra = json::parse(scripted, nullptr, false);
+        if (extra.is_object()) {
+            for (const auto& [k, v] : extra.items()) {
+                directives[k] = v;
+            }
+        }
     }
     auto dint = [&](const char* k, int def) {
         return directives.contains(k) && directives[k].is_number_integer() ? directives[k].get<int>() : def;
@@ -321,6 +350,8 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
             }
             if (sent > 0) {
                 co_await sleep_ms(delay);
+            } else {
+                co_await sleep_ms(dint("first_event_delay_ms", 0));  // head out, no token yet
             }
             std::string frame;
             if (eof_body) {
@@ -491,6 +522,22 @@ std::vector<RecordedRequest> MockUpstream::requests() const {
 std::size_t MockUpstream::request_count() const {
     return impl_->request_total.load();
 }
+void MockUpstream::script(std::string directives, int count) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->scripts.emplace_back(std::move(directives), count);
+}
+
+void MockUpstream::set_cycle(std::vector<std::string> cycle) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->cycle = std::move(cycle);
+    impl_->cycle_pos = 0;
+}
+
+void MockUpstream::set_default(std::string directives) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->default_directives = std::move(directives);
+}
+
 void MockUpstream::enqueue_raw(std::string bytes) {
     std::lock_guard lock(impl_->mutex);
     impl_->raw_queue.push_back(std::move(bytes));

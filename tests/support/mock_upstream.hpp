@@ -5,7 +5,7 @@
 // generator and obeys fault directives in the request body's "mock" object, which sluice
 // forwards untouched like any unknown field:
 //   {"mock": {"status": 429, "retry_after": "2", "retry_after_ms": 300, "message": "...",
-//             "delay_ms": 500, "chunk_delay_ms": 10, "cut_after": 3, "black_hole": true,
+//             "delay_ms": 500, "chunk_delay_ms": 10, "first_event_delay_ms": 800, "cut_after": 3, "black_hole": true,
 //             "content": "fixed text", "chunks": 100, "json_for_stream": true,
 //             "close": true, "no_done": true, "eof_body": true, "drop_next": true,
 //             "interim": true, "redirect": 302, "long_line": 2000000,
@@ -13,9 +13,14 @@
 // drop_next answers normally (keep-alive), then closes the connection on its next request
 // without a byte of answer (a stale pooled connection).
 // POST /v1/messages answers in Anthropic's wire format (see mock_anthropic.hpp).
-// It records every request and counts accepted connections.
+// Fault scripts set the same directives from the test instead of the body, so one request body
+// can meet different behaviour at different upstreams: script() for the next N requests,
+// set_cycle() for a repeating pattern (a flapping target), set_default() for every request.
+// Scripted keys override the body's.
+// It records every request (with its arrival time) and counts accepted connections.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -30,6 +35,7 @@ struct RecordedRequest {
     std::string target;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    std::chrono::steady_clock::time_point at;  ///< when the request head arrived
     std::string header(const std::string& name) const;  ///< case-insensitive, "" if absent
 };
 
@@ -62,6 +68,13 @@ public:
     /// The next request is answered with exactly these bytes (status line, headers, body), then
     /// the connection closes. For golden fixtures and malformed answers.
     void enqueue_raw(std::string bytes);
+    /// The next `count` requests get these directives (a JSON object's text, e.g.
+    /// R"({"status":500})"); queued scripts run in order.
+    void script(std::string directives, int count = 1);
+    /// After the queued scripts, request i gets cycle[i % size] ("{}" = behave normally).
+    void set_cycle(std::vector<std::string> cycle);
+    /// Directives for every request not covered by script() or set_cycle(); "" clears.
+    void set_default(std::string directives);
 
     struct Impl;
 

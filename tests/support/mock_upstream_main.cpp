@@ -1,5 +1,6 @@
 // sluice-mock-upstream: the test mock upstream as a process, for `make bench` and manual tries.
 //   sluice-mock-upstream --port 9000 [--tls-port 9443 --cert C --key K] [--threads N]
+//                        [--fault '{"status":500}']   (every request fails so: a down provider)
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
     MockUpstreamOptions plain;
     MockUpstreamOptions tls;
     int tls_port = -1;
+    std::string fault;
     plain.record = false;
     tls.record = false;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
             tls.cert_file = v;
         } else if (a == "--key") {
             tls.key_file = v;
+        } else if (a == "--fault") {
+            fault = v;
         } else if (a == "--threads") {
             plain.threads = tls.threads = std::stoi(v);
         } else {
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     MockUpstream http(plain);
+    http.set_default(fault);
     std::unique_ptr<MockUpstream> https;
     if (tls_port >= 0 && !tls.cert_file.empty()) {
         tls.port = static_cast<std::uint16_t>(tls_port);

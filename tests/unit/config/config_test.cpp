@@ -154,3 +154,63 @@ TEST(Config, DisabledProvidersDropTheirRoutes) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+TEST(Config, DecodesRoutingKeys) {
+    const auto cfg = load_config_text(R"(
+providers:
+  a: {kind: mock}
+  b: {kind: mock}
+routes:
+  - model: "m"
+    strategy: fallback
+    targets:
+      - {provider: a, timeouts: {connect: 2s, first_token: 3s}}
+      - {provider: b, breaker: {cooldown: 5s}}
+    retries: {attempts: 2, backoff_base: 10ms, backoff_cap: 40ms, retry_after_cap: 1s, on: [timeout, reset, 500]}
+    breaker: {consecutive_failures: 7, error_ratio: 0, window: 1m}
+    timeouts: {total: 30s, idle: 4s}
+    fallbacks: [long]
+    fallback_on: {context_length_exceeded: long, content_policy: [long]}
+  - name: long
+    targets: [{provider: b}]
+)");
+    ASSERT_EQ(cfg.routes.size(), 2u);
+    const auto& r = cfg.routes[0];
+    EXPECT_EQ(r.name, "m");
+    EXPECT_EQ(r.strategy, "fallback");
+    EXPECT_EQ(r.retries.attempts, 2u);
+    EXPECT_EQ(r.retries.backoff_base.count(), 10);
+    EXPECT_EQ(r.retries.backoff_cap.count(), 40);
+    EXPECT_EQ(r.retries.retry_after_cap.count(), 1000);
+    EXPECT_FALSE(r.retries.on_connect_error);
+    EXPECT_TRUE(r.retries.on_timeout);
+    EXPECT_TRUE(r.retries.on_reset);
+    EXPECT_EQ(r.retries.on_status, std::vector<int>{500});
+    EXPECT_EQ(r.breaker.consecutive_failures, 7u);
+    EXPECT_EQ(r.breaker.error_ratio, 0.0);
+    EXPECT_EQ(r.breaker.window.count(), 60000);
+    EXPECT_EQ(r.total_timeout.count(), 30000);
+    EXPECT_EQ(r.timeouts.idle->count(), 4000);
+    EXPECT_FALSE(r.timeouts.connect);
+    EXPECT_EQ(r.targets[0].timeouts.connect->count(), 2000);
+    EXPECT_EQ(r.targets[0].timeouts.first_token->count(), 3000);
+    EXPECT_FALSE(r.targets[0].breaker);
+    ASSERT_TRUE(r.targets[1].breaker);
+    EXPECT_EQ(r.targets[1].breaker->cooldown.count(), 5000);
+    EXPECT_EQ(r.targets[1].breaker->consecutive_failures, 7u);  // the rest from the route
+    EXPECT_EQ(r.fallbacks, std::vector<std::string>{"long"});
+    ASSERT_EQ(r.fallback_on.size(), 2u);
+    EXPECT_EQ(r.fallback_on[0].first, "context_length_exceeded");
+    EXPECT_EQ(r.fallback_on[0].second, std::vector<std::string>{"long"});
+    EXPECT_EQ(cfg.routes[1].name, "long");
+    EXPECT_TRUE(cfg.routes[1].model.empty());
+    // Defaults.
+    EXPECT_EQ(cfg.routes[1].strategy, "weighted");
+    EXPECT_EQ(cfg.routes[1].retries.attempts, 3u);
+    EXPECT_EQ(cfg.routes[1].retries.on_status, (std::vector<int>{429, 500, 502, 503, 504}));
+    EXPECT_TRUE(cfg.routes[1].breaker.enabled);
+}
+}  // namespace
+}  // namespace sluice
