@@ -50,6 +50,11 @@ struct ProviderConfig {
     std::size_t max_connections = 256;  ///< per worker
     std::size_t max_response_bytes = 64 * 1024 * 1024;  ///< non-stream answers
     std::map<std::string, std::string> headers;  ///< extra headers sent upstream
+    // Active health checks (GET of the provider's model list); interval 0 = off.
+    Duration health_interval{0};
+    Duration health_timeout{5000};
+    unsigned health_unhealthy_after = 2;  ///< failed checks in a row that take it out
+    unsigned health_healthy_after = 1;    ///< passed checks in a row that bring it back
     std::string api_version;       ///< azure: "2024-10-21" (dated API) or "v1"
     int default_max_tokens = 4096; ///< anthropic: max_tokens when the request has none
     std::string region;            ///< bedrock: AWS region, e.g. us-east-1

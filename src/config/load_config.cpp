@@ -431,7 +431,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.check_keys(n, p,
                  {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "region", "ca_file",
                   "connect_timeout",
-                  "first_byte_timeout", "first_token_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout",
+                  "first_byte_timeout", "first_token_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout", "health_check",
                   "max_connections", "max_response_bytes", "headers", "models",
                   "embedding_dimensions"});
     d.string_field(n, "kind", p, pc.kind);
@@ -452,6 +452,20 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.duration_field(n, "idle_timeout", p, pc.idle_timeout);
     d.duration_field(n, "request_timeout", p, pc.request_timeout);
     d.duration_field(n, "first_token_timeout", p, pc.first_token_timeout, true);
+    if (const auto h = n["health_check"]) {
+        const std::string hp = p + ".health_check";
+        if (d.is_map(h, hp)) {
+            d.check_keys(h, hp, {"interval", "timeout", "unhealthy_after", "healthy_after"});
+            pc.health_interval = Duration(10000);
+            d.duration_field(h, "interval", hp, pc.health_interval);
+            d.duration_field(h, "timeout", hp, pc.health_timeout);
+            d.int_field(h, "unhealthy_after", hp, pc.health_unhealthy_after, 1, 100);
+            d.int_field(h, "healthy_after", hp, pc.health_healthy_after, 1, 100);
+            if (pc.kind == "bedrock") {
+                d.error(hp, h, "not available for kind bedrock (it has no model-list call sluice can sign)");
+            }
+        }
+    }
     d.duration_field(n, "pool_idle_timeout", p, pc.pool_idle_timeout);
     d.int_field(n, "max_connections", p, pc.max_connections, 1, 100000);
     d.int_field(n, "max_response_bytes", p, pc.max_response_bytes, 1024, 1LL << 32);

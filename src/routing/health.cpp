@@ -14,6 +14,9 @@ std::int64_t to_ms(Clock::duration d) {
 }  // namespace
 
 Admit TargetHealth::admit(Clock::time_point now) {
+    if (provider_down()) {
+        return Admit::no;
+    }
     std::lock_guard lock(mutex_);
     if (now < blocked_until_) {
         return Admit::no;
@@ -29,11 +32,17 @@ Admit TargetHealth::admit(Clock::time_point now) {
 }
 
 bool TargetHealth::available(Clock::time_point now) const {
+    if (provider_down()) {
+        return false;
+    }
     std::lock_guard lock(mutex_);
     return now >= blocked_until_ && !(open_ && probing_);
 }
 
 Clock::time_point TargetHealth::available_at(Clock::time_point now) const {
+    if (provider_down()) {
+        return Clock::time_point::max();  // until a health check passes
+    }
     std::lock_guard lock(mutex_);
     if (open_ && probing_) {
         return Clock::time_point::max();

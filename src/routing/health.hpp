@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -58,6 +59,13 @@ public:
 
     std::atomic<int> in_flight{0};
 
+    /// Ties the target to its provider's active health checks: while the flag is false the
+    /// target takes no traffic.
+    void set_provider_up(std::shared_ptr<const std::atomic<bool>> up) { provider_up_ = std::move(up); }
+    bool provider_down() const noexcept {
+        return provider_up_ && !provider_up_->load(std::memory_order_relaxed);
+    }
+
     const std::string& label() const noexcept { return label_; }
     const BreakerConfig& config() const noexcept { return cfg_; }
 
@@ -75,6 +83,7 @@ private:
 
     const BreakerConfig cfg_;
     const std::string label_;
+    std::shared_ptr<const std::atomic<bool>> provider_up_;
     mutable std::mutex mutex_;
     bool open_ = false;
     bool probing_ = false;

@@ -120,6 +120,9 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
                 rt->tls_[p.get()] = std::move(ctx);
             }
         }
+        if (pc.health_interval.count() > 0) {
+            rt->provider_up_[p.get()] = std::make_shared<std::atomic<bool>>(true);
+        }
         rt->by_name_[pc.name] = p.get();
         rt->providers_.push_back(std::move(p));
     }
@@ -149,6 +152,7 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
             const std::string label =
                 "'" + rc.name + "' -> " + tc.provider + (tc.model.empty() ? "" : "/" + tc.model);
             t.health = std::make_shared<routing::TargetHealth>(tc.breaker.value_or(rc.breaker), label);
+            t.health->set_provider_up(rt->provider_up(p));
             r.targets.push_back(std::move(t));
             r.total_weight += tc.weight;
         }
@@ -204,6 +208,11 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
 const Provider* Runtime::provider(std::string_view name) const noexcept {
     const auto it = by_name_.find(std::string(name));
     return it == by_name_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<std::atomic<bool>> Runtime::provider_up(const Provider* p) const {
+    const auto it = provider_up_.find(p);
+    return it == provider_up_.end() ? nullptr : it->second;
 }
 
 net::ssl::context* Runtime::tls_context(const Provider* p) const noexcept {

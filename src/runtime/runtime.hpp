@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,6 +52,9 @@ public:
     /// The key whose SHA-256 equals the presented key's (digests compared in constant time).
     const KeyEntry* authenticate(std::string_view presented) const;
 
+    /// The up/down flag active health checks keep for a provider; nullptr when it has none.
+    std::shared_ptr<std::atomic<bool>> provider_up(const Provider* p) const;
+
     const Pipeline& pipeline() const noexcept { return *pipeline_; }
     /// Notes found while building (disabled providers, routes left without targets).
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
@@ -63,6 +67,7 @@ private:
     std::vector<std::unique_ptr<Provider>> providers_;
     std::unordered_map<std::string, const Provider*> by_name_;
     std::map<const Provider*, std::unique_ptr<boost::asio::ssl::context>> tls_;
+    std::map<const Provider*, std::shared_ptr<std::atomic<bool>>> provider_up_;
     std::vector<Route> routes_;
     std::vector<KeyEntry> keys_;
     std::unordered_map<std::string, std::size_t> key_by_digest_;

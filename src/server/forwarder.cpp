@@ -754,6 +754,39 @@ ModelsCache& models_cache() {
 
 }  // namespace
 
+net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
+                                    std::chrono::milliseconds timeout) {
+    const auto req = provider.models_request();
+    if (provider.local() || !req) {
+        co_return true;
+    }
+    Lease lease;
+    http1::MessageHead head;
+    FailKind kind = FailKind::other;
+    AttemptTimeouts t = provider_timeouts(provider.settings());
+    t.connect = std::min<Clock::duration>(t.connect, timeout);
+    t.first_byte = timeout;
+    const auto deadline = Clock::now() + timeout;
+    const std::string request_id = "health-check";
+    auto err = co_await start_exchange(worker, nullptr, provider, *req, request_id, deadline, t,
+                                       lease, head, kind);
+    if (err) {
+        log::debug("health check of provider '{}': {}", provider.name(), err->message);
+        co_return false;
+    }
+    std::string body;
+    bool reusable = false;
+    lease.conn->deadline().expires_at(deadline);
+    err = co_await read_body(nullptr, provider, *lease.conn, head, 8 * 1024 * 1024, body, reusable);
+    if (!err && reusable) {
+        lease.keep();
+    }
+    if (!err && (head.status < 200 || head.status >= 300)) {
+        log::debug("health check of provider '{}': HTTP {}", provider.name(), head.status);
+    }
+    co_return !err && head.status >= 200 && head.status < 300;
+}
+
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
                                                          std::string request_id) {
     const std::shared_ptr<const Runtime> rt = worker.runtime();
@@ -1085,7 +1118,9 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     bool deadline_hit = false;
     routing::Rng& rng = worker_rng();
 
-    while (!pending.empty() && visited.size() < kMaxRoutes && !deadline_hit && !final_answer) {
+    bool stopped = false;       // the client left or the drain deadline passed during a wait
+    while (!pending.empty() && visited.size() < kMaxRoutes && !deadline_hit && !final_answer &&
+           !stopped) {
         const Route& route = *pending.front();
         pending.pop_front();
         if (std::find(visited.begin(), visited.end(), &route) != visited.end()) {
@@ -1150,7 +1185,8 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
                     break;
                 }
                 if (!co_await pause(*link, ctx, soonest - now)) {
-                    co_return;
+                    stopped = true;
+                    break;
                 }
                 last_failure_at = Clock::time_point{};  // that wait was the backoff
                 continue;
@@ -1167,7 +1203,8 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
                     break;
                 }
                 if (wait_until > now && !co_await pause(*link, ctx, wait_until - now)) {
-                    co_return;
+                    stopped = true;
+                    break;
                 }
                 now = Clock::now();
                 last_failure_at = Clock::time_point{};
@@ -1207,6 +1244,9 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
                 skipped[index] = 1;  // the provider wants a longer pause than we wait: move on
             }
         }
+        if (stopped) {
+            break;
+        }
         if (by_class != nullptr) {
             // An error class with its own routes: those, instead of the generic fallbacks.
             pending.insert(pending.begin(), by_class->begin(), by_class->end());
@@ -1217,6 +1257,14 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
         }
     }
 
+    if (stopped) {
+        if (!link->gone) {
+            const auto e = GatewayError::draining();
+            co_await send_error(*link, ctx, e, true);
+            close = true;
+        }
+        co_return;
+    }
     if (last) {
         if (deadline_hit) {
             last->error.message += " (retries ended by the route's total deadline of " +

@@ -77,6 +77,8 @@ public:
 private:
     net::awaitable<void> accept_loop();
     net::awaitable<void> sweep_loop();
+    /// Active health checks of one provider (worker 0 runs them all).
+    net::awaitable<void> health_loop(const Provider* provider);
 
     Server& server_;
     std::size_t index_;

@@ -42,6 +42,10 @@ net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const Gat
 /// answer. Sets `close` when the client connection must not be reused.
 net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close);
 
+/// One active health check: the provider's model list answers 2xx within `timeout`.
+net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
+                                    std::chrono::milliseconds timeout);
+
 /// Model ids a provider offers (cached for a minute per runtime), fetched with its key.
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
                                                          std::string request_id);

@@ -142,5 +142,94 @@ TEST(Binary, I5_SecretsNeverReachTheOutput) {
     std::remove(out_path.c_str());
 }
 
+/// The sluice binary serving `yaml` (listen address added) with its output in a file.
+class Daemon {
+public:
+    explicit Daemon(const std::string& yaml) {
+        {
+            MockUpstream probe;
+            port_ = probe.port();
+        }
+        cfg_ = temp_file("server:\n  listen: \"127.0.0.1:" + std::to_string(port_) +
+                         "\"\n  threads: 1\n" + yaml);
+        out_ = cfg_ + ".out";
+        pid_ = fork();
+        if (pid_ == 0) {
+            FILE* out = std::freopen(out_.c_str(), "w", stdout);
+            (void)out;
+            dup2(fileno(stdout), 2);
+            execl(SLUICE_BINARY, SLUICE_BINARY, "--config", cfg_.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 200 && !ready_; ++i) {
+            try {
+                Client probe(port_);
+                ready_ = probe.request("GET", "/readyz").status == 200;
+            } catch (...) {
+                std::this_thread::sleep_for(20ms);
+            }
+        }
+    }
+    ~Daemon() {
+        stop();
+        std::remove(cfg_.c_str());
+        std::remove(out_.c_str());
+    }
+    bool ready() const { return ready_; }
+    std::uint16_t port() const { return port_; }
+    /// Stops the process (SIGTERM) and returns everything it printed.
+    std::string stop() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            int status = 0;
+            waitpid(pid_, &status, 0);
+            pid_ = -1;
+        }
+        std::ifstream in(out_);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+
+private:
+    std::uint16_t port_ = 0;
+    std::string cfg_;
+    std::string out_;
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+TEST(Binary, AccessLogRecordsEveryAttemptWithItsOutcome) {
+    MockUpstream up;
+    std::uint16_t dead_port = 0;
+    {
+        MockUpstream gone;
+        dead_port = gone.port();  // nothing listens here any more: connection refused
+    }
+    for (const std::string format : {"json", "text"}) {
+        Daemon d("log:\n  format: " + format +
+                 "\nproviders:\n  down:\n    kind: openai\n    base_url: \"http://127.0.0.1:" +
+                 std::to_string(dead_port) + "/v1\"\n  up:\n    kind: openai\n    base_url: \"" +
+                 up.base_url() + "\"\nroutes:\n  - model: m\n    strategy: fallback\n"
+                 "    targets: [{provider: down}, {provider: up, model: mock-gpt-4o}]\n");
+        ASSERT_TRUE(d.ready());
+        {
+            Client c(d.port());
+            const auto r = c.post_json("/v1/chat/completions",
+                                       R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+            EXPECT_EQ(r.status, 200);
+            EXPECT_EQ(r.header("x-sluice-attempts"), "2");
+        }
+        const std::string output = d.stop();
+        if (format == "json") {
+            EXPECT_NE(output.find(R"("attempts":[{"route":"m","provider":"down","model":"m","status":0,"error":"upstream_connect_failed","duration_ms":)"),
+                      std::string::npos) << output;
+            EXPECT_NE(output.find(R"({"route":"m","provider":"up","model":"mock-gpt-4o","status":200,"error":null,"duration_ms":)"),
+                      std::string::npos) << output;
+        } else {
+            EXPECT_NE(output.find("attempts=down/m:0:upstream_connect_failed:"), std::string::npos) << output;
+            EXPECT_NE(output.find(",up/mock-gpt-4o:200:-:"), std::string::npos) << output;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace sluice::test

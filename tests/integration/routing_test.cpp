@@ -35,11 +35,13 @@ long ms_since(Clock::time_point t) {
 /// Two mock upstreams behind providers "a" and "b"; `routes` is the YAML of the routes list.
 class Routing : public ::testing::Test {
 protected:
-    void start(const std::string& routes, const std::string& provider_extra = "") {
+    /// `a_extra`: more YAML keys for provider "a".
+    void start(const std::string& routes, const std::string& a_extra = "") {
         std::string y = "providers:\n";
         for (const auto& [name, up] : {std::pair{"a", a_.get()}, std::pair{"b", b_.get()}}) {
             y += std::string("  ") + name + ":\n    kind: openai\n    base_url: \"" + up->base_url() +
-                 "\"\n    first_byte_timeout: 2s\n    idle_timeout: 2s\n" + provider_extra;
+                 "\"\n    first_byte_timeout: 2s\n    idle_timeout: 2s\n" +
+                 (up == a_.get() ? a_extra : "");
         }
         y += "  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" +
              std::to_string(b_->port()) + "\"\n    api_key: \"sk-ant-test\"\n";
@@ -343,6 +345,33 @@ TEST_F(Routing, OneTargetDownThousandRequestsAllSucceedAndItGetsOnlyProbes) {
     const long probes = elapsed / 250 + 1;
     EXPECT_LE(static_cast<long>(a_->request_count()), 5 + kThreads + probes)
         << "elapsed " << elapsed << " ms";
+}
+
+std::size_t chat_requests(const MockUpstream& up) {
+    std::size_t n = 0;
+    for (const auto& r : up.requests()) {
+        n += r.target == "/v1/chat/completions" ? 1 : 0;
+    }
+    return n;
+}
+
+TEST_F(Routing, ActiveHealthChecksTakeAFailingProviderOutAndBringItBack) {
+    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n",
+          "    health_check: {interval: 50ms, timeout: 500ms, unhealthy_after: 2, healthy_after: 1}\n");
+    a_->set_default(R"({"status":503})");
+    std::this_thread::sleep_for(400ms);  // several failed checks
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(post(chat()).status, 200);
+    }
+    EXPECT_EQ(chat_requests(*a_), 0u);  // only health checks reached it
+    EXPECT_GT(a_->request_count(), 2u);
+    EXPECT_EQ(a_->requests().front().target, "/v1/models");
+    a_->set_default("");
+    std::this_thread::sleep_for(300ms);
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(post(chat()).status, 200);
+    }
+    EXPECT_GT(chat_requests(*a_), 5u);
 }
 
 }  // namespace
