@@ -65,7 +65,15 @@ providers:
     kind: anthropic
     base_url: "http://127.0.0.1:$MOCK_PORT"
     api_key: "sk-bench-provider-key"
+  w1: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
+  w2: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
+  w3: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
 routes:
+  - model: "wt3"   # routing on the happy path: three weighted targets, breakers on, retries on
+    targets:
+      - {provider: w1, model: "mock-gpt-4o", weight: 2}
+      - {provider: w2, model: "mock-gpt-4o", weight: 1}
+      - {provider: w3, model: "mock-gpt-4o", weight: 1}
   - model: "plain"
     targets: [{provider: plain, model: "mock-gpt-4o"}]
   - model: "anthropic"
@@ -207,6 +215,12 @@ done
 # above (nginx cannot translate).
 for conns in 1 64; do
   run_case sluice sse anthropic "$conns"
+done
+# Same as "sluice plain", through a three-target weighted route (compare the two rows).
+for body in json sse; do
+  for conns in 1 64; do
+    run_case sluice "$body" wt3 "$conns"
+  done
 done
 echo
 echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"

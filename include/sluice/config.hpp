@@ -45,7 +45,7 @@ struct ProviderConfig {
     Duration first_byte_timeout{60000};
     Duration idle_timeout{120000};
     Duration request_timeout{600000};
-    Duration first_token_timeout{0};    ///< streams: request sent -> first event; 0 = off
+    Duration first_token_timeout{0};    ///< streams: attempt start -> first relayed event; 0 = off
     Duration pool_idle_timeout{55000};  ///< an idle pooled connection older than this is closed
     std::size_t max_connections = 256;  ///< per worker
     std::size_t max_response_bytes = 64 * 1024 * 1024;  ///< non-stream answers

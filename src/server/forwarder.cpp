@@ -6,7 +6,6 @@
 #include <mutex>
 
 #include <algorithm>
-#include <deque>
 #include <random>
 
 #include <boost/asio/ssl/error.hpp>
@@ -1110,8 +1109,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     constexpr std::size_t kMaxRoutes = 16;  // bounds a chain of fallback routes
     const Route* primary = ctx.route;
     const auto total_deadline = ctx.started + primary->config->total_timeout;
-    std::deque<const Route*> pending{primary};
-    std::vector<const Route*> visited;
+    // Routes to try, in order (no allocation on the happy path).
+    boost::container::small_vector<const Route*, 4> pending{primary};
+    std::size_t next_route = 0;
+    boost::container::small_vector<const Route*, 4> visited;
     std::optional<AttemptFailure> last;
     bool final_answer = false;  // `last` must not be retried anywhere (a client error)
     Clock::time_point earliest_back = Clock::time_point::max();
@@ -1119,10 +1120,9 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     routing::Rng& rng = worker_rng();
 
     bool stopped = false;       // the client left or the drain deadline passed during a wait
-    while (!pending.empty() && visited.size() < kMaxRoutes && !deadline_hit && !final_answer &&
-           !stopped) {
-        const Route& route = *pending.front();
-        pending.pop_front();
+    while (next_route < pending.size() && visited.size() < kMaxRoutes && !deadline_hit &&
+           !final_answer && !stopped) {
+        const Route& route = *pending[next_route++];
         if (std::find(visited.begin(), visited.end(), &route) != visited.end()) {
             continue;
         }
@@ -1249,7 +1249,8 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
         }
         if (by_class != nullptr) {
             // An error class with its own routes: those, instead of the generic fallbacks.
-            pending.insert(pending.begin(), by_class->begin(), by_class->end());
+            pending.insert(pending.begin() + static_cast<std::ptrdiff_t>(next_route), by_class->begin(),
+                           by_class->end());
             continue;
         }
         for (const Route* f : route.fallbacks) {

@@ -197,7 +197,7 @@ private:
     bool ready_ = false;
 };
 
-TEST(Binary, AccessLogRecordsEveryAttemptWithItsOutcome) {
+TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
     MockUpstream up;
     std::uint16_t dead_port = 0;
     {

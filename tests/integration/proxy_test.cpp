@@ -261,7 +261,7 @@ TEST_F(Faults, F3_UpstreamCutGivesTerminalErrorEvent) {
     const std::string raw = c.read_until("0\r\n\r\n", 5s);
     bool complete = false;
     const std::string body = dechunk(raw, complete);
-    EXPECT_TRUE(complete) << raw;
+    EXPECT_TRUE(complete) << "read stopped by: " << c.last_read_error() << "\n" << raw;
     const auto data = sse_data(body);
     ASSERT_EQ(data.size(), 4u) << body;
     EXPECT_EQ(json::parse(data.back())["error"]["code"], "upstream_disconnect");

@@ -58,7 +58,7 @@ protected:
     std::unique_ptr<Gateway> gw_;
 };
 
-TEST_F(Routing, FallsBackWithinOneRequestAfterA500) {
+TEST_F(Routing, E7_FallsBackWithinOneRequestAfterA500) {
     start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n");
     a_->script(R"({"status":500})");
     const auto r = post(chat());
@@ -83,7 +83,7 @@ TEST_F(Routing, RetryAfterMsIsHonouredBeforeTheNextAttempt) {
     EXPECT_NE(r.header("server-timing").find("retry-wait;dur="), std::string::npos) << r.header("server-timing");
 }
 
-TEST_F(Routing, RetryAfterOverTheCapMovesToTheNextTargetWithoutWaiting) {
+TEST_F(Routing, E7_RetryAfterOverTheCapMovesToTheNextTargetWithoutWaiting) {
     start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
           "    retries: {retry_after_cap: 1s}\n");
     a_->script(R"({"status":429,"retry_after":"30"})");
@@ -303,7 +303,7 @@ TEST_F(Routing, FlappingTargetUnder200ConcurrentClientsAnswersEachOnce) {
     std::atomic<int> ok{0};
     std::atomic<int> extra{0};
     for (int i = 0; i < kClients; ++i) {
-        threads.emplace_back([&] {
+        threads.emplace_back([&, i] {
             Client c(gw_->port());
             const auto r = c.post_json("/v1/chat/completions", chat(i % 2 == 0));
             ok += r.status == 200 ? 1 : 0;
@@ -372,6 +372,44 @@ TEST_F(Routing, ActiveHealthChecksTakeAFailingProviderOutAndBringItBack) {
         ASSERT_EQ(post(chat()).status, 200);
     }
     EXPECT_GT(chat_requests(*a_), 5u);
+}
+
+TEST_F(Routing, PerTargetBreakerSettingsOverrideTheRoutes) {
+    start("  - model: m\n    targets: [{provider: a, breaker: {consecutive_failures: 1}}, {provider: b}]\n"
+          "    breaker: {consecutive_failures: 100, cooldown: 30s}\n");
+    a_->set_default(R"({"status":500})");
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(post(chat()).status, 200);
+    }
+    EXPECT_EQ(a_->request_count(), 1u);
+}
+
+TEST_F(Routing, E4_ConnectionClosedBeforeAnsweringIsRetriedOnlyWhenConfigured) {
+    // The request reached the provider, which may have started (and billed) work: by default
+    // that is the answer (502), not a retry.
+    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n");
+    a_->script(R"({"hang_up":true})");
+    EXPECT_EQ(post(chat()).status, 502);
+    EXPECT_EQ(b_->request_count(), 0u);
+    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
+          "    retries: {on: [connect_error, timeout, reset, 500]}\n");
+    a_->script(R"({"hang_up":true})");
+    const auto r = post(chat());
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("x-sluice-provider"), "b");
+}
+
+TEST_F(Routing, RefusedAnswerGoesToTheContentPolicyRoute) {
+    start("  - model: m\n    targets: [{provider: a}]\n    fallback_on: {content_policy: [lenient]}\n"
+          "  - name: lenient\n    targets: [{provider: b}]\n");
+    const std::string refusal =
+        R"({"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}})";
+    a_->enqueue_raw("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(refusal.size()) + "\r\n\r\n" + refusal);
+    const auto r = post(chat());
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("x-sluice-route"), "lenient");
+    EXPECT_EQ(json::parse(r.body)["choices"][0]["finish_reason"], "stop");
 }
 
 }  // namespace

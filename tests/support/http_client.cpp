@@ -82,6 +82,7 @@ std::string Client::read_until(const std::string& until, std::chrono::millisecon
     std::string out = boost::beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     char buf[8192];
+    last_read_error_.clear();
     while (out.find(until) == std::string::npos && std::chrono::steady_clock::now() < end) {
         // Wait for data at most until the deadline (a blocking read would ignore it).
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -96,6 +97,7 @@ std::string Client::read_until(const std::string& until, std::chrono::millisecon
             out.append(buf, n);
         }
         if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+            last_read_error_ = ec.message();
             break;
         }
     }

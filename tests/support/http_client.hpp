@@ -38,6 +38,8 @@ public:
     void send_raw(const std::string& bytes);
     /// Reads whatever arrives until `until` appears, EOF, or the timeout. Returns what was read.
     std::string read_until(const std::string& until, std::chrono::milliseconds timeout);
+    /// Why the last read_until stopped early ("" when it found its text or timed out).
+    const std::string& last_read_error() const { return last_read_error_; }
     /// Reads until the peer closes (or the timeout); returns everything read.
     std::string read_all(std::chrono::milliseconds timeout);
     /// True when the peer closed the connection (a read returns EOF within `wait`).
@@ -48,6 +50,7 @@ private:
     boost::asio::io_context io_;
     boost::asio::ip::tcp::socket socket_;
     boost::beast::flat_buffer buffer_;
+    std::string last_read_error_;
     std::string pending_;
 };
 

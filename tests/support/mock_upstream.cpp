@@ -231,6 +231,11 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         co_return false;
     }
     state.drop_next = dbool("drop_next");
+    if (dbool("hang_up")) {
+        // The request was read; the connection closes without a byte of answer.
+        hard_close(stream);
+        co_return false;
+    }
     if (dbool("black_hole")) {
         // Accept and never answer; wait until the peer gives up.
         beast::flat_buffer buf;

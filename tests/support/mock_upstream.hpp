@@ -7,7 +7,7 @@
 //   {"mock": {"status": 429, "retry_after": "2", "retry_after_ms": 300, "message": "...",
 //             "delay_ms": 500, "chunk_delay_ms": 10, "first_event_delay_ms": 800, "cut_after": 3, "black_hole": true,
 //             "content": "fixed text", "chunks": 100, "json_for_stream": true,
-//             "close": true, "no_done": true, "eof_body": true, "drop_next": true,
+//             "close": true, "hang_up": true, "no_done": true, "eof_body": true, "drop_next": true,
 //             "interim": true, "redirect": 302, "long_line": 2000000,
 //             "headers": {"x-ms-retry-after-ms": "900"}}}   (headers: on error answers)
 // drop_next answers normally (keep-alive), then closes the connection on its next request
