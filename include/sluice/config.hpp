@@ -93,7 +93,7 @@ struct RetryConfig {
     bool on_connect_error = true;      ///< connection refused, DNS, TLS, pool exhausted
     bool on_timeout = true;            ///< connect, first-byte and first-token timeouts
     bool on_reset = false;             ///< the provider closed the connection before answering
-    std::vector<int> on_status{429, 500, 502, 503, 504};
+    std::vector<int> on_status{429, 500, 502, 503, 504, 529};
 };
 
 struct TargetConfig {

@@ -412,5 +412,19 @@ TEST_F(Routing, RefusedAnswerGoesToTheContentPolicyRoute) {
     EXPECT_EQ(json::parse(r.body)["choices"][0]["finish_reason"], "stop");
 }
 
+TEST_F(Routing, MessagesRequestFallsBackFromAnthropicToAnOpenAiTarget) {
+    start("  - model: m\n    strategy: fallback\n"
+          "    targets: [{provider: claude, model: claude-sonnet-4-5}, {provider: a, model: mock-gpt-4o}]\n");
+    b_->script(R"({"status":529,"message":"overloaded"})");  // the Anthropic upstream (on b)
+    Client c(gw_->port());
+    const auto r = c.post_json("/v1/messages",
+                               R"({"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hello"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-sluice-provider"), "a");
+    EXPECT_NE(r.body.find("event: message_start"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("event: message_stop"), std::string::npos) << r.body;
+    EXPECT_EQ(a_->requests().at(0).target, "/v1/chat/completions");
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -209,7 +209,7 @@ routes:
     // Defaults.
     EXPECT_EQ(cfg.routes[1].strategy, "weighted");
     EXPECT_EQ(cfg.routes[1].retries.attempts, 3u);
-    EXPECT_EQ(cfg.routes[1].retries.on_status, (std::vector<int>{429, 500, 502, 503, 504}));
+    EXPECT_EQ(cfg.routes[1].retries.on_status, (std::vector<int>{429, 500, 502, 503, 504, 529}));
     EXPECT_TRUE(cfg.routes[1].breaker.enabled);
 }
 }  // namespace
