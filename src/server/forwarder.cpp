@@ -1080,7 +1080,9 @@ net::awaitable<bool> pause(ClientLink& link, RequestContext& ctx, Clock::duratio
     if (d > Clock::duration::zero()) {
         const auto began = Clock::now();
         net::steady_timer timer(link.worker.io(), d);
+        link.retry_timer = &timer;  // the client leaving (or the drain deadline) ends the wait
         co_await timer.async_wait(use_nothrow);
+        link.retry_timer = nullptr;
         ctx.retry_wait += Clock::now() - began;
     }
     co_return !link.gone && !link.drain_abort;

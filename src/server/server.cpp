@@ -29,6 +29,9 @@ void on_client_read(const std::shared_ptr<ClientLink>& link, const error_code& e
         if (link->upstream != nullptr) {
             link->upstream->cancel();
         }
+        if (link->retry_timer != nullptr) {
+            link->retry_timer->cancel();
+        }
     }
     if (link->waiting) {
         link->signal.cancel();
@@ -284,6 +287,9 @@ void Server::drain_watch() {
                     link->drain_abort = true;
                     if (link->upstream != nullptr) {
                         link->upstream->cancel();
+                    }
+                    if (link->retry_timer != nullptr) {
+                        link->retry_timer->cancel();
                     }
                 }
             });

@@ -38,6 +38,7 @@ struct ClientLink {
     bool gone = false;                 ///< the client left while a request was in flight
     bool drain_abort = false;          ///< the drain deadline passed: end the request now
     UpstreamConnection* upstream = nullptr;  ///< cancelled when the client leaves
+    net::steady_timer* retry_timer = nullptr;  ///< a wait between attempts; cancelled likewise
     Deadline deadline;
     std::list<ClientLink*>::iterator registry_pos;
 };

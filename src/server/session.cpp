@@ -265,6 +265,9 @@ net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContex
         body += item;
     };
     for (const Route& route : rt.routes()) {
+        if (route.pattern.empty()) {
+            continue;  // fallback-only: clients cannot ask for it
+        }
         if (!route.glob) {
             add(route.pattern, route.targets.front().provider->name());
             continue;

@@ -24,8 +24,10 @@ protected:
             "providers:\n  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" +
             std::to_string(up_->port()) + "\"\n    api_key: \"" + kKey +
             "\"\n    default_max_tokens: 1000\n"
-            "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n"
-            "  - model: \"smart\"\n    targets: [{provider: claude, model: \"claude-sonnet-4-5\"}]\n");
+            // One attempt: these tests check what a single exchange gives the client.
+            "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
+            "  - model: \"smart\"\n    targets: [{provider: claude, model: \"claude-sonnet-4-5\"}]\n"
+            "    retries: {attempts: 1}\n");
     }
     std::unique_ptr<MockUpstream> up_;
     std::unique_ptr<Gateway> gw_;

@@ -261,8 +261,12 @@ TEST_F(Routing, FallbackRoutesAreTriedWhenTheTargetsAreExhausted) {
     EXPECT_EQ(r.header("x-sluice-attempts"), "3");
     EXPECT_EQ(r.header("x-sluice-route"), "spare");
     EXPECT_EQ(a_->request_count(), 2u);
-    // A fallback-only route (no model) is not reachable by name.
+    // A fallback-only route (no model) is not reachable by name, nor listed.
     EXPECT_EQ(post(chat(false, "spare")).status, 404);
+    Client c(gw_->port());
+    const auto models = json::parse(c.request("GET", "/v1/models").body);
+    ASSERT_EQ(models["data"].size(), 1u) << models;
+    EXPECT_EQ(models["data"][0]["id"], "m");
 }
 
 TEST_F(Routing, OpenAiRequestFallsBackToAnAnthropicTargetTranslated) {
@@ -424,6 +428,26 @@ TEST_F(Routing, MessagesRequestFallsBackFromAnthropicToAnOpenAiTarget) {
     EXPECT_NE(r.body.find("event: message_start"), std::string::npos) << r.body;
     EXPECT_NE(r.body.find("event: message_stop"), std::string::npos) << r.body;
     EXPECT_EQ(a_->requests().at(0).target, "/v1/chat/completions");
+}
+
+TEST_F(Routing, ClientLeavingDuringARetryWaitEndsTheRequestAtOnce) {
+    start("  - model: m\n    targets: [{provider: a}]\n    retries: {retry_after_cap: 10s}\n");
+    a_->script(R"({"status":429,"retry_after":"5"})");
+    {
+        Client c(gw_->port());
+        const std::string body = chat();
+        c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        std::this_thread::sleep_for(300ms);  // the 429 came back; sluice waits out Retry-After
+        EXPECT_EQ(gw_->server().active_requests.load(), 1);
+    }  // the client hangs up
+    const auto left = Clock::now();
+    while (gw_->server().active_requests.load() > 0 && ms_since(left) < 4000) {
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_LT(ms_since(left), 1000);  // not the 5 s the provider asked for
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(a_->request_count(), 1u);
 }
 
 }  // namespace
