@@ -260,7 +260,7 @@ TEST(Drain, I1_DrainDeadlineEndsOpenStreamsWithAnErrorEvent) {
     stream.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", body));
     ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
     kill(ch.pid, SIGTERM);
-    const auto rest = stream.read_until("0\r\n\r\n", 5s);
+    const auto rest = stream.read_until("\r\n0\r\n\r\n", 5s);
     EXPECT_EQ(rest.find("[DONE]"), std::string::npos);
     EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest;
     EXPECT_NE(rest.find("0\r\n\r\n"), std::string::npos);
@@ -307,7 +307,7 @@ TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
     Client idle(port);  // an idle keep-alive connection: closed at once by the drain
     ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
     kill(pid, SIGTERM);
-    const auto rest = stream.read_until("0\r\n\r\n", 10s);
+    const auto rest = stream.read_until("\r\n0\r\n\r\n", 10s);
     EXPECT_NE(rest.find("data: [DONE]"), std::string::npos) << rest;
     EXPECT_TRUE(idle.closed_by_peer(2s));
     int status = 0;

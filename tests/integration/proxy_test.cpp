@@ -258,7 +258,7 @@ TEST_F(Faults, F3_UpstreamCutGivesTerminalErrorEvent) {
                std::string(kClientKey) + "\r\nContent-Type: application/json\r\nContent-Length: " +
                std::to_string(chat(true, R"({"cut_after":3})").size()) + "\r\n\r\n" +
                chat(true, R"({"cut_after":3})"));
-    const std::string raw = c.read_until("0\r\n\r\n", 5s);
+    const std::string raw = c.read_until("\r\n0\r\n\r\n", 5s);
     bool complete = false;
     const std::string body = dechunk(raw, complete);
     EXPECT_TRUE(complete) << "read stopped by: " << c.last_read_error() << "\n" << raw;
