@@ -36,7 +36,7 @@ long ms_since(Clock::time_point t) {
 class Routing : public ::testing::Test {
 protected:
     /// `a_extra`: more YAML keys for provider "a".
-    void start(const std::string& routes, const std::string& a_extra = "") {
+    void start(const std::string& routes, const std::string& a_extra = "", int threads = 2) {
         std::string y = "providers:\n";
         for (const auto& [name, up] : {std::pair{"a", a_.get()}, std::pair{"b", b_.get()}}) {
             y += std::string("  ") + name + ":\n    kind: openai\n    base_url: \"" + up->base_url() +
@@ -46,7 +46,7 @@ protected:
         y += "  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" +
              std::to_string(b_->port()) + "\"\n    api_key: \"sk-ant-test\"\n";
         y += "routes:\n" + routes;
-        gw_ = std::make_unique<Gateway>(y);
+        gw_ = std::make_unique<Gateway>(y, threads);
     }
     HttpResponse post(const std::string& body) {
         Client c(gw_->port());
@@ -101,7 +101,7 @@ TEST_F(Routing, E7_RetryAfterOverTheCapMovesToTheNextTargetWithoutWaiting) {
 
 TEST_F(Routing, BreakerOpensAfterConsecutiveFailuresThenClosesAfterAProbe) {
     start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 3, cooldown: 500ms}\n");
+          "    breaker: {consecutive_failures: 3, cooldown: 1500ms}\n");
     a_->set_default(R"({"status":500})");
     for (int i = 0; i < 30; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
@@ -109,7 +109,7 @@ TEST_F(Routing, BreakerOpensAfterConsecutiveFailuresThenClosesAfterAProbe) {
     // Three failures opened the circuit; from then on "a" saw nothing.
     EXPECT_EQ(a_->request_count(), 3u);
     a_->set_default("");
-    std::this_thread::sleep_for(600ms);
+    std::this_thread::sleep_for(1600ms);
     // Half-open: one probe reaches "a", succeeds and closes the circuit.
     for (int i = 0; i < 40; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
@@ -119,13 +119,13 @@ TEST_F(Routing, BreakerOpensAfterConsecutiveFailuresThenClosesAfterAProbe) {
 
 TEST_F(Routing, FailedProbeKeepsTheCircuitOpen) {
     start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 2, cooldown: 300ms}\n");
+          "    breaker: {consecutive_failures: 2, cooldown: 1s}\n");
     a_->set_default(R"({"status":503})");
     for (int i = 0; i < 20; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
     }
     EXPECT_EQ(a_->request_count(), 2u);
-    std::this_thread::sleep_for(400ms);
+    std::this_thread::sleep_for(1100ms);
     for (int i = 0; i < 20; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
     }
@@ -180,7 +180,9 @@ TEST_F(Routing, LeastLatencySendsMostTrafficToTheFasterTarget) {
 }
 
 TEST_F(Routing, LeastBusySpreadsConcurrentRequests) {
-    start("  - model: m\n    strategy: least_busy\n    targets: [{provider: a}, {provider: b}]\n");
+    // One worker: requests arriving together are still admitted one after the other, so each
+    // sees the previous one in flight (with two workers two could tie and pick the same target).
+    start("  - model: m\n    strategy: least_busy\n    targets: [{provider: a}, {provider: b}]\n", "", 1);
     a_->set_default(R"({"delay_ms":300})");
     b_->set_default(R"({"delay_ms":300})");
     std::vector<std::thread> threads;
