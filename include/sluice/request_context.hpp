@@ -42,7 +42,6 @@ struct Route {
     std::string pattern;  ///< empty: reachable only as a fallback
     bool glob = false;
     std::vector<Target> targets;  ///< enabled targets only
-    unsigned total_weight = 0;
     const RouteConfig* config = nullptr;  ///< strategy, retries, timeouts (the runtime's copy)
     int strategy = 0;                     ///< routing::Strategy
     std::vector<const Route*> fallbacks;

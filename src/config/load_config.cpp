@@ -2,12 +2,14 @@
 // each reported with its YAML path and line; all errors are collected before failing.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <sluice/config.hpp>
 #include <yaml-cpp/yaml.h>
@@ -264,57 +266,66 @@ public:
     template <class Int>
     void int_field(const YAML::Node& parent, const char* key, const std::string& path, Int& out,
                    long long min, long long max) {
-        const auto n = parent[key];
-        if (!n) {
-            return;
+        if (const auto v = number<long long>(parent, key, path, min, max)) {
+            out = static_cast<Int>(*v);
         }
-        const auto v = scalar(n, path + "." + key);
-        if (!v) {
-            return;
-        }
-        char* end = nullptr;
-        errno = 0;
-        const long long parsed = std::strtoll(v->c_str(), &end, 10);
-        if (v->empty() || end != v->c_str() + v->size() || errno != 0) {
-            error(path + "." + key, n, "expected an integer, got '" + *v + "'");
-            return;
-        }
-        if (parsed < min || parsed > max) {
-            error(path + "." + key, n,
-                  "must be between " + std::to_string(min) + " and " + std::to_string(max));
-            return;
-        }
-        out = static_cast<Int>(parsed);
     }
 
     void double_field(const YAML::Node& parent, const char* key, const std::string& path,
                       double& out, double min, double max) {
+        if (const auto v = number<double>(parent, key, path, min, max)) {
+            out = *v;
+        }
+    }
+
+    /// parent[key] as an integer (long long) or a finite number (double) within [min, max];
+    /// nullopt when absent or wrong (with the error recorded).
+    template <class Num>
+    std::optional<Num> number(const YAML::Node& parent, const char* key, const std::string& path,
+                              Num min, Num max) {
+        constexpr bool integral = std::is_integral_v<Num>;
         const auto n = parent[key];
         if (!n) {
-            return;
+            return std::nullopt;
         }
         const auto v = scalar(n, path + "." + key);
         if (!v) {
-            return;
+            return std::nullopt;
         }
         char* end = nullptr;
-        const double parsed = std::strtod(v->c_str(), &end);
-        if (v->empty() || end != v->c_str() + v->size() || !std::isfinite(parsed)) {
-            error(path + "." + key, n, "expected a number, got '" + *v + "'");
-            return;
+        errno = 0;
+        Num parsed{};
+        if constexpr (integral) {
+            parsed = std::strtoll(v->c_str(), &end, 10);
+        } else {
+            parsed = std::strtod(v->c_str(), &end);
+        }
+        bool ok = !v->empty() && end == v->c_str() + v->size() && errno == 0;
+        if constexpr (!integral) {
+            ok = ok && std::isfinite(parsed);
+        }
+        if (!ok) {
+            error(path + "." + key, n,
+                  std::string(integral ? "expected an integer" : "expected a number") + ", got '" +
+                      *v + "'");
+            return std::nullopt;
         }
         if (parsed < min || parsed > max) {
-            error(path + "." + key, n,
-                  "must be between " + format_number(min) + " and " + format_number(max));
-            return;
+            error(path + "." + key, n, "must be between " + format_number(min) + " and " + format_number(max));
+            return std::nullopt;
         }
-        out = parsed;
+        return parsed;
     }
 
-    static std::string format_number(double v) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%g", v);
-        return buf;
+    template <class Num>
+    static std::string format_number(Num v) {
+        if constexpr (std::is_integral_v<Num>) {
+            return std::to_string(v);
+        } else {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%g", v);
+            return buf;
+        }
     }
 
     void optional_duration(const YAML::Node& parent, const char* key, const std::string& path,

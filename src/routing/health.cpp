@@ -144,14 +144,6 @@ void TargetHealth::on_failure(Clock::time_point now, bool probe, Clock::duration
     }
 }
 
-void TargetHealth::back_off(Clock::time_point now, Clock::duration retry_after) {
-    std::lock_guard lock(mutex_);
-    if (!cfg_.enabled) {
-        return;
-    }
-    blocked_until_ = std::max(blocked_until_, now + retry_after);
-}
-
 void TargetHealth::release_probe() {
     std::lock_guard lock(mutex_);
     probing_ = false;

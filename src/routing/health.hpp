@@ -45,8 +45,6 @@ public:
     /// A failure that counts against the target (connect error, timeout, 429, 5xx, auth).
     /// `retry_after` > 0 blocks the target for that long and lengthens the cooldown to it.
     void on_failure(Clock::time_point now, bool probe, Clock::duration retry_after);
-    /// The provider asked for a pause without the attempt counting as a failure.
-    void back_off(Clock::time_point now, Clock::duration retry_after);
     /// A probe ended without a verdict (the client left): the next request probes instead.
     void release_probe();
 

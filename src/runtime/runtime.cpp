@@ -154,7 +154,6 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
             t.health = std::make_shared<routing::TargetHealth>(tc.breaker.value_or(rc.breaker), label);
             t.health->set_provider_up(rt->provider_up(p));
             r.targets.push_back(std::move(t));
-            r.total_weight += tc.weight;
         }
         if (r.targets.empty()) {
             rt->warnings_.push_back("route '" + rc.name +

@@ -434,20 +434,25 @@ net::awaitable<std::optional<GatewayError>> read_body(ClientLink* link, const Pr
     co_return std::nullopt;
 }
 
+/// The provider's error, translated, with the client's Retry-After header and the pause the
+/// provider asked for (`retry-after-ms`, `x-ms-retry-after-ms`, else `Retry-After`).
 GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
-                                 const std::string& body) {
+                                 const std::string& body,
+                                 std::optional<Clock::duration>& retry_after) {
     GatewayError err = provider.translate_error(head.status, body);
-    if (const auto ra = head.find("retry-after"); !ra.empty() && ra.size() < 64) {
-        err.retry_after = std::string(ra);
-    } else {
-        for (const char* name : {"retry-after-ms", "x-ms-retry-after-ms"}) {
-            const auto ms = head.find(name);
-            if (!ms.empty() && ms.size() < 16 && ms.find_first_not_of("0123456789.") == std::string_view::npos) {
-                const double v = std::strtod(std::string(ms).c_str(), nullptr);
-                err.retry_after = std::to_string(static_cast<long long>((v + 999.0) / 1000.0));
-                break;
-            }
-        }
+    const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto ra_header = head.find("retry-after");
+    const auto pause = routing::parse_retry_after(head.find("retry-after-ms"),
+                                                  head.find("x-ms-retry-after-ms"), ra_header, now_unix);
+    retry_after.reset();
+    if (pause) {
+        retry_after = *pause;
+    }
+    if (!ra_header.empty() && ra_header.size() < 64) {
+        err.retry_after = std::string(ra_header);  // passed on as the provider wrote it
+    } else if (pause) {
+        err.retry_after = std::to_string((pause->count() + 999) / 1000);  // whole seconds, rounded up
     }
     return err;
 }
@@ -492,7 +497,9 @@ net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const st
 /// half-open probe so the next request probes instead.
 class AttemptGuard {
 public:
-    AttemptGuard(routing::TargetHealth& h, bool probe) : h_(h), probe_(probe) {
+    /// `measure`: keep latency samples (only least_latency routes read them).
+    AttemptGuard(routing::TargetHealth& h, bool probe, bool measure)
+        : h_(h), probe_(probe), measure_(measure) {
         h_.in_flight.fetch_add(1, std::memory_order_relaxed);
     }
     ~AttemptGuard() {
@@ -528,12 +535,16 @@ public:
             }
         }
     }
-    void observe(double ttft_ms, double tpot_ms) { h_.observe(ttft_ms, tpot_ms); }
-    routing::TargetHealth& health() { return h_; }
+    void observe(double ttft_ms, double tpot_ms) {
+        if (measure_) {
+            h_.observe(ttft_ms, tpot_ms);
+        }
+    }
 
 private:
     routing::TargetHealth& h_;
     bool probe_;
+    bool measure_;
     bool decided_ = false;
 };
 
@@ -753,37 +764,61 @@ ModelsCache& models_cache() {
 
 }  // namespace
 
+namespace {
+
+/// A GET of a provider's model list: its status and body, or the error that stopped it.
+struct ModelList {
+    int status = 0;
+    std::string body;
+    std::optional<GatewayError> error;
+};
+
+net::awaitable<ModelList> fetch_model_list(Worker& worker, const Provider& provider,
+                                           const UpstreamRequest& req, std::string request_id,
+                                           Clock::duration timeout) {
+    ModelList out;
+    Lease lease;
+    http1::MessageHead head;
+    FailKind kind = FailKind::other;
+    AttemptTimeouts t = provider_timeouts(provider.settings());
+    t.connect = std::min(t.connect, timeout);
+    t.first_byte = timeout;
+    const auto deadline = Clock::now() + timeout;
+    out.error = co_await start_exchange(worker, nullptr, provider, req, request_id, deadline, t,
+                                        lease, head, kind);
+    if (out.error) {
+        co_return out;
+    }
+    bool reusable = false;
+    lease.conn->deadline().expires_at(deadline);
+    out.error = co_await read_body(nullptr, provider, *lease.conn, head, 8 * 1024 * 1024, out.body,
+                                   reusable);
+    if (!out.error) {
+        out.status = head.status;
+        if (reusable) {
+            lease.keep();
+        }
+    }
+    co_return out;
+}
+
+}  // namespace
+
 net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
                                     std::chrono::milliseconds timeout) {
     const auto req = provider.models_request();
     if (provider.local() || !req) {
         co_return true;
     }
-    Lease lease;
-    http1::MessageHead head;
-    FailKind kind = FailKind::other;
-    AttemptTimeouts t = provider_timeouts(provider.settings());
-    t.connect = std::min<Clock::duration>(t.connect, timeout);
-    t.first_byte = timeout;
-    const auto deadline = Clock::now() + timeout;
     const std::string request_id = "health-check";
-    auto err = co_await start_exchange(worker, nullptr, provider, *req, request_id, deadline, t,
-                                       lease, head, kind);
-    if (err) {
-        log::debug("health check of provider '{}': {}", provider.name(), err->message);
-        co_return false;
+    const ModelList got = co_await fetch_model_list(worker, provider, *req, request_id, timeout);
+    const bool ok = !got.error && got.status >= 200 && got.status < 300;
+    if (got.error) {
+        log::debug("health check of provider '{}': {}", provider.name(), got.error->message);
+    } else if (!ok) {
+        log::debug("health check of provider '{}': HTTP {}", provider.name(), got.status);
     }
-    std::string body;
-    bool reusable = false;
-    lease.conn->deadline().expires_at(deadline);
-    err = co_await read_body(nullptr, provider, *lease.conn, head, 8 * 1024 * 1024, body, reusable);
-    if (!err && reusable) {
-        lease.keep();
-    }
-    if (!err && (head.status < 200 || head.status >= 300)) {
-        log::debug("health check of provider '{}': HTTP {}", provider.name(), head.status);
-    }
-    co_return !err && head.status >= 200 && head.status < 300;
+    co_return ok;
 }
 
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
@@ -810,31 +845,18 @@ net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const P
     if (provider.local()) {
         ids = provider.parse_models(provider.respond_locally(*req).body);
     } else {
-        Lease lease;
-        http1::MessageHead head;
-        const auto deadline = Clock::now() + provider.settings().first_byte_timeout;
-        FailKind kind = FailKind::other;
-        const AttemptTimeouts timeouts = provider_timeouts(provider.settings());
-        auto err = co_await start_exchange(worker, nullptr, provider, *req, request_id, deadline,
-                                           timeouts, lease, head, kind);
-        if (!err) {
-            std::string body;
-            bool reusable = false;
-            err = co_await read_body(nullptr, provider, *lease.conn, head, 8 * 1024 * 1024, body,
-                                     reusable);
-            if (!err && head.status == 200) {
-                ids = provider.parse_models(body);
-            } else if (!err) {
-                log::warn("listing the models of provider '{}' failed: HTTP {}", provider.name(),
-                          head.status);
-            }
-            if (!err && reusable) {
-                lease.keep();
-            }
-        }
-        if (err) {
-            log::warn("listing the models of provider '{}' failed: {}", provider.name(), err->message);
+        const Clock::duration timeout = provider.settings().first_byte_timeout;
+        const ModelList got = co_await fetch_model_list(worker, provider, *req, request_id, timeout);
+        if (got.error) {
+            log::warn("listing the models of provider '{}' failed: {}", provider.name(),
+                      got.error->message);
             co_return ids;  // not cached: the next request tries again
+        }
+        if (got.status == 200) {
+            ids = provider.parse_models(got.body);
+        } else {
+            log::warn("listing the models of provider '{}' failed: HTTP {}", provider.name(),
+                      got.status);
         }
     }
     std::lock_guard lock(models_cache().mutex);
@@ -963,16 +985,9 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
             co_return std::nullopt;
         }
         AttemptFailure f;
-        f.error = error_from_response(provider, head, body);
+        f.error = error_from_response(provider, head, body, f.retry_after);
         f.kind = FailKind::status;
         f.status = head.status;
-        const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                                  std::chrono::system_clock::now().time_since_epoch()).count();
-        if (const auto ra = routing::parse_retry_after(head.find("retry-after-ms"),
-                                                       head.find("x-ms-retry-after-ms"),
-                                                       head.find("retry-after"), now_unix)) {
-            f.retry_after = *ra;
-        }
         if (head.status >= 500 || head.status == 429 || f.error.code == "upstream_auth_error") {
             log::warn("request {}: provider '{}' answered HTTP {}: {}", ctx.request_id,
                       provider.name(), head.status, f.error.message);
@@ -1222,7 +1237,8 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
             ctx.usage = Usage{};
             std::optional<AttemptFailure> failure;
             {
-                AttemptGuard guard(*target.health, admit == routing::Admit::probe);
+                AttemptGuard guard(*target.health, admit == routing::Admit::probe,
+                                   strategy == routing::Strategy::least_latency);
                 const auto attempt_began = Clock::now();
                 failure = co_await run_attempt(*link, ctx, route, target, total_deadline, guard, close);
                 ctx.attempts.back().duration = Clock::now() - attempt_began;

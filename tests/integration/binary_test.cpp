@@ -12,6 +12,7 @@
 
 #include "http_client.hpp"
 #include "mock_upstream.hpp"
+#include "sluice_process.hpp"
 
 namespace sluice::test {
 namespace {
@@ -79,40 +80,15 @@ TEST(Binary, I5_SecretsNeverReachTheOutput) {
     MockUpstream up;
     const std::string provider_key = "sk-canary-provider-7f3a9c1e5b";
     const std::string client_key = "canary-client-key-b2d4f6";
-    std::uint16_t port = 0;
-    {
-        MockUpstream probe;
-        port = probe.port();
-    }
-    const std::string cfg = temp_file(
-        "server:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n  threads: 1\n"
-        "log:\n  level: trace\n  format: json\n"
-        "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-        "\"\n    api_key: \"${CANARY_PROVIDER_KEY}\"\n"
-        "routes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
-        "keys:\n  - name: canary\n    key: \"${CANARY_CLIENT_KEY}\"\n");
-    const std::string out_path = cfg + ".out";
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        setenv("CANARY_PROVIDER_KEY", provider_key.c_str(), 1);
-        setenv("CANARY_CLIENT_KEY", client_key.c_str(), 1);
-        FILE* out = std::freopen(out_path.c_str(), "w", stdout);
-        (void)out;
-        dup2(fileno(stdout), 2);
-        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    bool ready = false;
-    for (int i = 0; i < 200 && !ready; ++i) {
-        try {
-            Client probe(port);
-            ready = probe.request("GET", "/readyz").status == 200;
-        } catch (...) {
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    ASSERT_TRUE(ready);
+    SluiceProcess child("  threads: 1\n",
+                        "log:\n  level: trace\n  format: json\n"
+                        "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+                            "\"\n    api_key: \"${CANARY_PROVIDER_KEY}\"\n"
+                            "routes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
+                            "keys:\n  - name: canary\n    key: \"${CANARY_CLIENT_KEY}\"\n",
+                        {{"CANARY_PROVIDER_KEY", provider_key}, {"CANARY_CLIENT_KEY", client_key}});
+    ASSERT_TRUE(child.ready());
+    const std::uint16_t port = child.port();
     {
         Client c(port);
         const std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + client_key}};
@@ -130,72 +106,13 @@ TEST(Binary, I5_SecretsNeverReachTheOutput) {
         EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", {{"x-api-key", client_key + "x"}}).status, 401);
         EXPECT_EQ(c.request("GET", "/v1/models", "", auth).status, 200);
     }
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    std::ifstream in(out_path);
-    const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    child.signal(SIGTERM);
+    child.wait_exit();
+    const std::string output = child.output();
     EXPECT_NE(output.find("\"msg\":\"access\""), std::string::npos) << output;
     EXPECT_EQ(output.find(provider_key), std::string::npos) << output;
     EXPECT_EQ(output.find(client_key), std::string::npos) << output;
-    std::remove(cfg.c_str());
-    std::remove(out_path.c_str());
 }
-
-/// The sluice binary serving `yaml` (listen address added) with its output in a file.
-class Daemon {
-public:
-    explicit Daemon(const std::string& yaml) {
-        {
-            MockUpstream probe;
-            port_ = probe.port();
-        }
-        cfg_ = temp_file("server:\n  listen: \"127.0.0.1:" + std::to_string(port_) +
-                         "\"\n  threads: 1\n" + yaml);
-        out_ = cfg_ + ".out";
-        pid_ = fork();
-        if (pid_ == 0) {
-            FILE* out = std::freopen(out_.c_str(), "w", stdout);
-            (void)out;
-            dup2(fileno(stdout), 2);
-            execl(SLUICE_BINARY, SLUICE_BINARY, "--config", cfg_.c_str(), static_cast<char*>(nullptr));
-            _exit(127);
-        }
-        for (int i = 0; i < 200 && !ready_; ++i) {
-            try {
-                Client probe(port_);
-                ready_ = probe.request("GET", "/readyz").status == 200;
-            } catch (...) {
-                std::this_thread::sleep_for(20ms);
-            }
-        }
-    }
-    ~Daemon() {
-        stop();
-        std::remove(cfg_.c_str());
-        std::remove(out_.c_str());
-    }
-    bool ready() const { return ready_; }
-    std::uint16_t port() const { return port_; }
-    /// Stops the process (SIGTERM) and returns everything it printed.
-    std::string stop() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-            pid_ = -1;
-        }
-        std::ifstream in(out_);
-        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    }
-
-private:
-    std::uint16_t port_ = 0;
-    std::string cfg_;
-    std::string out_;
-    pid_t pid_ = -1;
-    bool ready_ = false;
-};
 
 TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
     MockUpstream up;
@@ -205,7 +122,7 @@ TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
         dead_port = gone.port();  // nothing listens here any more: connection refused
     }
     for (const std::string format : {"json", "text"}) {
-        Daemon d("log:\n  format: " + format +
+        SluiceProcess d("  threads: 1\n", "log:\n  format: " + format +
                  "\nproviders:\n  down:\n    kind: openai\n    base_url: \"http://127.0.0.1:" +
                  std::to_string(dead_port) + "/v1\"\n  up:\n    kind: openai\n    base_url: \"" +
                  up.base_url() + "\"\nroutes:\n  - model: m\n    strategy: fallback\n"
@@ -218,7 +135,9 @@ TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
             EXPECT_EQ(r.status, 200);
             EXPECT_EQ(r.header("x-sluice-attempts"), "2");
         }
-        const std::string output = d.stop();
+        d.signal(SIGTERM);
+        d.wait_exit();
+        const std::string output = d.output();
         if (format == "json") {
             EXPECT_NE(output.find(R"("attempts":[{"route":"m","provider":"down","model":"m","status":0,"error":"upstream_connect_failed","duration_ms":)"),
                       std::string::npos) << output;

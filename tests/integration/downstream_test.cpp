@@ -14,6 +14,7 @@
 #include "gateway.hpp"
 #include "http_client.hpp"
 #include "mock_upstream.hpp"
+#include "sluice_process.hpp"
 
 namespace sluice::test {
 namespace {
@@ -205,100 +206,32 @@ TEST_F(Downstream, RequestIdIsKeptWhenSaneAndGeneratedOtherwise) {
     EXPECT_EQ(r.header("x-request-id").size(), 32u);
 }
 
-/// Starts the sluice binary on a free port with `yaml_body` (everything after server.listen).
-struct Child {
-    pid_t pid = -1;
-    std::uint16_t port = 0;
-    std::string config;
-};
-
-Child start_child(const std::string& server_extra, const std::string& rest) {
-    Child ch;
-    {
-        MockUpstream probe;
-        ch.port = probe.port();
-    }
-    char path[] = "/tmp/sluice-child-XXXXXX.yaml";
-    const int fd = mkstemps(path, 5);
-    close(fd);
-    ch.config = path;
-    std::ofstream(path) << "server:\n  listen: \"127.0.0.1:" << ch.port << "\"\n  threads: 2\n"
-                        << server_extra << "log:\n  level: warn\n" << rest;
-    ch.pid = fork();
-    if (ch.pid == 0) {
-        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", path, static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    bool ready = false;
-    for (int i = 0; i < 200 && !ready; ++i) {
-        try {
-            Client probe(ch.port);
-            ready = probe.request("GET", "/readyz").status == 200;
-        } catch (...) {
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    EXPECT_TRUE(ready);
-    return ch;
-}
-
-int wait_exit(const Child& ch) {
-    int status = 0;
-    waitpid(ch.pid, &status, 0);
-    std::remove(ch.config.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 TEST(Drain, I1_DrainDeadlineEndsOpenStreamsWithAnErrorEvent) {
     MockUpstream up;
-    const Child ch = start_child("  drain_timeout: 300ms\n",
-                                 "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-                                     "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n");
-    Client stream(ch.port);
+    SluiceProcess ch("  threads: 2\n  drain_timeout: 300ms\n",
+                     "log:\n  level: warn\nproviders:\n  up:\n    kind: openai\n    base_url: \"" +
+                         up.base_url() + "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n");
+    EXPECT_TRUE(ch.ready());
+    Client stream(ch.port());
     const std::string body =
         R"({"model":"m","stream":true,"messages":[{"role":"user","content":"a b c d e f g h i j k l m n o p"}],"mock":{"chunk_delay_ms":200}})";
     stream.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", body));
     ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
-    kill(ch.pid, SIGTERM);
+    ch.signal(SIGTERM);
     const auto rest = stream.read_until("\r\n0\r\n\r\n", 5s);
     EXPECT_EQ(rest.find("[DONE]"), std::string::npos);
     EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest;
     EXPECT_NE(rest.find("0\r\n\r\n"), std::string::npos);
-    EXPECT_EQ(wait_exit(ch), 0);
+    EXPECT_EQ(ch.wait_exit(), 0);
 }
 
 TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
     MockUpstream up;
-    char path[] = "/tmp/sluice-drain-XXXXXX.yaml";
-    const int fd = mkstemps(path, 5);
-    ASSERT_GE(fd, 0);
-    close(fd);
-    // Pick a free port for the child.
-    std::uint16_t port = 0;
-    {
-        MockUpstream probe;
-        port = probe.port();
-    }
-    std::ofstream(path) << "server:\n  listen: \"127.0.0.1:" << port
-                        << "\"\n  threads: 2\n  drain_timeout: 10s\nlog:\n  level: warn\n"
-                        << "providers:\n  up:\n    kind: openai\n    base_url: \"" << up.base_url()
-                        << "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        execl(SLUICE_BINARY, SLUICE_BINARY, "--config", path, static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    bool up_ok = false;
-    for (int i = 0; i < 200 && !up_ok; ++i) {
-        try {
-            Client probe(port);
-            up_ok = probe.request("GET", "/readyz").status == 200;
-        } catch (...) {
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    ASSERT_TRUE(up_ok);
+    SluiceProcess child("  threads: 2\n  drain_timeout: 10s\n",
+                        "log:\n  level: warn\nproviders:\n  up:\n    kind: openai\n    base_url: \"" +
+                            up.base_url() + "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n");
+    ASSERT_TRUE(child.ready());
+    const std::uint16_t port = child.port();
     Client stream(port);
     const std::string body =
         R"({"model":"m","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight"}],"mock":{"chunk_delay_ms":100}})";
@@ -306,16 +239,12 @@ TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
     ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
     Client idle(port);  // an idle keep-alive connection: closed at once by the drain
     ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
-    kill(pid, SIGTERM);
+    child.signal(SIGTERM);
     const auto rest = stream.read_until("\r\n0\r\n\r\n", 10s);
     EXPECT_NE(rest.find("data: [DONE]"), std::string::npos) << rest;
     EXPECT_TRUE(idle.closed_by_peer(2s));
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_EQ(child.wait_exit(), 0);
     EXPECT_THROW(Client refused(port), std::exception);
-    std::remove(path);
 }
 
 }  // namespace

@@ -232,7 +232,7 @@ TEST(Breaker, CooldownIsAtLeastTheProvidersRetryAfterAndNeverShortened) {
     h.on_failure(t0, false, 5s);
     EXPECT_EQ(h.available_at(t0), t0 + 5s);
     // A later, shorter Retry-After does not shorten the pause.
-    h.back_off(t0 + 1s, 1s);
+    h.on_failure(t0 + 1s, false, 1s);
     EXPECT_EQ(h.available_at(t0), t0 + 5s);
 }
 

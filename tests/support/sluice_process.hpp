@@ -1,0 +1,44 @@
+#pragma once
+
+// The sluice binary as a child process, for tests of what only the real executable does:
+// signals, exit codes, its output. It serves on a free 127.0.0.1 port; everything it prints
+// goes to a file that output() reads.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace sluice::test {
+
+class SluiceProcess {
+public:
+    /// `server_keys`: indented keys of the `server:` block after `listen` (e.g. "  threads: 1\n");
+    /// `rest`: the config after it (log, providers, routes, keys); `env`: variables set for the
+    /// child only. Returns once /readyz answers 200 (ready()) or after about 4 s.
+    SluiceProcess(const std::string& server_keys, const std::string& rest,
+                  const std::vector<std::pair<std::string, std::string>>& env = {});
+    /// Kills the process if it still runs and removes its files.
+    ~SluiceProcess();
+    SluiceProcess(const SluiceProcess&) = delete;
+    SluiceProcess& operator=(const SluiceProcess&) = delete;
+
+    bool ready() const { return ready_; }
+    std::uint16_t port() const { return port_; }
+    void signal(int sig) const;
+    /// Waits for the process to end: its exit code, or -1 when a signal ended it.
+    int wait_exit();
+    /// Everything it printed so far (stdout and stderr).
+    std::string output() const;
+
+private:
+    std::uint16_t port_ = 0;
+    std::string config_;
+    std::string output_file_;
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+}  // namespace sluice::test
