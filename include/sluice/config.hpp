@@ -26,6 +26,9 @@ struct ServerConfig {
     Duration drain_timeout{30000};             ///< SIGTERM: how long in-flight requests may finish
     std::size_t max_connections = 10000;       ///< downstream connections per process
     std::size_t max_requests_per_connection = 1000;
+    /// Serve a non-loopback address with no keys while a real provider is enabled. Off: that
+    /// combination is a start-up error (anyone who reaches the port would spend the provider key).
+    bool allow_unauthenticated = false;
 };
 
 struct LogConfig {
@@ -57,6 +60,9 @@ struct ProviderConfig {
     unsigned health_healthy_after = 1;    ///< passed checks in a row that bring it back
     std::string api_version;       ///< azure: "2024-10-21" (dated API) or "v1"
     int default_max_tokens = 4096; ///< anthropic: max_tokens when the request has none
+    /// Translating kinds: request fields the provider cannot represent are dropped instead of
+    /// refused with 400 (LiteLLM's drop_params). Wrong types are refused either way.
+    bool drop_unsupported_params = false;
     std::string region;            ///< bedrock: AWS region, e.g. us-east-1
     // mock only
     std::vector<std::string> mock_models;

@@ -69,24 +69,52 @@ struct LocalResponse {
     std::string body;  ///< JSON, or the complete SSE text for a stream
 };
 
+/// The most a stream relay buffers from the provider at once (an SSE event built from many
+/// `data:` lines, thinking and signature text, a tool's arguments): past it the stream fails
+/// instead of growing.
+inline constexpr std::size_t kMaxStreamBuffer = 8 * 1024 * 1024;
+
 /// Turns upstream SSE events into the events the client receives and reads usage on the way.
 /// One per streaming request; not thread-safe. Does no I/O.
+///
+/// A relay never writes an error event itself: when the provider's stream cannot go on (an
+/// answer sluice cannot read, a buffer over kMaxStreamBuffer, an error the provider reported in
+/// the stream) its handler returns false and error() tells why. The forwarder then answers a 502
+/// (nothing sent yet; retried when the error allows it) or ends the stream with a terminal error
+/// event, scrubbed of the provider's secrets, in the client's dialect.
 class StreamRelay {
 public:
     virtual ~StreamRelay() = default;
     /// Handles one upstream event; appends zero or more encoded client events to `out`.
-    virtual void on_event(const sse::Event& ev, std::string& out) = 0;
+    virtual bool on_event(const sse::Event& ev, std::string& out) = 0;
     /// True for providers whose stream is not SSE (Bedrock's binary event-stream): the forwarder
     /// then hands raw body bytes to on_bytes() instead of decoded SSE events to on_event().
     virtual bool wants_bytes() const { return false; }
-    /// Raw stream bytes, split anywhere. False when the stream is corrupt (ends with an error).
+    /// Raw stream bytes, split anywhere.
     virtual bool on_bytes(std::string_view /*bytes*/, std::string& /*out*/) { return true; }
     /// The upstream body ended cleanly: append what closes the client's stream when the provider
     /// has no end marker of its own (Gemini: the finish chunk, usage and `[DONE]`).
-    virtual void on_end(std::string& /*out*/) {}
+    virtual bool on_end(std::string& /*out*/) { return true; }
     /// True once the stream is complete (e.g. `data: [DONE]` seen or written).
     virtual bool finished() const = 0;
     virtual Usage usage() const = 0;
+    /// Why the last handler returned false.
+    const GatewayError& error() const noexcept { return error_; }
+
+protected:
+    /// Records why the stream stops; returns false for `return fail(...)`.
+    bool fail(GatewayError e) {
+        error_ = std::move(e);
+        return false;
+    }
+    /// An answer of the provider sluice cannot read (502 upstream_invalid_response).
+    bool fail_invalid(std::string message) {
+        return fail(GatewayError::upstream_error("The provider's stream is invalid: " + std::move(message),
+                                                 "upstream_invalid_response"));
+    }
+
+private:
+    GatewayError error_;
 };
 
 /// Where and how to reach a provider over the network, with its timeouts and limits.
@@ -102,8 +130,9 @@ struct UpstreamSettings {
     std::chrono::milliseconds pool_idle_timeout{55000};
     std::size_t max_connections = 256;
     std::size_t max_response_bytes = 64 * 1024 * 1024;
-    /// Secret to scrub from anything the provider sends back (its own key).
-    std::string secret;
+    /// Secrets to scrub from anything the provider sends back (its key; Bedrock's access key
+    /// id, secret key and session token).
+    std::vector<std::string> secrets;
 };
 
 /// The Host header value for an upstream (port only when not the scheme's default).
@@ -146,6 +175,13 @@ public:
 
     /// For local() providers: answers the request built by build_request().
     virtual LocalResponse respond_locally(const UpstreamRequest& req) const;
+
+    /// `text` with every secret of this provider masked (and sk-style keys, bearer tokens and
+    /// key= parameters), capped at `max_len` bytes: for anything the provider wrote that goes to
+    /// a client or a log.
+    std::string scrub(std::string_view text, std::size_t max_len = 1024) const;
+    /// The error with its message, type, code and param scrubbed.
+    GatewayError scrubbed(GatewayError e) const;
 };
 
 }  // namespace sluice

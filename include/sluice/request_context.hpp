@@ -18,6 +18,7 @@ struct MessageHead;
 class Runtime;
 namespace routing {
 class TargetHealth;
+class Pauses;
 }
 
 /// A virtual key from the config. Keys are held as SHA-256 digests only.
@@ -33,8 +34,14 @@ struct Target {
     std::string model;  ///< upstream model; empty = the client's
     unsigned weight = 1;
     TimeoutOverrides timeouts;
-    /// Breaker, back-off, in-flight and latency state, shared by all workers.
+    /// Breaker, in-flight and latency state, shared by all workers.
     std::shared_ptr<routing::TargetHealth> health;
+    /// The provider's Retry-After pauses per upstream model (shared with its other targets).
+    std::shared_ptr<routing::Pauses> pauses;
+    /// The model this target sends for a client's `model`.
+    std::string_view upstream_model(std::string_view client_model) const noexcept {
+        return model.empty() ? client_model : std::string_view(model);
+    }
 };
 
 struct Route {

@@ -66,6 +66,20 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
         return GatewayError::bad_request("The model parameter must be a non-empty string.",
                                          "invalid_parameter", "model");
     }
+    // The model name travels into upstream paths (Gemini, Azure, Bedrock), response headers and
+    // logs: no control characters, bounded length.
+    if (name->size() > kMaxModelNameBytes) {
+        return GatewayError::bad_request("The model parameter is longer than " +
+                                             std::to_string(kMaxModelNameBytes) + " bytes.",
+                                         "invalid_parameter", "model");
+    }
+    for (const char c : *name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            return GatewayError::bad_request("The model parameter may not contain control characters.",
+                                             "invalid_parameter", "model");
+        }
+    }
     out.model = std::move(*name);
     out.model_value = {static_cast<std::size_t>(model->value.data() - out.body.data()),
                        static_cast<std::size_t>(model->value.data() - out.body.data()) +
@@ -106,30 +120,28 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
     return std::nullopt;
 }
 
-Usage parse_usage_object(std::string_view object) {
-    Usage u;
+bool parse_usage_object(std::string_view object, Usage& u) {
+    u = Usage{};
     std::vector<json::Member> members;
     json::ScanError err;
     if (!json::scan(object, &members, err)) {
-        return u;
+        return false;
     }
     for (const auto& m : members) {
-        if (m.kind != json::Kind::number) {
-            continue;
+        std::int64_t* slot = m.key_is("prompt_tokens")       ? &u.prompt_tokens
+                             : m.key_is("completion_tokens") ? &u.completion_tokens
+                             : m.key_is("total_tokens")      ? &u.total_tokens
+                                                             : nullptr;
+        if (slot == nullptr || m.kind == json::Kind::null) {
+            continue;  // details objects and fields sluice does not count
         }
-        const auto v = json::int_value(m.value);
-        if (!v) {
-            continue;
+        const auto v = m.kind == json::Kind::number ? json::int_value(m.value) : std::nullopt;
+        if (!v || *v < 0) {
+            return false;
         }
-        if (m.key_is("prompt_tokens")) {
-            u.prompt_tokens = *v;
-        } else if (m.key_is("completion_tokens")) {
-            u.completion_tokens = *v;
-        } else if (m.key_is("total_tokens")) {
-            u.total_tokens = *v;
-        }
+        *slot = *v;
     }
-    return u;
+    return true;
 }
 
 }  // namespace sluice

@@ -26,7 +26,8 @@ std::string encode_message(const std::map<std::string, std::string>& headers, st
 
 class EventStreamDecoder {
 public:
-    static constexpr std::size_t kMaxMessage = 16 * 1024 * 1024;
+    /// AWS allows 16 MiB; sluice holds at most 8 MiB of one frame (its stream buffer cap).
+    static constexpr std::size_t kMaxMessage = 8 * 1024 * 1024;
 
     /// Feeds bytes; calls `on_message(const EventMessage&)` per complete message. False (and
     /// failed() with a reason) on a corrupt frame; nothing after it is decoded.

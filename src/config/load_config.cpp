@@ -394,7 +394,7 @@ void decode_server(Decoder& d, const YAML::Node& n, ServerConfig& s) {
     d.check_keys(n, p,
                  {"listen", "threads", "max_header_bytes", "max_body_bytes", "header_timeout",
                   "body_timeout", "idle_timeout", "write_timeout", "drain_timeout",
-                  "max_connections", "max_requests_per_connection"});
+                  "max_connections", "max_requests_per_connection", "allow_unauthenticated"});
     d.string_field(n, "listen", p, s.listen);
     if (n["listen"] && !parse_host_port(s.listen)) {
         d.error(p + ".listen", n["listen"], "expected HOST:PORT, got '" + s.listen + "'");
@@ -409,6 +409,7 @@ void decode_server(Decoder& d, const YAML::Node& n, ServerConfig& s) {
     d.duration_field(n, "drain_timeout", p, s.drain_timeout, true);
     d.int_field(n, "max_connections", p, s.max_connections, 1, 1000000);
     d.int_field(n, "max_requests_per_connection", p, s.max_requests_per_connection, 1, 1LL << 30);
+    d.bool_field(n, "allow_unauthenticated", p, s.allow_unauthenticated);
 }
 
 void decode_log(Decoder& d, const YAML::Node& n, LogConfig& l) {
@@ -444,7 +445,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
                   "connect_timeout",
                   "first_byte_timeout", "first_token_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout", "health_check",
                   "max_connections", "max_response_bytes", "headers", "models",
-                  "embedding_dimensions"});
+                  "embedding_dimensions", "drop_unsupported_params"});
     d.string_field(n, "kind", p, pc.kind);
     d.string_field(n, "base_url", p, pc.base_url);
     if (n["api_key"]) {
@@ -458,6 +459,7 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         d.error(p + ".default_max_tokens", n["default_max_tokens"], "applies to kind: anthropic only");
     }
     d.string_field(n, "ca_file", p, pc.ca_file);
+    d.bool_field(n, "drop_unsupported_params", p, pc.drop_unsupported_params);
     d.duration_field(n, "connect_timeout", p, pc.connect_timeout);
     d.duration_field(n, "first_byte_timeout", p, pc.first_byte_timeout);
     d.duration_field(n, "idle_timeout", p, pc.idle_timeout);
@@ -485,7 +487,14 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
             for (const auto& kv : h) {
                 const std::string hp = p + ".headers." + kv.first.Scalar();
                 if (auto v = d.scalar(kv.second, hp)) {
-                    pc.headers[kv.first.Scalar()] = *v;
+                    // A header goes upstream as written: no way to smuggle a second line.
+                    if (!valid_header_name(kv.first.Scalar())) {
+                        d.error(hp, kv.first, "not a valid HTTP header name");
+                    } else if (!valid_header_value(*v)) {
+                        d.error(hp, kv.second, "header values may not contain CR, LF or NUL");
+                    } else {
+                        pc.headers[kv.first.Scalar()] = *v;
+                    }
                 }
             }
         }

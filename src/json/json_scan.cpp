@@ -10,8 +10,8 @@ namespace {
 
 class Scanner {
 public:
-    Scanner(std::string_view text, int max_depth, ScanError& err)
-        : s_(text), max_depth_(max_depth), err_(err) {}
+    Scanner(std::string_view text, const ScanLimits& limits, ScanError& err)
+        : s_(text), max_depth_(limits.max_depth), max_values_(limits.max_values), err_(err) {}
 
     bool run(std::vector<Member>* members) {
         ws();
@@ -54,6 +54,9 @@ private:
     bool value(int depth, std::vector<Member>* members) {
         if (p_ >= s_.size()) {
             return fail("unexpected end of JSON");
+        }
+        if (++values_ > max_values_) {
+            return fail("JSON has too many values");
         }
         switch (s_[p_]) {
             case '{': return object(depth + 1, members);
@@ -342,6 +345,8 @@ private:
     std::string_view s_;
     std::size_t p_ = 0;
     int max_depth_;
+    std::size_t max_values_;
+    std::size_t values_ = 0;
     ScanError& err_;
 };
 
@@ -378,7 +383,15 @@ unsigned parse_hex4(std::string_view s, std::size_t i) {
 }  // namespace
 
 bool scan(std::string_view text, std::vector<Member>* members, ScanError& err, int max_depth) {
-    Scanner s(text, max_depth, err);
+    ScanLimits limits;
+    limits.max_depth = max_depth;
+    Scanner s(text, limits, err);
+    return s.run(members);
+}
+
+bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
+          const ScanLimits& limits) {
+    Scanner s(text, limits, err);
     return s.run(members);
 }
 

@@ -32,11 +32,22 @@ struct ScanError {
 };
 
 inline constexpr int kDefaultMaxDepth = 64;
+/// Values (of any type, containers included) one document may hold. Bounds the DOM a client or
+/// a provider can make sluice build: a nlohmann node costs 16 to ~100 bytes.
+inline constexpr std::size_t kDefaultMaxValues = 1000000;
+
+struct ScanLimits {
+    int max_depth = kDefaultMaxDepth;
+    std::size_t max_values = kDefaultMaxValues;
+};
 
 /// Validates `text` as one complete JSON value. When the value is an object and `members` is
 /// non-null, its top-level members are appended in order.
 bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
           int max_depth = kDefaultMaxDepth);
+/// Same, with a cap on the number of values too.
+bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
+          const ScanLimits& limits);
 
 /// Decodes the contents of a JSON string (the part between the quotes). Input must be valid.
 std::string unescape(std::string_view raw);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "json/json_dom.hpp"
 #include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
@@ -10,80 +11,180 @@
 namespace sluice {
 
 using Json = nlohmann::json;
+using json::Reader;
+using json::Type;
 
 namespace {
 
 constexpr const char* kAnthropicVersion = "2023-06-01";
 
-/// An OpenAI image_url part → an Anthropic image block (base64 from a data: URL, else a URL
-/// source). Unknown keys of the part (cache_control, ...) are kept.
-std::optional<Json> image_block(const Json& part) {
-    const Json& image = part.value("image_url", Json::object());
-    const std::string url = image.is_string() ? image.get<std::string>() : image.value("url", "");
-    Json block = {{"type", "image"}};
-    if (url.rfind("data:", 0) == 0) {
-        const auto semi = url.find(';');
-        const auto comma = url.find(',');
-        if (semi == std::string::npos || comma == std::string::npos || semi > comma ||
-            url.compare(semi, 8, ";base64,") != 0) {
-            return std::nullopt;
-        }
-        block["source"] = {{"type", "base64"},
-                           {"media_type", url.substr(5, semi - 5)},
-                           {"data", url.substr(comma + 1)}};
-    } else if (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0) {
-        block["source"] = {{"type", "url"}, {"url", url}};
+/// Request fields that are Anthropic's own and pass through untouched when a client sends them
+/// on purpose through the OpenAI surface.
+constexpr std::string_view kNativeFields[] = {"top_k", "thinking", "output_config", "container",
+                                              "mcp_servers", "context_management"};
+
+/// An OpenAI image part → an Anthropic image block (base64 from a data: URL, else a URL source).
+/// Keys of the part sluice does not model (cache_control, ...) are kept.
+bool image_block(const ChatPart& p, Json& block) {
+    block = Json::object();
+    block["type"] = "image";
+    std::string_view media;
+    std::string_view data;
+    if (split_data_url(p.url, media, data)) {
+        block["source"] = {{"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}};
+    } else if (p.url.rfind("https://", 0) == 0 || p.url.rfind("http://", 0) == 0) {
+        block["source"] = {{"type", "url"}, {"url", std::string(p.url)}};
     } else {
-        return std::nullopt;
+        return false;
     }
-    for (const auto& [k, v] : part.items()) {
-        if (k != "type" && k != "image_url") {
-            block[k] = v;
+    for (const auto& item : p.raw->items()) {
+        if (item.key() != "type" && item.key() != "image_url") {
+            block[item.key()] = item.value();
         }
     }
-    return block;
+    return true;
 }
 
-/// OpenAI content (string or parts) → Anthropic content blocks.
-std::optional<GatewayError> content_blocks(const Json& content, Json& blocks) {
-    if (content.is_null()) {
-        return std::nullopt;
-    }
-    if (content.is_string()) {
-        if (!content.get<std::string>().empty()) {
-            blocks.push_back({{"type", "text"}, {"text", content}});
+/// A message's content → Anthropic content blocks. System prompts take text only.
+void content_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool system, Json& blocks) {
+    if (m.content_is_text) {
+        if (!m.text.empty()) {
+            blocks.push_back({{"type", "text"}, {"text", std::string(m.text)}});
         }
-        return std::nullopt;
+        return;
     }
-    if (!content.is_array()) {
-        return GatewayError::bad_request("Message content must be a string or an array of parts.",
-                                         "invalid_parameter", "messages");
-    }
-    for (const auto& part : content) {
-        const std::string type = part.is_object() ? part.value("type", "") : "";
-        if (type == "text") {
-            blocks.push_back(part);  // same shape in both APIs; cache_control and the rest kept
-        } else if (type == "refusal") {
-            blocks.push_back({{"type", "text"}, {"text", part.value("refusal", "")}});
-        } else if (type == "image_url") {
-            auto block = image_block(part);
-            if (!block) {
-                return GatewayError::bad_request(
-                    "image_url must be an https URL or a base64 data: URL.", "invalid_parameter",
-                    "messages");
+    for (const ChatPart& p : m.parts) {
+        const std::string path = part_path(m.index, p.index);
+        switch (p.kind) {
+            case ChatPart::Kind::text:
+                blocks.push_back(*p.raw);  // same shape in both APIs; cache_control and the rest kept
+                break;
+            case ChatPart::Kind::refusal:
+                blocks.push_back({{"type", "text"}, {"text", std::string(p.text)}});
+                break;
+            case ChatPart::Kind::image: {
+                if (system) {
+                    refuse(r, t, path, "system prompts take text only");
+                    break;
+                }
+                Json block;
+                if (!image_block(p, block)) {
+                    r.fail_at(path + ".image_url.url", "expected an http(s) URL or a base64 data: URL.");
+                    break;
+                }
+                blocks.push_back(std::move(block));
+                break;
             }
-            blocks.push_back(std::move(*block));
-        } else if (type == "input_audio") {
-            return GatewayError::bad_request("Audio input is not supported by Anthropic models.",
-                                             "unsupported_content", "messages");
-        } else {
-            blocks.push_back(part);  // Anthropic-native blocks (document, ...) pass through
+            case ChatPart::Kind::file: {
+                std::string_view media;
+                std::string_view data;
+                if (system || !split_data_url(p.file_data, media, data)) {
+                    refuse(r, t, path, "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
+                    break;
+                }
+                Json block = {{"type", "document"},
+                              {"source", {{"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}}}};
+                if (!p.filename.empty()) {
+                    block["title"] = std::string(p.filename);
+                }
+                blocks.push_back(std::move(block));
+                break;
+            }
+            case ChatPart::Kind::audio:
+                refuse(r, t, path, "Anthropic models take no audio input");
+                break;
+            case ChatPart::Kind::other:
+                if (system) {
+                    refuse(r, t, path, "system prompts take text only");
+                    break;
+                }
+                blocks.push_back(*p.raw);  // Anthropic-native blocks (document, search_result, ...)
+                break;
         }
     }
-    return std::nullopt;
 }
 
-std::string finish_reason(const std::string& stop_reason) {
+void translate_messages(Reader& r, const TargetRules& t, const ChatRequestView& v, Json& system,
+                        Json& messages) {
+    for (const ChatMessage& m : v.messages) {
+        if (r.failed()) {
+            return;
+        }
+        Json blocks = Json::array();
+        if (m.role == "system" || m.role == "developer") {
+            content_blocks(r, t, m, true, blocks);
+            for (auto& b : blocks) {
+                system.push_back(std::move(b));
+            }
+        } else if (m.role == "user") {
+            content_blocks(r, t, m, false, blocks);
+            append_turn(messages, "user", std::move(blocks));
+        } else if (m.role == "assistant") {
+            // Thinking blocks sluice returned earlier (with their signatures) go back first, as
+            // Anthropic requires when a turn continues after thinking and tool use.
+            if (m.thinking_blocks != nullptr) {
+                for (const auto& tb : *m.thinking_blocks) {
+                    blocks.push_back(tb);
+                }
+            }
+            content_blocks(r, t, m, false, blocks);
+            for (const ChatToolCall& call : m.tool_calls) {
+                Json input;
+                if (!tool_call_input(r, m, call, "Anthropic", input)) {
+                    return;
+                }
+                blocks.push_back({{"type", "tool_use"},
+                                  {"id", std::string(call.id)},
+                                  {"name", std::string(call.name)},
+                                  {"input", std::move(input)}});
+            }
+            append_turn(messages, "assistant", std::move(blocks));
+        } else if (m.role == "tool") {
+            Json result = {{"type", "tool_result"}, {"tool_use_id", std::string(m.tool_call_id)}};
+            if (m.content_is_text || !m.has_content) {
+                result["content"] = std::string(m.text);
+            } else {
+                Json inner = Json::array();
+                content_blocks(r, t, m, false, inner);
+                result["content"] = std::move(inner);
+            }
+            append_turn(messages, "user", Json::array({std::move(result)}));
+        }
+    }
+}
+
+void translate_tools(const ChatRequestView& v, Json& out) {
+    if (v.doc == nullptr || json::find(*v.doc, "tools") == nullptr) {
+        return;
+    }
+    Json tools = Json::array();
+    for (const ChatTool& tool : v.tools) {
+        if (!tool.function) {
+            tools.push_back(*tool.raw);  // Anthropic server tools (web_search, ...) pass through
+            continue;
+        }
+        Json t = Json::object();
+        t["name"] = std::string(tool.name);
+        if (tool.description != nullptr) {
+            t["description"] = *tool.description;
+        }
+        t["input_schema"] = tool.parameters != nullptr
+                                ? *tool.parameters
+                                : Json{{"type", "object"}, {"properties", Json::object()}};
+        if (tool.strict) {
+            t["strict"] = *tool.strict;
+        }
+        for (const auto& item : tool.raw->items()) {
+            if (item.key() != "type" && item.key() != "function") {
+                t[item.key()] = item.value();  // cache_control and anything else sluice does not model
+            }
+        }
+        tools.push_back(std::move(t));
+    }
+    out["tools"] = std::move(tools);
+}
+
+std::string finish_reason(std::string_view stop_reason) {
     if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") {
         return "length";
     }
@@ -104,209 +205,218 @@ Json openai_usage(const Usage& u, std::int64_t cached) {
     return j;
 }
 
-std::int64_t int_field(const Json& j, const char* key) {
-    return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
+/// Reads one token count: absent/null leave `out` alone; anything but a non-negative integer is
+/// the provider's error.
+void count(Reader& r, const Json& u, std::string_view key, std::optional<std::int64_t>& out) {
+    if (const auto v = r.integer(u, key)) {
+        if (*v < 0) {
+            r.fail(key, "token counts are never negative.");
+        } else {
+            out = v;
+        }
+    }
 }
 
 }  // namespace
 
-Usage anthropic_usage(const Json& u) {
+void read_anthropic_usage(Reader& r, const Json& u, AnthropicUsage& out) {
+    if (!r.expect(u, Type::object)) {
+        return;
+    }
+    count(r, u, "input_tokens", out.input);
+    count(r, u, "output_tokens", out.output);
+    count(r, u, "cache_read_input_tokens", out.cache_read);
+    count(r, u, "cache_creation_input_tokens", out.cache_write);
+}
+
+Usage AnthropicUsage::usage() const {
     Usage out;
-    const std::int64_t input = int_field(u, "input_tokens");
-    const std::int64_t read = int_field(u, "cache_read_input_tokens");
-    const std::int64_t write = int_field(u, "cache_creation_input_tokens");
-    out.prompt_tokens = input + read + write;
-    out.completion_tokens = int_field(u, "output_tokens");
+    out.prompt_tokens = input.value_or(0) + cache_read.value_or(0) + cache_write.value_or(0);
+    out.completion_tokens = output.value_or(0);
     out.total_tokens = out.prompt_tokens + out.completion_tokens;
     return out;
 }
 
+void AnthropicUsage::merge(const AnthropicUsage& later) {
+    for (auto [mine, theirs] : {std::pair{&input, &later.input}, std::pair{&output, &later.output},
+                                std::pair{&cache_read, &later.cache_read},
+                                std::pair{&cache_write, &later.cache_write}}) {
+        if (*theirs) {
+            *mine = *theirs;
+        }
+    }
+}
+
 std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view model,
-                                                int default_max_tokens, Json& out) {
+                                                int default_max_tokens, Json& out,
+                                                bool drop_unsupported) {
+    Reader r;
+    ChatRequestView v;
+    read_chat_request(in, r, v);
+    if (r.failed()) {
+        return r.client_error();
+    }
+    const TargetRules t{"Anthropic", drop_unsupported};
+    refuse_openai_only(r, t, v, SamplingSupport{});
+    refuse_message_names(r, t, v);
+
     out = Json::object();
     out["model"] = model;
-    if (in.contains("n") && in["n"].is_number_integer() && in["n"].get<int>() != 1) {
-        return GatewayError::bad_request("Anthropic models return one choice: n must be 1.",
-                                         "invalid_parameter", "n");
-    }
-    std::int64_t max_tokens = default_max_tokens;
-    for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-        if (in.contains(key) && in[key].is_number_integer()) {
-            max_tokens = in[key].get<std::int64_t>();
-        }
-    }
+    std::int64_t max_tokens = v.max_tokens.value_or(default_max_tokens);
     Json system = Json::array();
     Json messages = Json::array();
-    if (!in.contains("messages") || !in["messages"].is_array()) {
-        return GatewayError::bad_request("messages must be an array.", "invalid_parameter", "messages");
-    }
-    for (const auto& m : in["messages"]) {
-        if (!m.is_object()) {
-            return GatewayError::bad_request("Each message must be an object.", "invalid_parameter",
-                                             "messages");
-        }
-        const std::string role = m.value("role", "");
-        Json blocks = Json::array();
-        if (role == "system" || role == "developer") {
-            if (auto e = content_blocks(m.value("content", Json()), blocks)) {
-                return e;
-            }
-            for (auto& b : blocks) {
-                system.push_back(std::move(b));
-            }
-        } else if (role == "user") {
-            if (auto e = content_blocks(m.value("content", Json()), blocks)) {
-                return e;
-            }
-            append_turn(messages, "user", std::move(blocks));
-        } else if (role == "assistant") {
-            // Thinking blocks sluice returned earlier (with their signatures) go back first, as
-            // Anthropic requires when a turn continues after thinking and tool use.
-            for (const auto& tb : m.value("thinking_blocks", Json::array())) {
-                if (tb.is_object() && (tb.value("type", "") == "thinking" || tb.value("type", "") == "redacted_thinking")) {
-                    blocks.push_back(tb);
-                }
-            }
-            if (auto e = content_blocks(m.value("content", Json()), blocks)) {
-                return e;
-            }
-            for (const auto& call : m.value("tool_calls", Json::array())) {
-                const Json fn = call.value("function", Json::object());
-                Json input;
-                if (auto e = tool_call_input(call, "Anthropic", input)) {
-                    return e;
-                }
-                blocks.push_back({{"type", "tool_use"},
-                                  {"id", call.value("id", "")},
-                                  {"name", fn.value("name", "")},
-                                  {"input", std::move(input)}});
-            }
-            append_turn(messages, "assistant", std::move(blocks));
-        } else if (role == "tool") {
-            Json result = {{"type", "tool_result"}, {"tool_use_id", m.value("tool_call_id", "")}};
-            const Json content = m.value("content", Json(""));
-            if (content.is_array()) {
-                Json inner = Json::array();
-                if (auto e = content_blocks(content, inner)) {
-                    return e;
-                }
-                result["content"] = std::move(inner);
-            } else {
-                result["content"] = content;
-            }
-            append_turn(messages, "user", Json::array({std::move(result)}));
-        } else {
-            return GatewayError::bad_request("Unsupported message role '" + role + "'.",
-                                             "invalid_parameter", "messages");
-        }
-    }
+    translate_messages(r, t, v, system, messages);
     if (!system.empty()) {
         out["system"] = std::move(system);
     }
     out["messages"] = std::move(messages);
-    if (in.contains("stop") && !in["stop"].is_null()) {
-        out["stop_sequences"] = in["stop"].is_string() ? Json::array({in["stop"]}) : in["stop"];
-    }
-    for (const char* key : {"temperature", "top_p"}) {
-        if (in.contains(key) && in[key].is_number()) {
-            out[key] = in[key];
+    if (v.stop_set) {
+        Json stop = Json::array();
+        for (const auto s : v.stop) {
+            stop.push_back(std::string(s));
         }
+        out["stop_sequences"] = std::move(stop);
     }
-    if (in.contains("user") && in["user"].is_string()) {
-        out["metadata"] = {{"user_id", in["user"]}};
+    if (v.temperature) {
+        out["temperature"] = *v.temperature;
     }
-    if (in.contains("tools") && in["tools"].is_array()) {
-        Json tools = Json::array();
-        for (const auto& t : in["tools"]) {
-            if (!t.is_object() || t.value("type", "function") != "function") {
-                tools.push_back(t);  // Anthropic server tools (web_search, ...) pass through
-                continue;
-            }
-            const Json fn = t.value("function", Json::object());
-            Json tool = {{"name", fn.value("name", "")},
-                         {"input_schema", fn.value("parameters", Json{{"type", "object"},
-                                                                     {"properties", Json::object()}})}};
-            if (fn.contains("description")) {
-                tool["description"] = fn["description"];
-            }
-            if (fn.contains("strict")) {
-                tool["strict"] = fn["strict"];
-            }
-            for (const auto& [k, v] : t.items()) {
-                if (k != "type" && k != "function") {
-                    tool[k] = v;  // cache_control and anything else sluice does not model
-                }
-            }
-            tools.push_back(std::move(tool));
-        }
-        out["tools"] = std::move(tools);
+    if (v.top_p) {
+        out["top_p"] = *v.top_p;
     }
-    if (in.contains("tool_choice")) {
-        const Json& tc = in["tool_choice"];
-        if (tc == "auto") {
-            out["tool_choice"] = {{"type", "auto"}};
-        } else if (tc == "none") {
-            out["tool_choice"] = {{"type", "none"}};
-        } else if (tc == "required") {
-            out["tool_choice"] = {{"type", "any"}};
-        } else if (tc.is_object() && tc.contains("function")) {
-            out["tool_choice"] = {{"type", "tool"}, {"name", tc["function"].value("name", "")}};
-        }
+    if (v.user != nullptr) {
+        out["metadata"] = {{"user_id", *v.user}};
     }
-    if (in.contains("parallel_tool_calls") && in["parallel_tool_calls"] == false) {
+    translate_tools(v, out);
+    switch (v.tool_choice.mode) {
+        case ChatToolChoice::Mode::none_set: break;
+        case ChatToolChoice::Mode::none: out["tool_choice"] = {{"type", "none"}}; break;
+        case ChatToolChoice::Mode::auto_: out["tool_choice"] = {{"type", "auto"}}; break;
+        case ChatToolChoice::Mode::required: out["tool_choice"] = {{"type", "any"}}; break;
+        case ChatToolChoice::Mode::function:
+            out["tool_choice"] = {{"type", "tool"}, {"name", std::string(v.tool_choice.function)}};
+            break;
+    }
+    if (v.parallel_tool_calls && !*v.parallel_tool_calls) {
         if (!out.contains("tool_choice")) {
             out["tool_choice"] = {{"type", "auto"}};
         }
         out["tool_choice"]["disable_parallel_tool_use"] = true;
     }
-    if (in.contains("response_format") && in["response_format"].is_object() &&
-        in["response_format"].value("type", "") == "json_schema") {
-        const Json schema = in["response_format"].value("json_schema", Json::object()).value("schema", Json::object());
-        out["output_config"] = {{"format", {{"type", "json_schema"}, {"schema", schema}}}};
+    if (v.response_format == "json_schema") {
+        if (v.response_schema == nullptr) {
+            refuse(r, t, "response_format.json_schema.schema", "structured output needs a schema");
+        } else {
+            out["output_config"] = {{"format", {{"type", "json_schema"}, {"schema", *v.response_schema}}}};
+        }
+    } else if (v.response_format == "json_object") {
+        refuse(r, t, "response_format", "JSON mode without a schema (use type json_schema)");
     }
-    if (in.contains("reasoning_effort") && in["reasoning_effort"].is_string()) {
-        const std::string effort = in["reasoning_effort"];
-        const std::int64_t budget = effort == "low" ? 1024 : effort == "high" ? 16384 : 4096;
-        if (effort != "none" && effort != "minimal") {
+    if (v.reasoning_effort != nullptr) {
+        std::int64_t budget = 0;
+        if (!reasoning_budget(*v.reasoning_effort, 1024, 4096, 16384, budget)) {
+            r.fail_at("reasoning_effort", "expected none, minimal, low, medium or high.");
+        } else if (budget > 0) {
             out["thinking"] = {{"type", "enabled"}, {"budget_tokens", budget}};
             max_tokens = std::max(max_tokens, budget + 1024);
         }
     }
     out["max_tokens"] = max_tokens;
-    if (in.value("stream", false)) {
+    if (v.stream) {
         out["stream"] = true;
     }
-    // Anthropic-only fields a client may send on purpose pass through.
-    for (const char* key : {"top_k", "thinking", "service_tier", "output_config", "metadata",
-                            "container", "mcp_servers", "context_management"}) {
-        if (in.contains(key) && !out.contains(key)) {
-            out[key] = in[key];
+    if (v.service_tier != nullptr) {
+        out["service_tier"] = *v.service_tier;
+    }
+    if (v.metadata != nullptr) {
+        for (const auto& item : v.metadata->items()) {
+            if (item.key() != "user_id") {
+                refuse(r, t, "metadata." + item.key(), "Anthropic's metadata holds user_id only");
+            } else if (!out.contains("metadata")) {
+                out["metadata"] = *v.metadata;
+            }
         }
+    }
+    for (const std::string_view key : v.unknown) {
+        const bool native = std::find(std::begin(kNativeFields), std::end(kNativeFields), key) !=
+                            std::end(kNativeFields);
+        if (native) {
+            if (!out.contains(key)) {
+                out[std::string(key)] = *json::find(in, key);
+            }
+        } else if (!drop_unsupported) {
+            r.unknown(key);
+        }
+    }
+    if (r.failed()) {
+        return r.client_error();
     }
     return std::nullopt;
 }
 
-Json anthropic_to_openai(const Json& msg, Usage& usage) {
+std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_view provider, Json& out,
+                                                Usage& usage) {
+    Reader r(Reader::Side::provider);
     std::string text;
     std::string reasoning;
     Json tool_calls = Json::array();
     Json thinking_blocks = Json::array();
-    for (const auto& block : msg.value("content", Json::array())) {
-        const std::string type = block.value("type", "");
-        if (type == "text") {
-            text += block.value("text", "");
-        } else if (type == "thinking") {
-            reasoning += block.value("thinking", "");
-            thinking_blocks.push_back(block);
-        } else if (type == "redacted_thinking") {
-            thinking_blocks.push_back(block);
-        } else if (type == "tool_use") {
-            tool_calls.push_back({{"id", block.value("id", "")},
-                                  {"type", "function"},
-                                  {"function",
-                                   {{"name", block.value("name", "")},
-                                    {"arguments", block.value("input", Json::object()).dump()}}}});
+    if (!r.expect(msg, Type::object)) {
+        return r.provider_error(provider);
+    }
+    if (const std::string* type = r.string(msg, "type"); type != nullptr && *type != "message") {
+        r.fail("type", "expected 'message'.");
+    }
+    if (const Json* content = r.array(msg, "content")) {
+        auto in_content = r.at("content");
+        for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {
+            auto in_block = r.at(i);
+            const Json& block = (*content)[i];
+            if (!r.expect(block, Type::object)) {
+                break;
+            }
+            const std::string* type = r.need_string(block, "type");
+            if (type == nullptr) {
+                break;
+            }
+            if (*type == "text") {
+                if (const std::string* t = r.need_string(block, "text")) {
+                    text += *t;
+                }
+            } else if (*type == "thinking") {
+                if (const std::string* t = r.need_string(block, "thinking")) {
+                    reasoning += *t;
+                }
+                r.string(block, "signature");
+                thinking_blocks.push_back(block);
+            } else if (*type == "redacted_thinking") {
+                r.need_string(block, "data");
+                thinking_blocks.push_back(block);
+            } else if (*type == "tool_use") {
+                const std::string* id = r.need_string(block, "id");
+                const std::string* name = r.need_string(block, "name");
+                const Json* input = r.object(block, "input");
+                if (id != nullptr && name != nullptr) {
+                    tool_calls.push_back({{"id", *id},
+                                          {"type", "function"},
+                                          {"function",
+                                           {{"name", *name},
+                                            {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+                }
+            }
+            // Server tool results (web_search_tool_result, ...) have no OpenAI form: the text
+            // blocks around them carry the answer.
         }
+    }
+    AnthropicUsage au;
+    if (const Json* u = r.object(msg, "usage")) {
+        auto in_usage = r.at("usage");
+        read_anthropic_usage(r, *u, au);
+    }
+    const std::string* stop_reason = r.string(msg, "stop_reason");
+    const std::string* id = r.string(msg, "id");
+    const std::string* model = r.string(msg, "model");
+    if (r.failed()) {
+        return r.provider_error(provider);
     }
     Json message = {{"role", "assistant"}};
     message["content"] = text.empty() && !tool_calls.empty() ? Json(nullptr) : Json(text);
@@ -319,17 +429,42 @@ Json anthropic_to_openai(const Json& msg, Usage& usage) {
     if (!thinking_blocks.empty()) {
         message["thinking_blocks"] = std::move(thinking_blocks);  // signatures, for the next turn
     }
-    const Json u = msg.value("usage", Json::object());
-    usage = anthropic_usage(u);
-    return {{"id", msg.value("id", "")},
-            {"object", "chat.completion"},
-            {"created", static_cast<std::int64_t>(std::time(nullptr))},
-            {"model", msg.value("model", "")},
-            {"choices", Json::array({{{"index", 0},
-                                      {"message", std::move(message)},
-                                      {"logprobs", nullptr},
-                                      {"finish_reason", finish_reason(msg.value("stop_reason", ""))}}})},
-            {"usage", openai_usage(usage, int_field(u, "cache_read_input_tokens"))}};
+    usage = au.usage();
+    out = {{"id", id != nullptr ? *id : std::string()},
+           {"object", "chat.completion"},
+           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"model", model != nullptr ? *model : std::string()},
+           {"choices", Json::array({{{"index", 0},
+                                     {"message", std::move(message)},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish_reason(stop_reason != nullptr ? *stop_reason : "")}}})},
+           {"usage", openai_usage(usage, au.cache_read.value_or(0))}};
+    return std::nullopt;
+}
+
+GatewayError anthropic_stream_error(const Json& data) {
+    // {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
+    const Json* err = json::find(data, "error");
+    const std::string_view type = err != nullptr ? json::string_or(*err, "type", "api_error") : "api_error";
+    GatewayError e;
+    e.source = ErrorSource::upstream;
+    e.message = std::string(err != nullptr ? json::string_or(*err, "message", "The provider reported an error mid-stream.")
+                                           : "The provider reported an error mid-stream.");
+    e.code = std::string(type);
+    if (type == "rate_limit_error") {
+        e.status = 429;
+        e.type = "rate_limit_error";
+    } else if (type == "overloaded_error") {
+        e.status = 529;
+        e.type = "server_error";
+    } else if (type == "api_error") {
+        e.status = 500;
+        e.type = "server_error";
+    } else {
+        e.status = 502;
+        e.type = "server_error";
+    }
+    return e;
 }
 
 AnthropicProvider::AnthropicProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {}
@@ -388,9 +523,13 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
                                          "completions only, not " + std::string(endpoint_name(req.endpoint)) + ".",
                                          "unsupported_endpoint");
     }
-    const Json in = Json::parse(req.body, nullptr, false);
+    Json in;
+    if (!json::parse_untrusted(req.body, in)) {
+        return GatewayError::invalid_json("The request body is not valid JSON.");
+    }
     Json body;
-    if (auto err = openai_to_anthropic(in, upstream_model, cfg_.default_max_tokens, body)) {
+    if (auto err = openai_to_anthropic(in, upstream_model, cfg_.default_max_tokens, body,
+                                       cfg_.drop_unsupported_params)) {
         return err;
     }
     out.method = "POST";
@@ -400,7 +539,7 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
     if (req.stream) {
         out.headers.emplace_back("Accept", "text/event-stream");
     }
-    out.body = body.dump();
+    out.body = json::to_text(body);
     return std::nullopt;
 }
 
@@ -422,11 +561,16 @@ std::unique_ptr<StreamRelay> AnthropicProvider::make_stream_relay(const ApiReque
 }
 
 Usage AnthropicProvider::parse_usage(std::string_view body) const {
-    const Json msg = Json::parse(body, nullptr, false);
-    if (msg.is_discarded() || !msg.is_object()) {
+    Json msg;
+    if (!json::parse_untrusted(body, msg)) {
         return {};
     }
-    return anthropic_usage(msg.value("usage", Json::object()));
+    Reader r(Reader::Side::provider);
+    AnthropicUsage au;
+    if (const Json* u = r.object(msg, "usage")) {
+        read_anthropic_usage(r, *u, au);
+    }
+    return r.ok() ? au.usage() : Usage{};
 }
 
 std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& req,
@@ -435,16 +579,30 @@ std::optional<GatewayError> AnthropicProvider::translate_response(const ApiReque
     if (req.endpoint == Endpoint::count_tokens) {
         return std::nullopt;  // {"input_tokens": N} goes back as it came
     }
+    Json msg;
+    if (!json::parse_untrusted(body, msg) || !msg.is_object()) {
+        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
+                                            "upstream_invalid_response");
+    }
     if (req.endpoint == Endpoint::messages) {
-        usage = parse_usage(body);
+        // Passed through as it came; only the usage is read (strictly: it is what sluice bills).
+        Reader r(Reader::Side::provider);
+        AnthropicUsage au;
+        if (const Json* u = r.object(msg, "usage")) {
+            auto in_usage = r.at("usage");
+            read_anthropic_usage(r, *u, au);
+        }
+        if (r.failed()) {
+            return r.provider_error(name_);
+        }
+        usage = au.usage();
         return std::nullopt;
     }
-    const Json msg = Json::parse(body, nullptr, false);
-    if (msg.is_discarded() || !msg.is_object() || msg.value("type", "") != "message") {
-        return GatewayError::upstream_error("Provider '" + name_ +
-                                            "' sent an answer that is not an Anthropic message.");
+    Json chat;
+    if (auto err = anthropic_to_openai(msg, name_, chat, usage)) {
+        return err;
     }
-    body = anthropic_to_openai(msg, usage).dump();
+    body = json::to_text(chat);
     return std::nullopt;
 }
 
@@ -464,6 +622,10 @@ GatewayError AnthropicProvider::translate_error(int status, std::string_view bod
         e.type = "invalid_request_error";
     } else if (anthropic_type == "rate_limit_error") {
         e.code = "rate_limit_exceeded";
+    } else if (anthropic_type == "billing_error") {
+        // Out of credit: not a rate limit, retrying or pausing will not help.
+        e.type = "insufficient_quota";
+        e.code = "insufficient_quota";
     }
     return e;
 }
@@ -483,97 +645,162 @@ void AnthropicStreamRelay::emit(const Json& delta, const Json& finish_reason, st
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
-    sse::encode_data(chunk.dump(), out);
+    out += "data: ";
+    json::append_text(out, chunk);
+    out += "\n\n";
 }
 
-void AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
-    if (ev.comment_only) {
-        return;
+bool AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
+    if (ev.comment_only || !ev.has_data) {
+        return true;
     }
-    const Json data = Json::parse(ev.data, nullptr, false);
-    if (data.is_discarded() || !data.is_object()) {
-        return;
+    Json data;
+    if (!json::parse_untrusted(ev.data, data) || !data.is_object()) {
+        return fail_invalid("an event that is not a JSON object");
     }
-    const std::string type = data.value("type", ev.event);
+    Reader r(Reader::Side::provider);
+    const std::string type(json::string_or(data, "type", ev.event));
+    if (type == "error") {
+        return fail(anthropic_stream_error(data));
+    }
+    handle(r, type, data, out);
+    if (r.failed()) {
+        return fail_invalid("'" + type + "' event: " + r.error_message());
+    }
+    if (buffered_ > kMaxStreamBuffer) {
+        return fail_invalid("thinking and signature text over " + std::to_string(kMaxStreamBuffer) + " bytes");
+    }
+    return true;
+}
+
+void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json& data, std::string& out) {
     if (type == "message_start") {
-        const Json msg = data.value("message", Json::object());
-        id_ = msg.value("id", "");
-        model_ = msg.value("model", "");
-        const Json u = msg.value("usage", Json::object());
-        input_tokens_ = int_field(u, "input_tokens");
-        cache_read_ = int_field(u, "cache_read_input_tokens");
-        cache_write_ = int_field(u, "cache_creation_input_tokens");
-        output_tokens_ = int_field(u, "output_tokens");
-        usage_ = anthropic_usage(u);
+        const Json* msg = r.need_object(data, "message");
+        if (msg == nullptr) {
+            return;
+        }
+        auto in_msg = r.at("message");
+        if (const std::string* id = r.string(*msg, "id")) {
+            id_ = *id;
+        }
+        if (const std::string* model = r.string(*msg, "model")) {
+            model_ = *model;
+        }
+        if (const Json* u = r.object(*msg, "usage")) {
+            auto in_usage = r.at("usage");
+            AnthropicUsage au;
+            read_anthropic_usage(r, *u, au);
+            usage_acc_.merge(au);
+            usage_ = usage_acc_.usage();
+        }
         emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
     } else if (type == "content_block_start") {
-        const int index = data.value("index", 0);
-        const Json block = data.value("content_block", Json::object());
-        if (block.value("type", "") == "redacted_thinking") {
-            emit({{"thinking_blocks", Json::array({block})}}, nullptr, out);
-        } else if (block.value("type", "") == "tool_use") {
+        const auto index = r.need_integer(data, "index");
+        const Json* block = r.need_object(data, "content_block");
+        if (!index || block == nullptr) {
+            return;
+        }
+        auto in_block = r.at("content_block");
+        const std::string* btype = r.need_string(*block, "type");
+        if (btype == nullptr) {
+            return;
+        }
+        if (*btype == "redacted_thinking") {
+            emit({{"thinking_blocks", Json::array({*block})}}, nullptr, out);
+        } else if (*btype == "tool_use") {
+            const std::string* id = r.need_string(*block, "id");
+            const std::string* name = r.need_string(*block, "name");
+            if (id == nullptr || name == nullptr) {
+                return;
+            }
+            if (tool_index_.size() >= kMaxToolCalls) {
+                r.fail("index", "more tool calls than sluice relays in one answer.");
+                return;
+            }
             const int tool = next_tool_++;
-            tool_index_[index] = tool;
+            tool_index_[*index] = tool;
             emit({{"tool_calls", Json::array({{{"index", tool},
-                                                {"id", block.value("id", "")},
+                                                {"id", *id},
                                                 {"type", "function"},
-                                                {"function", {{"name", block.value("name", "")},
-                                                              {"arguments", ""}}}}})}},
+                                                {"function", {{"name", *name}, {"arguments", ""}}}}})}},
                  nullptr, out);
-        } else if (block.value("type", "") == "text" && !block.value("text", "").empty()) {
-            emit({{"content", block["text"]}}, nullptr, out);
+        } else if (*btype == "text") {
+            const std::string* text = r.string(*block, "text");
+            if (text != nullptr && !text->empty()) {
+                emit({{"content", *text}}, nullptr, out);
+            }
         }
     } else if (type == "content_block_delta") {
-        const int index = data.value("index", 0);
-        const Json delta = data.value("delta", Json::object());
-        const std::string dtype = delta.value("type", "");
-        if (dtype == "text_delta") {
-            emit({{"content", delta.value("text", "")}}, nullptr, out);
-        } else if (dtype == "input_json_delta") {
-            const auto it = tool_index_.find(index);
-            if (it != tool_index_.end()) {
+        const auto index = r.need_integer(data, "index");
+        const Json* delta = r.need_object(data, "delta");
+        if (!index || delta == nullptr) {
+            return;
+        }
+        auto in_delta = r.at("delta");
+        const std::string* dtype = r.need_string(*delta, "type");
+        if (dtype == nullptr) {
+            return;
+        }
+        if (*dtype == "text_delta") {
+            if (const std::string* text = r.need_string(*delta, "text")) {
+                emit({{"content", *text}}, nullptr, out);
+            }
+        } else if (*dtype == "input_json_delta") {
+            const std::string* partial = r.need_string(*delta, "partial_json");
+            const auto it = tool_index_.find(*index);
+            if (partial != nullptr && it != tool_index_.end()) {
                 emit({{"tool_calls", Json::array({{{"index", it->second},
-                                                    {"function",
-                                                     {{"arguments", delta.value("partial_json", "")}}}}})}},
+                                                    {"function", {{"arguments", *partial}}}}})}},
                      nullptr, out);
             }
-        } else if (dtype == "thinking_delta") {
-            thinking_[index] += delta.value("thinking", "");
-            emit({{"reasoning_content", delta.value("thinking", "")}}, nullptr, out);
-        } else if (dtype == "signature_delta") {
-            signature_[index] += delta.value("signature", "");
+        } else if (*dtype == "thinking_delta") {
+            if (const std::string* thinking = r.need_string(*delta, "thinking")) {
+                thinking_[*index] += *thinking;
+                buffered_ += thinking->size();
+                emit({{"reasoning_content", *thinking}}, nullptr, out);
+            }
+        } else if (*dtype == "signature_delta") {
+            if (const std::string* sig = r.need_string(*delta, "signature")) {
+                signature_[*index] += *sig;
+                buffered_ += sig->size();
+            }
         }
     } else if (type == "content_block_stop") {
-        const int index = data.value("index", 0);
-        if (const auto it = signature_.find(index); it != signature_.end()) {
+        const auto index = r.need_integer(data, "index");
+        if (!index) {
+            return;
+        }
+        if (const auto it = signature_.find(*index); it != signature_.end()) {
             // One complete block (text and signature) so a client can send the turn back.
+            std::string& thinking = thinking_[*index];
             emit({{"thinking_blocks", Json::array({{{"type", "thinking"},
-                                                    {"thinking", thinking_[index]},
+                                                    {"thinking", thinking},
                                                     {"signature", it->second}}})}},
                  nullptr, out);
+            buffered_ -= std::min(buffered_, it->second.size());
+            signature_.erase(it);
+        }
+        if (const auto it = thinking_.find(*index); it != thinking_.end()) {
+            buffered_ -= std::min(buffered_, it->second.size());
+            thinking_.erase(it);
         }
     } else if (type == "message_delta") {
-        const Json delta = data.value("delta", Json::object());
-        if (delta.contains("stop_reason") && delta["stop_reason"].is_string()) {
-            finish_reason_ = finish_reason(delta["stop_reason"]);
+        if (const Json* delta = r.object(data, "delta")) {
+            auto in_delta = r.at("delta");
+            if (const std::string* stop = r.string(*delta, "stop_reason")) {
+                finish_reason_ = finish_reason(*stop);
+            }
         }
-        const Json u = data.value("usage", Json::object());
-        if (u.contains("output_tokens")) {
-            output_tokens_ = int_field(u, "output_tokens");
+        if (const Json* u = r.object(data, "usage")) {
+            auto in_usage = r.at("usage");
+            AnthropicUsage au;
+            read_anthropic_usage(r, *u, au);
+            usage_acc_.merge(au);
+            usage_ = usage_acc_.usage();
         }
-        if (u.contains("input_tokens")) {
-            input_tokens_ = int_field(u, "input_tokens");
+        if (r.ok()) {
+            emit(Json::object(), finish_reason_.empty() ? Json("stop") : Json(finish_reason_), out);
         }
-        if (u.contains("cache_read_input_tokens")) {
-            cache_read_ = int_field(u, "cache_read_input_tokens");
-        }
-        if (u.contains("cache_creation_input_tokens")) {
-            cache_write_ = int_field(u, "cache_creation_input_tokens");
-        }
-        usage_.prompt_tokens = input_tokens_ + cache_read_ + cache_write_;
-        usage_.completion_tokens = output_tokens_;
-        usage_.total_tokens = usage_.prompt_tokens + usage_.completion_tokens;
-        emit(Json::object(), finish_reason_.empty() ? Json("stop") : Json(finish_reason_), out);
     } else if (type == "message_stop") {
         if (client_wants_usage_) {
             Json chunk = {{"id", id_},
@@ -581,20 +808,15 @@ void AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
                           {"created", created_},
                           {"model", model_},
                           {"choices", Json::array()},
-                          {"usage", openai_usage(usage_, cache_read_)}};
-            sse::encode_data(chunk.dump(), out);
+                          {"usage", openai_usage(usage_, usage_acc_.cache_read.value_or(0))}};
+            out += "data: ";
+            json::append_text(out, chunk);
+            out += "\n\n";
         }
         sse::encode_data("[DONE]", out);
         done_ = true;
     } else if (type == "ping") {
         out += ": ping\n\n";  // keeps idle client connections alive; SDKs ignore comments
-    } else if (type == "error") {
-        const Json err = data.value("error", Json::object());
-        GatewayError e;
-        e.message = err.value("message", "The provider reported an error mid-stream.");
-        e.code = err.value("type", "upstream_error");
-        e.type = e.code == "rate_limit_error" ? "rate_limit_error" : "server_error";
-        sse::encode_data(e.to_json(), out);
     }
 }
 

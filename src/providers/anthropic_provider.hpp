@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json/json_reader.hpp"
 #include "providers/openai_provider.hpp"
 
 namespace sluice {
@@ -31,14 +32,33 @@ protected:
     void add_headers(UpstreamRequest& out) const override;
 };
 
-/// OpenAI chat request → Anthropic Messages request. Returns a 400 error for what cannot be
-/// expressed (n > 1, tool arguments that are not JSON, ...).
+/// OpenAI chat request → Anthropic Messages request. Returns a 400 naming the field for a
+/// wrong type anywhere and for what Anthropic cannot express (n > 1, tool arguments that are not
+/// a JSON object, logprobs, ...), unless `drop_unsupported` drops the latter.
 std::optional<GatewayError> openai_to_anthropic(const nlohmann::json& in, std::string_view model,
-                                                int default_max_tokens, nlohmann::json& out);
-/// Anthropic Messages response → OpenAI chat completion.
-nlohmann::json anthropic_to_openai(const nlohmann::json& msg, Usage& usage);
-/// Anthropic usage → OpenAI usage (prompt tokens include cache reads and writes).
-Usage anthropic_usage(const nlohmann::json& u);
+                                                int default_max_tokens, nlohmann::json& out,
+                                                bool drop_unsupported = false);
+/// Anthropic Messages response → OpenAI chat completion; a 502 upstream_invalid_response naming
+/// the field when the provider's answer has a wrong type.
+std::optional<GatewayError> anthropic_to_openai(const nlohmann::json& msg, std::string_view provider,
+                                                nlohmann::json& out, Usage& usage);
+/// An `error` event of an Anthropic stream as the error sluice reports (status by its type:
+/// 429 rate limit, 529 overloaded, 500 api_error, else 502).
+GatewayError anthropic_stream_error(const nlohmann::json& data);
+
+/// Anthropic token counts, as reported (a stream reports them in two events).
+struct AnthropicUsage {
+    std::optional<std::int64_t> input;
+    std::optional<std::int64_t> output;
+    std::optional<std::int64_t> cache_read;
+    std::optional<std::int64_t> cache_write;
+    /// Counts in `later` replace these.
+    void merge(const AnthropicUsage& later);
+    /// OpenAI's view: prompt tokens include cache reads and writes.
+    Usage usage() const;
+};
+/// Reads a usage object strictly: a count that is not a non-negative integer is recorded in `r`.
+void read_anthropic_usage(json::Reader& r, const nlohmann::json& u, AnthropicUsage& out);
 
 /// Anthropic SSE (message_start, content_block_*, message_delta, message_stop, ping, error) →
 /// OpenAI chat.completion.chunk events, tool calls indexed as OpenAI does.
@@ -46,26 +66,26 @@ class AnthropicStreamRelay : public StreamRelay {
 public:
     /// `created` is the chunks' timestamp (seconds since the epoch).
     AnthropicStreamRelay(bool client_wants_usage, std::int64_t created);
-    void on_event(const sse::Event& ev, std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 
 private:
+    static constexpr std::size_t kMaxToolCalls = 4096;
+    void handle(json::Reader& r, const std::string& type, const nlohmann::json& data, std::string& out);
     void emit(const nlohmann::json& delta, const nlohmann::json& finish_reason, std::string& out);
 
     bool client_wants_usage_;
     bool done_ = false;
     Usage usage_;
-    std::int64_t input_tokens_ = 0;
-    std::int64_t cache_read_ = 0;
-    std::int64_t cache_write_ = 0;
-    std::int64_t output_tokens_ = 0;
+    AnthropicUsage usage_acc_;
     std::string id_;
     std::string model_;
     std::int64_t created_ = 0;
-    std::map<int, int> tool_index_;  ///< content block index → OpenAI tool_calls index
-    std::map<int, std::string> thinking_;   ///< thinking text per block, for thinking_blocks
-    std::map<int, std::string> signature_;  ///< signature per thinking block
+    std::map<std::int64_t, int> tool_index_;  ///< content block index → OpenAI tool_calls index
+    std::map<std::int64_t, std::string> thinking_;   ///< thinking text per block, for thinking_blocks
+    std::map<std::int64_t, std::string> signature_;  ///< signature per thinking block
+    std::size_t buffered_ = 0;  ///< bytes held in thinking_ and signature_ (capped)
     int next_tool_ = 0;
     std::string finish_reason_;
 };

@@ -2,76 +2,118 @@
 
 #include <ctime>
 
+#include "json/json_dom.hpp"
 #include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
 #include "util/strings.hpp"
+#include "util/url.hpp"
 
 namespace sluice {
 
 using Json = nlohmann::json;
+using json::Reader;
+using json::Type;
 
 namespace {
 
-std::int64_t int_of(const Json& j, const char* key) {
-    return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
-}
-
-std::optional<GatewayError> to_blocks(const Json& content, Json& blocks) {
-    if (content.is_null()) {
-        return std::nullopt;
-    }
-    if (content.is_string()) {
-        if (!content.get<std::string>().empty()) {
-            blocks.push_back({{"text", content}});
+/// A message's content → Converse content blocks (text; images as base64 data: URLs).
+void to_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool system, Json& blocks) {
+    if (m.content_is_text) {
+        if (!m.text.empty()) {
+            blocks.push_back({{"text", std::string(m.text)}});
         }
-        return std::nullopt;
+        return;
     }
-    for (const auto& p : content) {
-        const std::string type = p.value("type", "");
-        if (type == "text") {
-            blocks.push_back({{"text", p.value("text", "")}});
-        } else if (type == "image_url") {
-            const Json& image = p.value("image_url", Json::object());
-            const std::string url = image.is_string() ? image.get<std::string>() : image.value("url", "");
-            const auto semi = url.find(';');
-            const auto comma = url.find(',');
-            if (url.rfind("data:image/", 0) != 0 || semi == std::string::npos || comma == std::string::npos) {
-                return GatewayError::bad_request("Bedrock takes images as base64 data: URLs only.",
-                                                 "invalid_parameter", "messages");
+    for (const ChatPart& p : m.parts) {
+        const std::string path = part_path(m.index, p.index);
+        if (p.kind == ChatPart::Kind::text || p.kind == ChatPart::Kind::refusal) {
+            blocks.push_back({{"text", std::string(p.text)}});
+            continue;
+        }
+        if (system) {
+            refuse(r, t, path, "system prompts take text only");
+            return;
+        }
+        if (p.kind == ChatPart::Kind::image) {
+            std::string_view media;
+            std::string_view data;
+            if (!split_data_url(p.url, media, data) || media.rfind("image/", 0) != 0 || media.size() <= 6) {
+                refuse(r, t, path + ".image_url.url", "Bedrock takes images as base64 data: URLs only");
+                return;
             }
-            std::string format = url.substr(11, semi - 11);  // png, jpeg, gif, webp
-            blocks.push_back({{"image", {{"format", format}, {"source", {{"bytes", url.substr(comma + 1)}}}}}});
-        } else {
-            return GatewayError::bad_request("Content parts of type '" + type + "' cannot be sent to Bedrock.",
-                                             "unsupported_content", "messages");
+            blocks.push_back({{"image", {{"format", std::string(media.substr(6))},  // png, jpeg, gif, webp
+                                         {"source", {{"bytes", std::string(data)}}}}}});
+            continue;
         }
+        refuse(r, t, path, "content parts of type '" + std::string(p.type) + "' have no Converse form");
+        return;
     }
-    return std::nullopt;
 }
 
-std::string finish_for(const std::string& stop) {
+std::string finish_for(std::string_view stop) {
     if (stop == "tool_use") return "tool_calls";
     if (stop == "max_tokens") return "length";
     if (stop == "guardrail_intervened" || stop == "content_filtered") return "content_filter";
     return "stop";
 }
 
-Usage converse_usage(const Json& u) {
-    Usage out;
-    out.prompt_tokens = int_of(u, "inputTokens") + int_of(u, "cacheReadInputTokens") + int_of(u, "cacheWriteInputTokens");
-    out.completion_tokens = int_of(u, "outputTokens");
-    out.total_tokens = out.prompt_tokens + out.completion_tokens;
-    return out;
+/// Converse usage, read strictly.
+struct ConverseUsage {
+    std::int64_t input = 0;
+    std::int64_t output = 0;
+    std::int64_t cache_read = 0;
+    std::int64_t cache_write = 0;
+    Usage usage() const {
+        Usage u;
+        u.prompt_tokens = input + cache_read + cache_write;
+        u.completion_tokens = output;
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        return u;
+    }
+    Json json() const {
+        const Usage u = usage();
+        return {{"prompt_tokens", u.prompt_tokens},
+                {"completion_tokens", u.completion_tokens},
+                {"total_tokens", u.total_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", cache_read}}}};
+    }
+};
+
+void read_usage(Reader& r, const Json& u, ConverseUsage& out) {
+    if (!r.expect(u, Type::object)) {
+        return;
+    }
+    for (const auto [key, slot] : {std::pair{"inputTokens", &out.input}, std::pair{"outputTokens", &out.output},
+                                   std::pair{"cacheReadInputTokens", &out.cache_read},
+                                   std::pair{"cacheWriteInputTokens", &out.cache_write}}) {
+        if (const auto v = r.integer(u, key)) {
+            if (*v < 0) {
+                r.fail(key, "token counts are never negative.");
+            }
+            *slot = *v;
+        }
+    }
 }
 
-Json usage_json(const Json& u) {
-    const Usage usage = converse_usage(u);
-    return {{"prompt_tokens", usage.prompt_tokens},
-            {"completion_tokens", usage.completion_tokens},
-            {"total_tokens", usage.total_tokens},
-            {"prompt_tokens_details", {{"cached_tokens", int_of(u, "cacheReadInputTokens")}}}};
+GatewayError converse_stream_error(std::string_view exception_type, const Json& payload) {
+    GatewayError e;
+    e.source = ErrorSource::upstream;
+    e.code = exception_type.empty() ? "upstream_error" : std::string(exception_type);
+    e.message = std::string(json::string_or(payload, "message", "The provider reported an error mid-stream."));
+    e.type = "server_error";
+    if (exception_type == "throttlingException") {
+        e.status = 429;
+        e.type = "rate_limit_error";
+    } else if (exception_type == "serviceUnavailableException") {
+        e.status = 503;
+    } else if (exception_type == "internalServerException") {
+        e.status = 500;
+    } else {
+        e.status = 502;
+    }
+    return e;
 }
 
 std::string amz_now() {
@@ -85,44 +127,55 @@ std::string amz_now() {
 
 }  // namespace
 
-std::optional<GatewayError> openai_to_converse(const Json& in, Json& out) {
+std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool drop_unsupported) {
+    Reader r;
+    ChatRequestView v;
+    read_chat_request(in, r, v);
+    if (r.failed()) {
+        return r.client_error();
+    }
+    const TargetRules t{"Bedrock", drop_unsupported};
+    refuse_openai_only(r, t, v, SamplingSupport{});
+    refuse_message_names(r, t, v);
     out = Json::object();
     Json system = Json::array();
     Json messages = Json::array();
-    if (!in.contains("messages") || !in["messages"].is_array()) {
-        return GatewayError::bad_request("messages must be an array.", "invalid_parameter", "messages");
-    }
-    for (const auto& m : in["messages"]) {
-        const std::string role = m.value("role", "");
-        Json blocks = Json::array();
-        if (auto e = to_blocks(m.value("content", Json()), blocks)) {
-            return e;
+    for (const ChatMessage& m : v.messages) {
+        if (r.failed()) {
+            break;
         }
-        if (role == "system" || role == "developer") {
+        Json blocks = Json::array();
+        if (m.role == "system" || m.role == "developer") {
+            to_blocks(r, t, m, true, blocks);
             for (auto& b : blocks) {
                 system.push_back(std::move(b));
             }
-        } else if (role == "user") {
+        } else if (m.role == "user") {
+            to_blocks(r, t, m, false, blocks);
             append_turn(messages, "user", std::move(blocks));
-        } else if (role == "assistant") {
-            for (const auto& call : m.value("tool_calls", Json::array())) {
-                const Json fn = call.value("function", Json::object());
+        } else if (m.role == "assistant") {
+            to_blocks(r, t, m, false, blocks);
+            for (const ChatToolCall& call : m.tool_calls) {
                 Json input;
-                if (auto e = tool_call_input(call, "Bedrock", input)) {
-                    return e;
+                if (!tool_call_input(r, m, call, "Bedrock", input)) {
+                    break;
                 }
-                blocks.push_back({{"toolUse", {{"toolUseId", call.value("id", "")},
-                                               {"name", fn.value("name", "")},
+                blocks.push_back({{"toolUse", {{"toolUseId", std::string(call.id)},
+                                               {"name", std::string(call.name)},
                                                {"input", std::move(input)}}}});
             }
             append_turn(messages, "assistant", std::move(blocks));
-        } else if (role == "tool") {
-            const std::string text = content_text(m.value("content", Json("")));
+        } else if (m.role == "tool") {
+            if (!m.content_is_text) {
+                for (const ChatPart& p : m.parts) {
+                    if (p.kind != ChatPart::Kind::text) {
+                        refuse(r, t, part_path(m.index, p.index), "tool results travel as text only");
+                    }
+                }
+            }
             append_turn(messages, "user",
-                   Json::array({{{"toolResult", {{"toolUseId", m.value("tool_call_id", "")},
-                                                 {"content", Json::array({{{"text", text}}})}}}}}));
-        } else {
-            return GatewayError::bad_request("Unsupported message role '" + role + "'.", "invalid_parameter", "messages");
+                        Json::array({{{"toolResult", {{"toolUseId", std::string(m.tool_call_id)},
+                                                      {"content", Json::array({{{"text", message_text(m)}}})}}}}}));
         }
     }
     out["messages"] = std::move(messages);
@@ -130,67 +183,133 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out) {
         out["system"] = std::move(system);
     }
     Json inference = Json::object();
-    for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-        if (in.contains(key) && in[key].is_number_integer()) {
-            inference["maxTokens"] = in[key];
+    if (v.max_tokens) inference["maxTokens"] = *v.max_tokens;
+    if (v.temperature) inference["temperature"] = *v.temperature;
+    if (v.top_p) inference["topP"] = *v.top_p;
+    if (v.stop_set) {
+        Json stop = Json::array();
+        for (const auto s : v.stop) {
+            stop.push_back(std::string(s));
         }
-    }
-    if (in.contains("temperature") && in["temperature"].is_number()) {
-        inference["temperature"] = in["temperature"];
-    }
-    if (in.contains("top_p") && in["top_p"].is_number()) {
-        inference["topP"] = in["top_p"];
-    }
-    if (in.contains("stop") && !in["stop"].is_null()) {
-        inference["stopSequences"] = in["stop"].is_string() ? Json::array({in["stop"]}) : in["stop"];
+        inference["stopSequences"] = std::move(stop);
     }
     if (!inference.empty()) {
         out["inferenceConfig"] = std::move(inference);
     }
-    if (in.contains("tools") && in["tools"].is_array() && !in["tools"].empty()) {
+    if (!v.tools.empty()) {
         Json tools = Json::array();
-        for (const auto& t : in["tools"]) {
-            const Json fn = t.value("function", Json::object());
-            Json spec = {{"name", fn.value("name", "")},
-                         {"inputSchema", {{"json", fn.value("parameters", Json{{"type", "object"}})}}}};
-            if (fn.contains("description")) {
-                spec["description"] = fn["description"];
+        for (const ChatTool& tool : v.tools) {
+            if (!tool.function) {
+                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type", "only function tools are translated");
+                break;
+            }
+            Json spec = {{"name", std::string(tool.name)},
+                         {"inputSchema", {{"json", tool.parameters != nullptr ? *tool.parameters : Json{{"type", "object"}}}}}};
+            if (tool.description != nullptr) {
+                spec["description"] = *tool.description;
             }
             tools.push_back({{"toolSpec", std::move(spec)}});
         }
         Json config = {{"tools", std::move(tools)}};
-        if (in.contains("tool_choice")) {
-            const Json& tc = in["tool_choice"];
-            if (tc == "required") {
-                config["toolChoice"] = {{"any", Json::object()}};
-            } else if (tc.is_object() && tc.contains("function")) {
-                config["toolChoice"] = {{"tool", {{"name", tc["function"].value("name", "")}}}};
-            } else if (tc == "auto") {
-                config["toolChoice"] = {{"auto", Json::object()}};
-            }
-            // "none" has no Converse equivalent: the tools stay declared, the choice is left to the model.
+        switch (v.tool_choice.mode) {
+            case ChatToolChoice::Mode::required: config["toolChoice"] = {{"any", Json::object()}}; break;
+            case ChatToolChoice::Mode::auto_: config["toolChoice"] = {{"auto", Json::object()}}; break;
+            case ChatToolChoice::Mode::function:
+                config["toolChoice"] = {{"tool", {{"name", std::string(v.tool_choice.function)}}}};
+                break;
+            case ChatToolChoice::Mode::none:
+                refuse(r, t, "tool_choice", "Converse cannot forbid the tools it was given");
+                break;
+            case ChatToolChoice::Mode::none_set: break;
         }
         out["toolConfig"] = std::move(config);
+    } else if (v.tool_choice.mode == ChatToolChoice::Mode::required ||
+               v.tool_choice.mode == ChatToolChoice::Mode::function) {
+        r.fail_at("tool_choice", "a tool choice needs tools.");
+    }
+    if (v.parallel_tool_calls && !*v.parallel_tool_calls) {
+        refuse(r, t, "parallel_tool_calls", "Converse cannot be told to make one call at a time");
+    }
+    if (v.response_format == "json_object" || v.response_format == "json_schema") {
+        refuse(r, t, "response_format", "Converse has no JSON output mode");
+    }
+    if (v.reasoning_effort != nullptr) {
+        std::int64_t budget = 0;
+        if (!reasoning_budget(*v.reasoning_effort, 1, 1, 1, budget)) {
+            r.fail_at("reasoning_effort", "expected none, minimal, low, medium or high.");
+        } else if (budget > 0) {
+            refuse(r, t, "reasoning_effort", "reasoning settings differ per Bedrock model family");
+        }
+    }
+    if (v.service_tier != nullptr) {
+        refuse(r, t, "service_tier", "service tiers are OpenAI's");
+    }
+    for (const std::string_view key : v.unknown) {
+        if (!drop_unsupported) {
+            r.unknown(key);
+        }
+    }
+    if (r.failed()) {
+        return r.client_error();
     }
     return std::nullopt;
 }
 
-Json converse_to_openai(const Json& resp, std::string_view model, Usage& usage) {
+std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_view model,
+                                               std::string_view provider, Json& out, Usage& usage) {
+    Reader r(Reader::Side::provider);
     std::string text;
     std::string reasoning;
     Json calls = Json::array();
-    const Json message = resp.value("output", Json::object()).value("message", Json::object());
-    for (const auto& b : message.value("content", Json::array())) {
-        if (b.contains("text")) {
-            text += b["text"].get<std::string>();
-        } else if (b.contains("toolUse")) {
-            const Json& tu = b["toolUse"];
-            calls.push_back({{"id", tu.value("toolUseId", "")},
-                             {"type", "function"},
-                             {"function", {{"name", tu.value("name", "")}, {"arguments", tu.value("input", Json::object()).dump()}}}});
-        } else if (b.contains("reasoningContent")) {
-            reasoning += b["reasoningContent"].value("reasoningText", Json::object()).value("text", "");
+    if (!r.expect(resp, Type::object)) {
+        return r.provider_error(provider);
+    }
+    if (const Json* output = r.object(resp, "output")) {
+        auto in_output = r.at("output");
+        if (const Json* message = r.object(*output, "message")) {
+            auto in_message = r.at("message");
+            if (const Json* content = r.array(*message, "content")) {
+                auto in_content = r.at("content");
+                for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {
+                    auto in_block = r.at(i);
+                    const Json& b = (*content)[i];
+                    if (!r.expect(b, Type::object)) {
+                        break;
+                    }
+                    if (const std::string* t = r.string(b, "text")) {
+                        text += *t;
+                    } else if (const Json* tu = r.object(b, "toolUse")) {
+                        auto in_tu = r.at("toolUse");
+                        const std::string* id = r.need_string(*tu, "toolUseId");
+                        const std::string* name = r.need_string(*tu, "name");
+                        const Json* input = r.object(*tu, "input");
+                        if (id != nullptr && name != nullptr) {
+                            calls.push_back({{"id", *id},
+                                             {"type", "function"},
+                                             {"function", {{"name", *name},
+                                                           {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+                        }
+                    } else if (const Json* rc = r.object(b, "reasoningContent")) {
+                        auto in_rc = r.at("reasoningContent");
+                        if (const Json* rt = r.object(*rc, "reasoningText")) {
+                            auto in_rt = r.at("reasoningText");
+                            if (const std::string* t = r.string(*rt, "text")) {
+                                reasoning += *t;
+                            }
+                        }
+                    }
+                }
+            }
         }
+    }
+    ConverseUsage cu;
+    if (const Json* u = r.object(resp, "usage")) {
+        auto in_usage = r.at("usage");
+        read_usage(r, *u, cu);
+    }
+    const std::string* stop = r.string(resp, "stopReason");
+    if (r.failed()) {
+        return r.provider_error(provider);
     }
     Json msg = {{"role", "assistant"}, {"content", text.empty() && !calls.empty() ? Json(nullptr) : Json(text)}};
     if (!calls.empty()) {
@@ -199,19 +318,27 @@ Json converse_to_openai(const Json& resp, std::string_view model, Usage& usage) 
     if (!reasoning.empty()) {
         msg["reasoning_content"] = reasoning;
     }
-    const Json u = resp.value("usage", Json::object());
-    usage = converse_usage(u);
-    return {{"id", "chatcmpl-bedrock"},
-            {"object", "chat.completion"},
-            {"created", static_cast<std::int64_t>(std::time(nullptr))},
-            {"model", model},
-            {"choices", Json::array({{{"index", 0}, {"message", std::move(msg)}, {"logprobs", nullptr},
-                                      {"finish_reason", finish_for(resp.value("stopReason", ""))}}})},
-            {"usage", usage_json(u)}};
+    usage = cu.usage();
+    out = {{"id", "chatcmpl-bedrock"},
+           {"object", "chat.completion"},
+           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"model", model},
+           {"choices", Json::array({{{"index", 0}, {"message", std::move(msg)}, {"logprobs", nullptr},
+                                     {"finish_reason", finish_for(stop != nullptr ? *stop : "")}}})},
+           {"usage", cu.json()}};
+    return std::nullopt;
 }
 
 BedrockProvider::BedrockProvider(const ProviderConfig& cfg, aws::Credentials creds)
-    : OpenAiProvider(cfg), creds_(std::move(creds)), region_(cfg.region) {}
+    : OpenAiProvider(cfg), creds_(std::move(creds)), region_(cfg.region) {
+    // Everything that identifies or proves the AWS account is masked in provider text.
+    settings_.secrets.clear();
+    for (const std::string* s : {&creds_.secret_key, &creds_.session_token, &creds_.access_key}) {
+        if (!s->empty()) {
+            settings_.secrets.push_back(*s);
+        }
+    }
+}
 
 bool BedrockProvider::enabled() const noexcept {
     return !creds_.access_key.empty() && !creds_.secret_key.empty();
@@ -228,22 +355,32 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
         return GatewayError::bad_request("Provider '" + name_ + "' (kind bedrock) serves chat completions only.",
                                          "unsupported_endpoint");
     }
-    Json chat = Json::parse(req.body, nullptr, false);
+    Json in;
+    if (!json::parse_untrusted(req.body, in)) {
+        return GatewayError::invalid_json("The request body is not valid JSON.");
+    }
+    Json translated;
+    const Json* chat = &in;
     if (req.endpoint == Endpoint::messages) {
         // The front door: Messages → chat → Converse.
-        const Json in = chat;
-        if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
+        if (auto err = messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
             return err;
         }
+        chat = &translated;
     }
     Json body;
-    if (auto err = openai_to_converse(chat, body)) {
+    if (auto err = openai_to_converse(*chat, body, cfg_.drop_unsupported_params)) {
         return err;
     }
     out.method = "POST";
-    out.target = url_.path + "/model/" + uri_encode_segment(upstream_model) +
-                 (req.stream ? "/converse-stream" : "/converse");
-    out.body = body.dump();
+    out.target = url_.path + "/model/";
+    if (!append_path_segment(out.target, upstream_model)) {
+        return GatewayError::bad_request("The model '" + std::string(upstream_model) +
+                                             "' cannot name a Bedrock model.",
+                                         "invalid_parameter", "model");
+    }
+    out.target += req.stream ? "/converse-stream" : "/converse";
+    out.body = json::to_text(body);
     out.headers.clear();
     for (const auto& [k, v] : cfg_.headers) {
         out.headers.emplace_back(k, v);
@@ -281,27 +418,44 @@ std::unique_ptr<StreamRelay> BedrockProvider::make_stream_relay(const ApiRequest
 }
 
 Usage BedrockProvider::parse_usage(std::string_view body) const {
-    const Json j = Json::parse(body, nullptr, false);
-    return j.is_discarded() ? Usage{} : converse_usage(j.value("usage", Json::object()));
+    Json j;
+    if (!json::parse_untrusted(body, j)) {
+        return {};
+    }
+    Reader r(Reader::Side::provider);
+    ConverseUsage cu;
+    if (const Json* u = r.object(j, "usage")) {
+        read_usage(r, *u, cu);
+    }
+    return r.ok() ? cu.usage() : Usage{};
 }
 
 std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest& req, std::string& body,
                                                                 Usage& usage) const {
-    const Json resp = Json::parse(body, nullptr, false);
-    if (resp.is_discarded() || !resp.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not JSON.");
+    Json resp;
+    if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
+        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
+                                            "upstream_invalid_response");
     }
-    const Json chat = converse_to_openai(resp, req.model, usage);
-    body = req.endpoint == Endpoint::messages ? chat_to_messages_response(chat, req.model, usage).dump()
-                                              : chat.dump();
+    Json chat;
+    if (auto err = converse_to_openai(resp, req.model, name_, chat, usage)) {
+        return err;
+    }
+    if (req.endpoint == Endpoint::messages) {
+        Json messages;
+        if (auto err = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
+            return err;
+        }
+        body = json::to_text(messages);
+    } else {
+        body = json::to_text(chat);
+    }
     return std::nullopt;
 }
 
 GatewayError BedrockProvider::translate_error(int status, std::string_view body) const {
     // {"message":"..."} (the error class travels in the x-amzn-ErrorType header)
-    GatewayError e = OpenAiProvider::translate_error(status, body);
-    e.message = scrub_secrets(e.message, creds_.secret_key);
-    return e;
+    return OpenAiProvider::translate_error(status, body);  // scrubbed of every AWS credential
 }
 
 void BedrockStreamRelay::emit(const Json& delta, const Json& finish, std::string& out) {
@@ -314,81 +468,130 @@ void BedrockStreamRelay::emit(const Json& delta, const Json& finish, std::string
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
-    sse::encode_data(chunk.dump(), out);
+    out += "data: ";
+    json::append_text(out, chunk);
+    out += "\n\n";
 }
 
 bool BedrockStreamRelay::on_bytes(std::string_view bytes, std::string& out) {
-    if (failed_) {
+    if (stopped_) {
         return false;
     }
-    const bool ok = decoder_.feed(bytes, [this, &out](const aws::EventMessage& m) { on_message(m, out); });
+    bool ok = true;
+    const bool decoded = decoder_.feed(bytes, [this, &out, &ok](const aws::EventMessage& m) {
+        if (ok) {
+            ok = on_message(m, out);
+        }
+    });
     if (!ok) {
-        failed_ = true;
+        stopped_ = true;
+        return false;
     }
-    return ok && !failed_;
+    if (!decoded) {
+        stopped_ = true;
+        return fail_invalid("a corrupt event-stream frame (" + decoder_.error() + ")");
+    }
+    return true;
 }
 
-void BedrockStreamRelay::on_message(const aws::EventMessage& m, std::string& out) {
+bool BedrockStreamRelay::on_message(const aws::EventMessage& m, std::string& out) {
     const auto mt = m.headers.find(":message-type");
     if (mt != m.headers.end() && mt->second == "exception") {
-        const Json payload = Json::parse(m.payload, nullptr, false);
-        GatewayError e;
+        Json payload;
+        if (!json::parse_untrusted(m.payload, payload)) {
+            payload = Json::object();
+        }
         const auto et = m.headers.find(":exception-type");
-        e.code = et == m.headers.end() ? "upstream_error" : et->second;
-        e.type = e.code == "throttlingException" ? "rate_limit_error" : "server_error";
-        e.message = payload.is_discarded() ? "The provider reported an error mid-stream."
-                                           : payload.value("message", "The provider reported an error mid-stream.");
-        sse::encode_data(e.to_json(), out);
-        failed_ = true;
-        return;
+        return fail(converse_stream_error(et == m.headers.end() ? std::string_view() : std::string_view(et->second),
+                                          payload));
     }
     const auto et = m.headers.find(":event-type");
     if (et == m.headers.end()) {
-        return;
+        return true;
     }
-    const Json data = Json::parse(m.payload, nullptr, false);
-    if (data.is_discarded()) {
-        return;
+    Json data;
+    if (!json::parse_untrusted(m.payload, data) || !data.is_object()) {
+        return fail_invalid("a '" + et->second + "' event that is not a JSON object");
     }
-    const std::string& type = et->second;
+    Reader r(Reader::Side::provider);
+    handle(r, et->second, data, out);
+    if (r.failed()) {
+        return fail_invalid("'" + et->second + "' event: " + r.error_message());
+    }
+    return true;
+}
+
+void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& data, std::string& out) {
     if (!started_) {
         started_ = true;
         emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
     }
     if (type == "contentBlockStart") {
-        const Json start = data.value("start", Json::object());
-        if (start.contains("toolUse")) {
+        const Json* start = r.object(data, "start");
+        if (start == nullptr) {
+            return;
+        }
+        auto in_start = r.at("start");
+        if (const Json* tu = r.object(*start, "toolUse")) {
+            auto in_tu = r.at("toolUse");
+            const std::string* id = r.need_string(*tu, "toolUseId");
+            const std::string* name = r.need_string(*tu, "name");
+            const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
+            if (id == nullptr || name == nullptr) {
+                return;
+            }
+            if (tool_index_.size() >= kMaxToolCalls) {
+                r.fail("more tool calls than sluice relays in one answer.");
+                return;
+            }
             const int tool = next_tool_++;
-            tool_index_[data.value("contentBlockIndex", 0)] = tool;
-            emit({{"tool_calls", Json::array({{{"index", tool}, {"id", start["toolUse"].value("toolUseId", "")},
-                                               {"type", "function"},
-                                               {"function", {{"name", start["toolUse"].value("name", "")},
-                                                             {"arguments", ""}}}}})}},
+            tool_index_[index] = tool;
+            emit({{"tool_calls", Json::array({{{"index", tool}, {"id", *id}, {"type", "function"},
+                                               {"function", {{"name", *name}, {"arguments", ""}}}}})}},
                  nullptr, out);
         }
     } else if (type == "contentBlockDelta") {
-        const Json delta = data.value("delta", Json::object());
-        if (delta.contains("text")) {
-            emit({{"content", delta["text"]}}, nullptr, out);
-        } else if (delta.contains("toolUse")) {
-            const auto it = tool_index_.find(data.value("contentBlockIndex", 0));
-            if (it != tool_index_.end()) {
-                emit({{"tool_calls", Json::array({{{"index", it->second},
-                                                   {"function", {{"arguments", delta["toolUse"].value("input", "")}}}}})}},
+        const Json* delta = r.need_object(data, "delta");
+        const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
+        if (delta == nullptr) {
+            return;
+        }
+        auto in_delta = r.at("delta");
+        if (const std::string* text = r.string(*delta, "text")) {
+            emit({{"content", *text}}, nullptr, out);
+        } else if (const Json* tu = r.object(*delta, "toolUse")) {
+            auto in_tu = r.at("toolUse");
+            const std::string* input = r.string(*tu, "input");
+            const auto it = tool_index_.find(index);
+            if (input != nullptr && it != tool_index_.end()) {
+                emit({{"tool_calls", Json::array({{{"index", it->second}, {"function", {{"arguments", *input}}}}})}},
                      nullptr, out);
             }
-        } else if (delta.contains("reasoningContent") && delta["reasoningContent"].contains("text")) {
-            emit({{"reasoning_content", delta["reasoningContent"]["text"]}}, nullptr, out);
+        } else if (const Json* rc = r.object(*delta, "reasoningContent")) {
+            auto in_rc = r.at("reasoningContent");
+            if (const std::string* text = r.string(*rc, "text")) {
+                emit({{"reasoning_content", *text}}, nullptr, out);
+            }
         }
     } else if (type == "messageStop") {
-        emit(Json::object(), finish_for(data.value("stopReason", "")), out);
+        const std::string* stop = r.string(data, "stopReason");
+        emit(Json::object(), finish_for(stop != nullptr ? *stop : ""), out);
     } else if (type == "metadata") {
-        const Json u = data.value("usage", Json::object());
-        usage_ = converse_usage(u);
+        ConverseUsage cu;
+        if (const Json* u = r.object(data, "usage")) {
+            auto in_usage = r.at("usage");
+            read_usage(r, *u, cu);
+        }
+        if (r.failed()) {
+            return;
+        }
+        usage_ = cu.usage();
         if (client_wants_usage_) {
             Json chunk = {{"id", "chatcmpl-bedrock"}, {"object", "chat.completion.chunk"}, {"created", created_},
-                          {"model", model_}, {"choices", Json::array()}, {"usage", usage_json(u)}};
-            sse::encode_data(chunk.dump(), out);
+                          {"model", model_}, {"choices", Json::array()}, {"usage", cu.json()}};
+            out += "data: ";
+            json::append_text(out, chunk);
+            out += "\n\n";
         }
         sse::encode_data("[DONE]", out);
         done_ = true;

@@ -6,6 +6,7 @@
 
 #include "aws/eventstream.hpp"
 #include "aws/sigv4.hpp"
+#include "json/json_reader.hpp"
 #include "providers/openai_provider.hpp"
 
 namespace sluice {
@@ -41,10 +42,13 @@ private:
     std::string region_;
 };
 
-/// OpenAI chat request → Converse request.
-std::optional<GatewayError> openai_to_converse(const nlohmann::json& in, nlohmann::json& out);
-/// Converse response → OpenAI chat completion.
-nlohmann::json converse_to_openai(const nlohmann::json& resp, std::string_view model, Usage& usage);
+/// OpenAI chat request → Converse request; 400 naming the field for wrong types and for what
+/// Converse cannot express (unless `drop_unsupported`).
+std::optional<GatewayError> openai_to_converse(const nlohmann::json& in, nlohmann::json& out,
+                                               bool drop_unsupported = false);
+/// Converse response → OpenAI chat completion; 502 naming the field for a wrong-typed answer.
+std::optional<GatewayError> converse_to_openai(const nlohmann::json& resp, std::string_view model,
+                                               std::string_view provider, nlohmann::json& out, Usage& usage);
 
 /// ConverseStream event-stream bytes → chat.completion.chunk events.
 class BedrockStreamRelay : public StreamRelay {
@@ -53,25 +57,26 @@ public:
         : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
     bool wants_bytes() const override { return true; }
     bool on_bytes(std::string_view bytes, std::string& out) override;
-    void on_event(const sse::Event& /*ev*/, std::string& /*out*/) override {}
+    bool on_event(const sse::Event& /*ev*/, std::string& /*out*/) override { return true; }
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 
 private:
+    static constexpr std::size_t kMaxToolCalls = 4096;
     void emit(const nlohmann::json& delta, const nlohmann::json& finish, std::string& out);
-    void on_message(const aws::EventMessage& m, std::string& out);
+    bool on_message(const aws::EventMessage& m, std::string& out);
+    void handle(json::Reader& r, const std::string& type, const nlohmann::json& data, std::string& out);
 
     std::string model_;
     bool client_wants_usage_;
     std::int64_t created_;
     aws::EventStreamDecoder decoder_;
-    std::map<int, int> tool_index_;  ///< content block index → OpenAI tool_calls index
+    std::map<std::int64_t, int> tool_index_;  ///< content block index → OpenAI tool_calls index
     int next_tool_ = 0;
     bool started_ = false;
     bool done_ = false;
-    bool failed_ = false;
+    bool stopped_ = false;  ///< a handler failed: nothing more is decoded
     Usage usage_;
-    nlohmann::json usage_json_;
 };
 
 }  // namespace sluice

@@ -1,23 +1,25 @@
 #include "providers/gemini_provider.hpp"
 
 #include <ctime>
+#include <map>
 
+#include "json/json_dom.hpp"
 #include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/base64.hpp"
+#include "util/url.hpp"
 
 namespace sluice {
 
 using Json = nlohmann::json;
+using json::Reader;
+using json::Type;
 
 namespace {
 
-std::int64_t int_of(const Json& j, const char* key) {
-    return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
-}
-
-/// Gemini's schema dialect is an OpenAPI subset: keys it rejects are removed (recursively).
+/// Gemini's schema dialect is an OpenAPI subset: keys it rejects are removed (recursively; the
+/// schema came from a depth-capped body).
 Json gemini_schema(const Json& schema) {
     if (schema.is_array()) {
         Json out = Json::array();
@@ -30,69 +32,83 @@ Json gemini_schema(const Json& schema) {
         return schema;
     }
     Json out = Json::object();
-    for (const auto& [k, v] : schema.items()) {
+    for (const auto& item : schema.items()) {
+        const std::string& k = item.key();
         if (k == "$schema" || k == "additionalProperties" || k == "strict" || k == "$id") {
             continue;
         }
-        out[k] = gemini_schema(v);
+        out[k] = gemini_schema(item.value());
     }
     return out;
 }
 
-std::optional<Json> image_part(const Json& part) {
-    const Json& image = part.value("image_url", Json::object());
-    const std::string url = image.is_string() ? image.get<std::string>() : image.value("url", "");
-    if (url.rfind("data:", 0) == 0) {
-        const auto semi = url.find(';');
-        const auto comma = url.find(',');
-        if (semi == std::string::npos || comma == std::string::npos || url.compare(semi, 8, ";base64,") != 0) {
-            return std::nullopt;
-        }
-        return Json{{"inlineData", {{"mimeType", url.substr(5, semi - 5)}, {"data", url.substr(comma + 1)}}}};
+bool image_part(std::string_view url, Json& part) {
+    std::string_view media;
+    std::string_view data;
+    if (split_data_url(url, media, data)) {
+        part = {{"inlineData", {{"mimeType", std::string(media)}, {"data", std::string(data)}}}};
+        return true;
     }
     if (url.rfind("https://", 0) == 0 || url.rfind("gs://", 0) == 0) {
         std::string mime = "image/jpeg";
-        if (url.size() > 4 && url.compare(url.size() - 4, 4, ".png") == 0) mime = "image/png";
-        if (url.size() > 5 && url.compare(url.size() - 5, 5, ".webp") == 0) mime = "image/webp";
-        return Json{{"fileData", {{"mimeType", mime}, {"fileUri", url}}}};
+        if (url.ends_with(".png")) mime = "image/png";
+        if (url.ends_with(".webp")) mime = "image/webp";
+        part = {{"fileData", {{"mimeType", mime}, {"fileUri", std::string(url)}}}};
+        return true;
     }
-    return std::nullopt;
+    return false;
 }
 
-std::optional<GatewayError> to_parts(const Json& content, Json& parts) {
-    if (content.is_null()) {
-        return std::nullopt;
-    }
-    if (content.is_string()) {
-        if (!content.get<std::string>().empty()) {
-            parts.push_back({{"text", content}});
+/// A message's content → Gemini parts. System instructions take text only.
+void to_parts(Reader& r, const TargetRules& t, const ChatMessage& m, bool system, Json& parts) {
+    if (m.content_is_text) {
+        if (!m.text.empty()) {
+            parts.push_back({{"text", std::string(m.text)}});
         }
-        return std::nullopt;
+        return;
     }
-    for (const auto& p : content) {
-        const std::string type = p.value("type", "");
-        if (type == "text") {
-            parts.push_back({{"text", p.value("text", "")}});
-        } else if (type == "image_url") {
-            auto part = image_part(p);
-            if (!part) {
-                return GatewayError::bad_request("image_url must be an https/gs URL or a base64 data: URL.",
-                                                 "invalid_parameter", "messages");
+    for (const ChatPart& p : m.parts) {
+        const std::string path = part_path(m.index, p.index);
+        if (p.kind == ChatPart::Kind::text || p.kind == ChatPart::Kind::refusal) {
+            parts.push_back({{"text", std::string(p.text)}});
+            continue;
+        }
+        if (system) {
+            refuse(r, t, path, "system instructions take text only");
+            return;
+        }
+        switch (p.kind) {
+            case ChatPart::Kind::image: {
+                Json part;
+                if (!image_part(p.url, part)) {
+                    r.fail_at(path + ".image_url.url", "expected an https or gs:// URL or a base64 data: URL.");
+                    return;
+                }
+                parts.push_back(std::move(part));
+                break;
             }
-            parts.push_back(std::move(*part));
-        } else if (type == "input_audio") {
-            const Json a = p.value("input_audio", Json::object());
-            parts.push_back({{"inlineData", {{"mimeType", "audio/" + a.value("format", "wav")},
-                                             {"data", a.value("data", "")}}}});
-        } else {
-            return GatewayError::bad_request("Content parts of type '" + type + "' cannot be sent to Gemini.",
-                                             "unsupported_content", "messages");
+            case ChatPart::Kind::audio:
+                parts.push_back({{"inlineData", {{"mimeType", "audio/" + std::string(p.audio_format)},
+                                                 {"data", std::string(p.audio_data)}}}});
+                break;
+            case ChatPart::Kind::file: {
+                std::string_view media;
+                std::string_view data;
+                if (!split_data_url(p.file_data, media, data)) {
+                    refuse(r, t, path, "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
+                    return;
+                }
+                parts.push_back({{"inlineData", {{"mimeType", std::string(media)}, {"data", std::string(data)}}}});
+                break;
+            }
+            default:
+                refuse(r, t, path, "content parts of type '" + std::string(p.type) + "' have no Gemini form");
+                return;
         }
     }
-    return std::nullopt;
 }
 
-std::string finish_for(const std::string& reason, bool tool_calls) {
+std::string finish_for(std::string_view reason, bool tool_calls) {
     if (reason == "MAX_TOKENS") return "length";
     if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
         reason == "PROHIBITED_CONTENT" || reason == "SPII" || reason == "IMAGE_SAFETY") {
@@ -101,24 +117,66 @@ std::string finish_for(const std::string& reason, bool tool_calls) {
     return tool_calls ? "tool_calls" : "stop";
 }
 
-Json usage_json(const Json& meta) {
-    const Usage u = gemini_usage(meta);
-    Json j = {{"prompt_tokens", u.prompt_tokens},
-              {"completion_tokens", u.completion_tokens},
-              {"total_tokens", u.total_tokens},
-              {"prompt_tokens_details", {{"cached_tokens", int_of(meta, "cachedContentTokenCount")}}},
-              {"completion_tokens_details", {{"reasoning_tokens", int_of(meta, "thoughtsTokenCount")}}}};
-    return j;
+/// Gemini usageMetadata, read strictly.
+struct GeminiUsage {
+    std::int64_t prompt = 0;
+    std::int64_t candidates = 0;
+    std::int64_t thoughts = 0;
+    std::int64_t cached = 0;
+    Usage usage() const {
+        Usage u;
+        u.prompt_tokens = prompt;
+        u.completion_tokens = candidates + thoughts;
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        return u;
+    }
+    Json json() const {
+        const Usage u = usage();
+        return {{"prompt_tokens", u.prompt_tokens},
+                {"completion_tokens", u.completion_tokens},
+                {"total_tokens", u.total_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", cached}}},
+                {"completion_tokens_details", {{"reasoning_tokens", thoughts}}}};
+    }
+};
+
+void read_usage(Reader& r, const Json& meta, GeminiUsage& out) {
+    if (!r.expect(meta, Type::object)) {
+        return;
+    }
+    for (const auto [key, slot] : {std::pair{"promptTokenCount", &out.prompt},
+                                   std::pair{"candidatesTokenCount", &out.candidates},
+                                   std::pair{"thoughtsTokenCount", &out.thoughts},
+                                   std::pair{"cachedContentTokenCount", &out.cached}}) {
+        if (const auto v = r.integer(meta, key)) {
+            if (*v < 0) {
+                r.fail(key, "token counts are never negative.");
+            }
+            *slot = *v;
+        }
+    }
 }
 
-Json tool_call(const Json& fc_part, int index, bool with_index) {
-    const Json fc = fc_part["functionCall"];
-    Json call = {{"id", fc.value("id", "call_" + std::to_string(index))},
+/// One candidate's parts, read: text, thoughts and function calls (OpenAI tool calls).
+struct CandidateParts {
+    std::string text;
+    std::string reasoning;
+    Json calls = Json::array();
+    std::string finish_reason;
+    bool any = false;
+};
+
+/// A functionCall part → an OpenAI tool call (`index` numbers it; with_index for stream deltas).
+Json tool_call(Reader& r, const Json& part, const Json& fc, int index, bool with_index) {
+    const std::string* id = r.string(fc, "id");
+    const std::string* name = r.need_string(fc, "name");
+    const Json* args = r.object(fc, "args");
+    Json call = {{"id", id != nullptr ? *id : "call_" + std::to_string(index)},
                  {"type", "function"},
-                 {"function", {{"name", fc.value("name", "")},
-                               {"arguments", fc.value("args", Json::object()).dump()}}}};
-    if (fc_part.contains("thoughtSignature")) {
-        call["extra_content"] = {{"google", {{"thought_signature", fc_part["thoughtSignature"]}}}};
+                 {"function", {{"name", name != nullptr ? *name : std::string()},
+                               {"arguments", args != nullptr ? json::to_text(*args) : "{}"}}}};
+    if (const std::string* sig = r.string(part, "thoughtSignature")) {
+        call["extra_content"] = {{"google", {{"thought_signature", *sig}}}};
     }
     if (with_index) {
         call["index"] = index;
@@ -126,179 +184,266 @@ Json tool_call(const Json& fc_part, int index, bool with_index) {
     return call;
 }
 
-}  // namespace
-
-Usage gemini_usage(const Json& meta) {
-    Usage u;
-    u.prompt_tokens = int_of(meta, "promptTokenCount");
-    u.completion_tokens = int_of(meta, "candidatesTokenCount") + int_of(meta, "thoughtsTokenCount");
-    u.total_tokens = u.prompt_tokens + u.completion_tokens;
-    return u;
+void read_candidate(Reader& r, const Json& resp, CandidateParts& out, int& next_tool, bool with_index) {
+    const Json* candidates = r.array(resp, "candidates");
+    if (candidates != nullptr && !candidates->empty()) {
+        auto in_candidates = r.at("candidates");
+        auto in_first = r.at(std::size_t{0});
+        const Json& c = (*candidates)[0];
+        if (!r.expect(c, Type::object)) {
+            return;
+        }
+        if (const std::string* reason = r.string(c, "finishReason")) {
+            out.finish_reason = *reason;
+        }
+        const Json* content = r.object(c, "content");
+        if (content == nullptr) {
+            return;
+        }
+        auto in_content = r.at("content");
+        const Json* parts = r.array(*content, "parts");
+        if (parts == nullptr) {
+            return;
+        }
+        auto in_parts = r.at("parts");
+        for (std::size_t i = 0; i < parts->size() && r.ok(); ++i) {
+            auto in_part = r.at(i);
+            const Json& p = (*parts)[i];
+            if (!r.expect(p, Type::object)) {
+                return;
+            }
+            out.any = true;
+            if (const Json* fc = r.object(p, "functionCall")) {
+                auto in_fc = r.at("functionCall");
+                out.calls.push_back(tool_call(r, p, *fc, next_tool++, with_index));
+            } else if (const std::string* text = r.string(p, "text")) {
+                (r.boolean(p, "thought").value_or(false) ? out.reasoning : out.text) += *text;
+            }
+        }
+    } else if (const Json* feedback = r.object(resp, "promptFeedback")) {
+        auto in_feedback = r.at("promptFeedback");
+        if (r.string(*feedback, "blockReason") != nullptr) {
+            out.finish_reason = "SAFETY";  // the prompt itself was blocked
+        }
+    }
 }
 
-std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out) {
+GatewayError gemini_stream_error(const Json& err) {
+    // {"error":{"code":503,"message":"...","status":"UNAVAILABLE"}}
+    GatewayError e;
+    e.source = ErrorSource::upstream;
+    e.message = std::string(json::string_or(err, "message", "The provider reported an error mid-stream."));
+    const std::string status(json::string_or(err, "status", "upstream_error"));
+    e.code = status;
+    e.type = "server_error";
+    if (status == "RESOURCE_EXHAUSTED") {
+        e.status = 429;
+        e.type = "rate_limit_error";
+    } else if (status == "UNAVAILABLE") {
+        e.status = 503;
+    } else if (status == "INTERNAL") {
+        e.status = 500;
+    } else {
+        e.status = 502;
+    }
+    return e;
+}
+
+}  // namespace
+
+std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool drop_unsupported) {
+    Reader r;
+    ChatRequestView v;
+    read_chat_request(in, r, v);
+    if (r.failed()) {
+        return r.client_error();
+    }
+    const TargetRules t{"Gemini", drop_unsupported};
+    refuse_openai_only(r, t, v, SamplingSupport{true, true, true});
+    refuse_message_names(r, t, v);
     out = Json::object();
     Json system = Json::array();
     Json contents = Json::array();
-    std::map<std::string, std::string> call_names;  // tool_call_id → function name
-    if (!in.contains("messages") || !in["messages"].is_array()) {
-        return GatewayError::bad_request("messages must be an array.", "invalid_parameter", "messages");
-    }
-    for (const auto& m : in["messages"]) {
-        const std::string role = m.value("role", "");
-        Json parts = Json::array();
-        if (auto e = to_parts(m.value("content", Json()), parts)) {
-            return e;
+    std::map<std::string, std::string, std::less<>> call_names;  // tool_call_id → function name
+    for (const ChatMessage& m : v.messages) {
+        if (r.failed()) {
+            break;
         }
-        if (role == "system" || role == "developer") {
+        Json parts = Json::array();
+        if (m.role == "system" || m.role == "developer") {
+            to_parts(r, t, m, true, parts);
             for (auto& p : parts) {
                 system.push_back(std::move(p));
             }
-        } else if (role == "user") {
+        } else if (m.role == "user") {
+            to_parts(r, t, m, false, parts);
             append_turn(contents, "user", std::move(parts), "parts");
-        } else if (role == "assistant") {
-            for (const auto& call : m.value("tool_calls", Json::array())) {
-                const Json fn = call.value("function", Json::object());
-                Json parsed;
-                if (auto e = tool_call_input(call, "Gemini", parsed)) {
-                    return e;
+        } else if (m.role == "assistant") {
+            // Anthropic thinking blocks (with their signatures) mean nothing to Gemini: left out.
+            to_parts(r, t, m, false, parts);
+            for (const ChatToolCall& call : m.tool_calls) {
+                Json args;
+                if (!tool_call_input(r, m, call, "Gemini", args)) {
+                    break;
                 }
-                call_names[call.value("id", "")] = fn.value("name", "");
-                Json part = {{"functionCall", {{"name", fn.value("name", "")}, {"args", std::move(parsed)}}}};
+                call_names[std::string(call.id)] = std::string(call.name);
+                Json part = {{"functionCall", {{"name", std::string(call.name)}, {"args", std::move(args)}}}};
                 // The signature Gemini gave this call, kept by the client, goes back with it.
-                if (call.contains("extra_content") && call["extra_content"].contains("google") &&
-                    call["extra_content"]["google"].contains("thought_signature")) {
-                    part["thoughtSignature"] = call["extra_content"]["google"]["thought_signature"];
+                if (call.extra_content != nullptr) {
+                    if (const Json* google = json::find(*call.extra_content, "google")) {
+                        const Json* sig = json::find(*google, "thought_signature");
+                        if (sig != nullptr && sig->is_string()) {
+                            part["thoughtSignature"] = *sig;
+                        } else if (sig != nullptr) {
+                            r.fail_at(call_path(m.index, call.index) + ".extra_content.google.thought_signature",
+                                      "expected a string.");
+                        }
+                    }
                 }
                 parts.push_back(std::move(part));
             }
             append_turn(contents, "model", std::move(parts), "parts");
-        } else if (role == "tool") {
-            const std::string id = m.value("tool_call_id", "");
-            const auto name = call_names.find(id);
-            const std::string text = content_text(m.value("content", Json("")));
-            Json response = Json::parse(text, nullptr, false);
-            if (response.is_discarded() || !response.is_object()) {
+        } else if (m.role == "tool") {
+            if (!m.content_is_text) {
+                for (const ChatPart& p : m.parts) {
+                    if (p.kind != ChatPart::Kind::text) {
+                        refuse(r, t, part_path(m.index, p.index), "tool results travel as text only");
+                    }
+                }
+            }
+            const auto name = call_names.find(m.tool_call_id);
+            const std::string text = message_text(m);
+            Json response;
+            if (!parse_embedded_json(text, response) || !response.is_object()) {
                 response = {{"content", text}};
             }
             append_turn(contents, "user",
-                   Json::array({{{"functionResponse",
-                                  {{"name", name == call_names.end() ? id : name->second},
-                                   {"response", std::move(response)}}}}}),
-                   "parts");
-        } else {
-            return GatewayError::bad_request("Unsupported message role '" + role + "'.", "invalid_parameter", "messages");
+                        Json::array({{{"functionResponse",
+                                       {{"name", name == call_names.end() ? std::string(m.tool_call_id) : name->second},
+                                        {"response", std::move(response)}}}}}),
+                        "parts");
         }
     }
     out["contents"] = std::move(contents);
     if (!system.empty()) {
         out["systemInstruction"] = {{"parts", std::move(system)}};
     }
-    if (in.contains("tools") && in["tools"].is_array()) {
+    if (json::find(in, "tools") != nullptr) {
         Json decls = Json::array();
-        for (const auto& t : in["tools"]) {
-            const Json fn = t.value("function", Json::object());
-            Json d = {{"name", fn.value("name", "")}};
-            if (fn.contains("description")) {
-                d["description"] = fn["description"];
+        for (const ChatTool& tool : v.tools) {
+            if (!tool.function) {
+                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type", "only function tools are translated");
+                break;
             }
-            if (fn.contains("parameters")) {
-                d["parameters"] = gemini_schema(fn["parameters"]);
+            Json d = {{"name", std::string(tool.name)}};
+            if (tool.description != nullptr) {
+                d["description"] = *tool.description;
+            }
+            if (tool.parameters != nullptr) {
+                d["parameters"] = gemini_schema(*tool.parameters);
             }
             decls.push_back(std::move(d));
         }
         out["tools"] = Json::array({{{"functionDeclarations", std::move(decls)}}});
     }
-    if (in.contains("tool_choice")) {
-        const Json& tc = in["tool_choice"];
+    if (v.tool_choice.mode != ChatToolChoice::Mode::none_set) {
         Json cfg;
-        if (tc == "none") {
-            cfg = {{"mode", "NONE"}};
-        } else if (tc == "required") {
-            cfg = {{"mode", "ANY"}};
-        } else if (tc.is_object() && tc.contains("function")) {
-            cfg = {{"mode", "ANY"}, {"allowedFunctionNames", Json::array({tc["function"].value("name", "")})}};
-        } else {
-            cfg = {{"mode", "AUTO"}};
+        switch (v.tool_choice.mode) {
+            case ChatToolChoice::Mode::none: cfg = {{"mode", "NONE"}}; break;
+            case ChatToolChoice::Mode::required: cfg = {{"mode", "ANY"}}; break;
+            case ChatToolChoice::Mode::function:
+                cfg = {{"mode", "ANY"}, {"allowedFunctionNames", Json::array({std::string(v.tool_choice.function)})}};
+                break;
+            default: cfg = {{"mode", "AUTO"}}; break;
         }
         out["toolConfig"] = {{"functionCallingConfig", cfg}};
     }
+    if (v.parallel_tool_calls && !*v.parallel_tool_calls) {
+        refuse(r, t, "parallel_tool_calls", "Gemini cannot be told to make one call at a time");
+    }
+    if (v.service_tier != nullptr) {
+        refuse(r, t, "service_tier", "service tiers are OpenAI's");
+    }
     Json gen = Json::object();
-    const std::pair<const char*, const char*> kMap[] = {
-        {"temperature", "temperature"}, {"top_p", "topP"}, {"seed", "seed"},
-        {"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}, {"n", "candidateCount"}};
-    for (const auto& [from, to] : kMap) {
-        if (in.contains(from) && in[from].is_number()) {
-            gen[to] = in[from];
+    if (v.temperature) gen["temperature"] = *v.temperature;
+    if (v.top_p) gen["topP"] = *v.top_p;
+    if (v.seed) gen["seed"] = *v.seed;
+    if (v.presence_penalty) gen["presencePenalty"] = *v.presence_penalty;
+    if (v.frequency_penalty) gen["frequencyPenalty"] = *v.frequency_penalty;
+    if (v.n) gen["candidateCount"] = *v.n;
+    if (v.max_tokens) gen["maxOutputTokens"] = *v.max_tokens;
+    if (v.stop_set) {
+        Json stop = Json::array();
+        for (const auto s : v.stop) {
+            stop.push_back(std::string(s));
         }
+        gen["stopSequences"] = std::move(stop);
     }
-    for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-        if (in.contains(key) && in[key].is_number_integer()) {
-            gen["maxOutputTokens"] = in[key];
+    if (v.response_format == "json_object") {
+        gen["responseMimeType"] = "application/json";
+    } else if (v.response_format == "json_schema") {
+        gen["responseMimeType"] = "application/json";
+        gen["responseJsonSchema"] = v.response_schema != nullptr ? *v.response_schema : Json::object();
+    }
+    if (v.reasoning_effort != nullptr) {
+        std::int64_t budget = 0;
+        if (!reasoning_budget(*v.reasoning_effort, 1024, 8192, 24576, budget)) {
+            r.fail_at("reasoning_effort", "expected none, minimal, low, medium or high.");
         }
-    }
-    if (in.contains("stop") && !in["stop"].is_null()) {
-        gen["stopSequences"] = in["stop"].is_string() ? Json::array({in["stop"]}) : in["stop"];
-    }
-    if (in.contains("response_format") && in["response_format"].is_object()) {
-        const std::string type = in["response_format"].value("type", "text");
-        if (type == "json_object") {
-            gen["responseMimeType"] = "application/json";
-        } else if (type == "json_schema") {
-            gen["responseMimeType"] = "application/json";
-            gen["responseJsonSchema"] = in["response_format"].value("json_schema", Json::object()).value("schema", Json::object());
-        }
-    }
-    if (in.contains("reasoning_effort") && in["reasoning_effort"].is_string()) {
-        const std::string effort = in["reasoning_effort"];
-        const int budget = effort == "none" ? 0 : effort == "low" ? 1024 : effort == "high" ? 24576 : 8192;
         gen["thinkingConfig"] = {{"thinkingBudget", budget}, {"includeThoughts", budget > 0}};
     }
     if (!gen.empty()) {
         out["generationConfig"] = std::move(gen);
     }
+    for (const std::string_view key : v.unknown) {
+        if (!drop_unsupported) {
+            r.unknown(key);
+        }
+    }
+    if (r.failed()) {
+        return r.client_error();
+    }
     return std::nullopt;
 }
 
-Json gemini_to_openai(const Json& resp, std::string_view model, Usage& usage) {
-    std::string text;
-    std::string reasoning;
-    Json calls = Json::array();
-    std::string reason;
-    const Json candidates = resp.value("candidates", Json::array());
-    if (!candidates.empty()) {
-        const Json& c = candidates[0];
-        reason = c.value("finishReason", "");
-        int index = 0;
-        for (const auto& p : c.value("content", Json::object()).value("parts", Json::array())) {
-            if (p.contains("functionCall")) {
-                calls.push_back(tool_call(p, index++, false));
-            } else if (p.contains("text")) {
-                (p.value("thought", false) ? reasoning : text) += p.value("text", "");
-            }
-        }
-    } else if (resp.contains("promptFeedback") && resp["promptFeedback"].contains("blockReason")) {
-        reason = "SAFETY";  // the prompt itself was blocked
+std::optional<GatewayError> gemini_to_openai(const Json& resp, std::string_view model,
+                                             std::string_view provider, Json& out, Usage& usage) {
+    Reader r(Reader::Side::provider);
+    if (!r.expect(resp, Type::object)) {
+        return r.provider_error(provider);
     }
-    Json message = {{"role", "assistant"}, {"content", text.empty() && !calls.empty() ? Json(nullptr) : Json(text)}};
-    if (!calls.empty()) {
-        message["tool_calls"] = std::move(calls);
+    CandidateParts c;
+    int next_tool = 0;
+    read_candidate(r, resp, c, next_tool, false);
+    GeminiUsage gu;
+    if (const Json* meta = r.object(resp, "usageMetadata")) {
+        auto in_meta = r.at("usageMetadata");
+        read_usage(r, *meta, gu);
     }
-    if (!reasoning.empty()) {
-        message["reasoning_content"] = reasoning;
+    const std::string* response_id = r.string(resp, "responseId");
+    const std::string* version = r.string(resp, "modelVersion");
+    if (r.failed()) {
+        return r.provider_error(provider);
     }
-    const Json meta = resp.value("usageMetadata", Json::object());
-    usage = gemini_usage(meta);
-    const bool has_calls = message.contains("tool_calls");
-    return {{"id", "chatcmpl-" + resp.value("responseId", std::string("gemini"))},
-            {"object", "chat.completion"},
-            {"created", static_cast<std::int64_t>(std::time(nullptr))},
-            {"model", resp.value("modelVersion", std::string(model))},
-            {"choices", Json::array({{{"index", 0},
-                                      {"message", std::move(message)},
-                                      {"logprobs", nullptr},
-                                      {"finish_reason", finish_for(reason, has_calls)}}})},
-            {"usage", usage_json(meta)}};
+    const bool has_calls = !c.calls.empty();
+    Json message = {{"role", "assistant"}, {"content", c.text.empty() && has_calls ? Json(nullptr) : Json(c.text)}};
+    if (has_calls) {
+        message["tool_calls"] = std::move(c.calls);
+    }
+    if (!c.reasoning.empty()) {
+        message["reasoning_content"] = c.reasoning;
+    }
+    usage = gu.usage();
+    out = {{"id", "chatcmpl-" + (response_id != nullptr ? *response_id : std::string("gemini"))},
+           {"object", "chat.completion"},
+           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"model", version != nullptr ? *version : std::string(model)},
+           {"choices", Json::array({{{"index", 0},
+                                     {"message", std::move(message)},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish_for(c.finish_reason, has_calls)}}})},
+           {"usage", gu.json()}};
+    return std::nullopt;
 }
 
 void GeminiProvider::add_headers(UpstreamRequest& out) const {
@@ -318,55 +463,100 @@ std::string api_root(const Url& url) {
     }
     return path;
 }
+
+/// An embeddings request → batchEmbedContents.
+std::optional<GatewayError> embeddings_body(const Json& in, const std::string& model, Json& body) {
+    Reader r;
+    if (!r.expect(in, Type::object)) {
+        return r.client_error();
+    }
+    r.only(in, {"model", "input", "dimensions", "encoding_format", "user"});
+    const Json* input = json::find(in, "input");
+    if (input == nullptr) {
+        r.need_string(in, "input");  // records "missing"
+        return r.client_error();
+    }
+    const auto dims = r.integer(in, "dimensions");
+    if (const std::string* fmt = r.string(in, "encoding_format"); fmt != nullptr && *fmt != "float" && *fmt != "base64") {
+        r.fail("encoding_format", "expected float or base64.");
+    }
+    r.string(in, "user");
+    Json requests = Json::array();
+    const auto add = [&](const Json& text) {
+        Json req = {{"model", "models/" + model}, {"content", {{"parts", Json::array({{{"text", text}}})}}}};
+        if (dims) {
+            req["outputDimensionality"] = *dims;
+        }
+        requests.push_back(std::move(req));
+    };
+    if (input->is_string()) {
+        add(*input);
+    } else if (input->is_array()) {
+        auto in_input = r.at("input");
+        for (std::size_t i = 0; i < input->size() && r.ok(); ++i) {
+            auto in_item = r.at(i);
+            if (!(*input)[i].is_string()) {
+                r.unsupported_at(r.path_with({}), "Gemini embeds text inputs only (not token arrays).");
+                break;
+            }
+            add((*input)[i]);
+        }
+    } else {
+        r.wrong_type("input", "a string or an array of strings", *input);
+    }
+    if (r.failed()) {
+        return r.client_error();
+    }
+    body = {{"requests", std::move(requests)}};
+    return std::nullopt;
+}
 }  // namespace
 
 std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
                                                           std::string_view upstream_model,
                                                           UpstreamRequest& out) const {
-    const Json in = Json::parse(req.body, nullptr, false);
-    const std::string model(upstream_model.rfind("models/", 0) == 0 ? upstream_model.substr(7) : upstream_model);
-    out.method = "POST";
-    out.headers.clear();
-    add_headers(out);
-    Json body;
-    if (req.endpoint == Endpoint::chat_completions || req.endpoint == Endpoint::messages) {
-        Json chat = in;
-        if (req.endpoint == Endpoint::messages) {
-            // The front door: Messages → chat → Gemini.
-            if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
-                return err;
-            }
-        }
-        if (auto err = openai_to_gemini(chat, body)) {
-            return err;
-        }
-        out.target = api_root(url_) + "/models/" + model +
-                     (req.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
-    } else if (req.endpoint == Endpoint::embeddings) {
-        Json inputs = in.value("input", Json());
-        if (!inputs.is_array()) {
-            inputs = Json::array({inputs});
-        }
-        Json requests = Json::array();
-        for (const auto& text : inputs) {
-            if (!text.is_string()) {
-                return GatewayError::bad_request("Gemini embeds text inputs only (not token arrays).",
-                                                 "invalid_parameter", "input");
-            }
-            Json r = {{"model", "models/" + model}, {"content", {{"parts", Json::array({{{"text", text}}})}}}};
-            if (in.contains("dimensions") && in["dimensions"].is_number_integer()) {
-                r["outputDimensionality"] = in["dimensions"];
-            }
-            requests.push_back(std::move(r));
-        }
-        body = {{"requests", std::move(requests)}};
-        out.target = api_root(url_) + "/models/" + model + ":batchEmbedContents";
-    } else {
+    if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages &&
+        req.endpoint != Endpoint::embeddings) {
         return GatewayError::bad_request("Provider '" + name_ + "' (kind gemini) serves chat completions and "
                                          "embeddings, not " + std::string(endpoint_name(req.endpoint)) + ".",
                                          "unsupported_endpoint");
     }
-    out.body = body.dump();
+    Json in;
+    if (!json::parse_untrusted(req.body, in)) {
+        return GatewayError::invalid_json("The request body is not valid JSON.");
+    }
+    const std::string model(upstream_model.rfind("models/", 0) == 0 ? upstream_model.substr(7) : upstream_model);
+    out.method = "POST";
+    out.headers.clear();
+    add_headers(out);
+    // The model is a path segment of its own: models/{model}:method.
+    out.target = api_root(url_) + "/models/";
+    if (!append_path_segment(out.target, model)) {
+        return GatewayError::bad_request("The model '" + model + "' cannot be sent to Gemini.",
+                                         "invalid_parameter", "model");
+    }
+    Json body;
+    if (req.endpoint == Endpoint::embeddings) {
+        if (auto err = embeddings_body(in, model, body)) {
+            return err;
+        }
+        out.target += ":batchEmbedContents";
+    } else {
+        Json translated;
+        const Json* chat = &in;
+        if (req.endpoint == Endpoint::messages) {
+            // The front door: Messages → chat → Gemini.
+            if (auto err = messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
+                return err;
+            }
+            chat = &translated;
+        }
+        if (auto err = openai_to_gemini(*chat, body, cfg_.drop_unsupported_params)) {
+            return err;
+        }
+        out.target += req.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+    }
+    out.body = json::to_text(body);
     return std::nullopt;
 }
 
@@ -381,13 +571,19 @@ std::optional<UpstreamRequest> GeminiProvider::models_request() const {
 
 std::vector<std::string> GeminiProvider::parse_models(std::string_view body) const {
     std::vector<std::string> ids;
-    const Json j = Json::parse(body, nullptr, false);
-    if (j.is_discarded()) {
+    Json j;
+    if (!json::parse_untrusted(body, j)) {
         return ids;
     }
-    for (const auto& m : j.value("models", Json::array())) {
-        std::string name = m.value("name", "");
-        ids.push_back(name.rfind("models/", 0) == 0 ? name.substr(7) : name);
+    const Json* models = json::find(j, "models");
+    if (models == nullptr || !models->is_array()) {
+        return ids;
+    }
+    for (const auto& m : *models) {
+        const std::string_view name = json::string_or(m, "name");
+        if (!name.empty()) {
+            ids.emplace_back(name.rfind("models/", 0) == 0 ? name.substr(7) : name);
+        }
     }
     return ids;
 }
@@ -403,57 +599,103 @@ std::unique_ptr<StreamRelay> GeminiProvider::make_stream_relay(const ApiRequest&
 }
 
 Usage GeminiProvider::parse_usage(std::string_view body) const {
-    const Json j = Json::parse(body, nullptr, false);
-    return j.is_discarded() ? Usage{} : gemini_usage(j.value("usageMetadata", Json::object()));
+    Json j;
+    if (!json::parse_untrusted(body, j)) {
+        return {};
+    }
+    Reader r(Reader::Side::provider);
+    GeminiUsage gu;
+    if (const Json* meta = r.object(j, "usageMetadata")) {
+        read_usage(r, *meta, gu);
+    }
+    return r.ok() ? gu.usage() : Usage{};
 }
 
 std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest& req, std::string& body,
                                                                Usage& usage) const {
-    const Json resp = Json::parse(body, nullptr, false);
-    if (resp.is_discarded() || !resp.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not JSON.");
+    Json resp;
+    if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
+        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
+                                            "upstream_invalid_response");
     }
     if (req.endpoint == Endpoint::embeddings) {
-        const Json in = Json::parse(req.body, nullptr, false);
-        const bool b64 = !in.is_discarded() && in.value("encoding_format", "float") == "base64";
+        Json in;
+        json::parse_untrusted(req.body, in);
+        const bool b64 = json::string_or(in, "encoding_format", "float") == "base64";
+        Reader r(Reader::Side::provider);
         Json data = Json::array();
-        int index = 0;
-        for (const auto& e : resp.value("embeddings", Json::array())) {
-            Json item = {{"object", "embedding"}, {"index", index++}};
-            if (b64) {
-                item["embedding"] = base64_floats(e.value("values", Json::array()).get<std::vector<float>>());
-            } else {
-                item["embedding"] = e.value("values", Json::array());
+        if (const Json* list = r.array(resp, "embeddings")) {
+            auto in_list = r.at("embeddings");
+            for (std::size_t i = 0; i < list->size() && r.ok(); ++i) {
+                auto in_item = r.at(i);
+                const Json& e = (*list)[i];
+                if (!r.expect(e, Type::object)) {
+                    break;
+                }
+                const Json* values = r.need_array(e, "values");
+                if (values == nullptr) {
+                    break;
+                }
+                auto in_values = r.at("values");
+                std::vector<float> floats;
+                floats.reserve(values->size());
+                for (std::size_t k = 0; k < values->size(); ++k) {
+                    auto in_value = r.at(k);
+                    if (!r.expect((*values)[k], Type::number)) {
+                        break;
+                    }
+                    floats.push_back(static_cast<float>(json::number_or((*values)[k], 0.0)));
+                }
+                Json item = {{"object", "embedding"}, {"index", i}};
+                if (b64) {
+                    item["embedding"] = base64_floats(floats);
+                } else {
+                    item["embedding"] = *values;
+                }
+                data.push_back(std::move(item));
             }
-            data.push_back(std::move(item));
+        }
+        if (r.failed()) {
+            return r.provider_error(name_);
         }
         // batchEmbedContents reports no token counts.
-        body = Json{{"object", "list"}, {"data", std::move(data)}, {"model", req.model},
-                    {"usage", {{"prompt_tokens", 0}, {"total_tokens", 0}}}}
-                   .dump();
+        body = json::to_text(Json{{"object", "list"}, {"data", std::move(data)}, {"model", req.model},
+                                  {"usage", {{"prompt_tokens", 0}, {"total_tokens", 0}}}});
         usage = Usage{};
         return std::nullopt;
     }
-    const Json chat = gemini_to_openai(resp, req.model, usage);
-    body = req.endpoint == Endpoint::messages ? chat_to_messages_response(chat, req.model, usage).dump()
-                                              : chat.dump();
+    Json chat;
+    if (auto err = gemini_to_openai(resp, req.model, name_, chat, usage)) {
+        return err;
+    }
+    if (req.endpoint == Endpoint::messages) {
+        Json messages;
+        if (auto err = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
+            return err;
+        }
+        body = json::to_text(messages);
+    } else {
+        body = json::to_text(chat);
+    }
     return std::nullopt;
 }
 
 GatewayError GeminiProvider::translate_error(int status, std::string_view body) const {
     // {"error":{"code":400,"message":"...","status":"INVALID_ARGUMENT"}}
     GatewayError e = OpenAiProvider::translate_error(status, body);
-    const Json j = Json::parse(body, nullptr, false);
-    if (e.code != "upstream_auth_error" && !j.is_discarded() && j.contains("error") && j["error"].is_object()) {
-        std::string code = j["error"].value("status", "");
-        for (auto& c : code) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        if (!code.empty()) {
-            e.code = code;
-        }
-        if (status == 429) {
-            e.type = "rate_limit_error";
+    Json j;
+    if (e.code != "upstream_auth_error" && json::parse_untrusted(body, j)) {
+        if (const Json* err = json::find(j, "error"); err != nullptr && err->is_object()) {
+            std::string code(json::string_or(*err, "status"));
+            for (auto& c : code) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (!code.empty()) {
+                e.code = scrub(code, 64);
+            }
+            if (status == 429) {
+                e.type = "rate_limit_error";
+            }
         }
     }
     return e;
@@ -469,59 +711,65 @@ void GeminiStreamRelay::emit(const Json& delta, const Json& finish, std::string&
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
-    sse::encode_data(chunk.dump(), out);
+    out += "data: ";
+    json::append_text(out, chunk);
+    out += "\n\n";
 }
 
-void GeminiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
+bool GeminiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     if (!ev.has_data) {
-        return;
+        return true;
     }
-    const Json resp = Json::parse(ev.data, nullptr, false);
-    if (resp.is_discarded() || !resp.is_object()) {
-        return;
+    Json resp;
+    if (!json::parse_untrusted(ev.data, resp) || !resp.is_object()) {
+        return fail_invalid("a chunk that is not a JSON object");
     }
-    if (resp.contains("error")) {
-        GatewayError e;
-        e.message = resp["error"].value("message", "The provider reported an error mid-stream.");
-        e.code = resp["error"].value("status", "upstream_error");
-        sse::encode_data(e.to_json(), out);
-        return;
+    if (const Json* err = json::find(resp, "error")) {
+        return fail(gemini_stream_error(*err));
+    }
+    Reader r(Reader::Side::provider);
+    const std::string* response_id = r.string(resp, "responseId");
+    GeminiUsage gu;
+    const Json* meta = r.object(resp, "usageMetadata");
+    if (meta != nullptr) {
+        auto in_meta = r.at("usageMetadata");
+        read_usage(r, *meta, gu);
+    }
+    CandidateParts c;
+    read_candidate(r, resp, c, next_tool_, true);
+    if (r.failed()) {
+        return fail_invalid(r.error_message());
     }
     if (!started_) {
         started_ = true;
-        if (resp.contains("responseId")) {
-            id_ = "chatcmpl-" + resp["responseId"].get<std::string>();
+        if (response_id != nullptr) {
+            id_ = "chatcmpl-" + *response_id;
         }
         emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
     }
-    if (resp.contains("usageMetadata")) {
-        usage_ = gemini_usage(resp["usageMetadata"]);
-        usage_json_ = usage_json(resp["usageMetadata"]);
+    if (meta != nullptr) {
+        usage_ = gu.usage();
+        usage_json_ = gu.json();
     }
-    const Json candidates = resp.value("candidates", Json::array());
-    std::string reason;
-    if (!candidates.empty()) {
-        const Json& c = candidates[0];
-        reason = c.value("finishReason", "");
-        for (const auto& p : c.value("content", Json::object()).value("parts", Json::array())) {
-            if (p.contains("functionCall")) {
-                emit({{"tool_calls", Json::array({tool_call(p, next_tool_++, true)})}}, nullptr, out);
-            } else if (p.contains("text") && !p["text"].get<std::string>().empty()) {
-                emit({{p.value("thought", false) ? "reasoning_content" : "content", p["text"]}}, nullptr, out);
-            }
-        }
-    } else if (resp.contains("promptFeedback") && resp["promptFeedback"].contains("blockReason")) {
-        reason = "SAFETY";
+    if (!c.reasoning.empty()) {
+        emit({{"reasoning_content", c.reasoning}}, nullptr, out);
     }
-    if (!reason.empty() && !finish_sent_) {
+    if (!c.text.empty()) {
+        emit({{"content", c.text}}, nullptr, out);
+    }
+    for (auto& call : c.calls) {
+        emit({{"tool_calls", Json::array({std::move(call)})}}, nullptr, out);
+    }
+    if (!c.finish_reason.empty() && !finish_sent_) {
         finish_sent_ = true;
-        emit(Json::object(), finish_for(reason, next_tool_ > 0), out);
+        emit(Json::object(), finish_for(c.finish_reason, next_tool_ > 0), out);
     }
+    return true;
 }
 
-void GeminiStreamRelay::on_end(std::string& out) {
+bool GeminiStreamRelay::on_end(std::string& out) {
     if (!started_) {
-        return;  // nothing arrived: the forwarder reports the empty stream as an error
+        return true;  // nothing arrived: the forwarder reports the empty stream as an error
     }
     if (!finish_sent_) {
         finish_sent_ = true;
@@ -530,10 +778,13 @@ void GeminiStreamRelay::on_end(std::string& out) {
     if (client_wants_usage_ && !usage_json_.is_null()) {
         Json chunk = {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_},
                       {"model", model_}, {"choices", Json::array()}, {"usage", usage_json_}};
-        sse::encode_data(chunk.dump(), out);
+        out += "data: ";
+        json::append_text(out, chunk);
+        out += "\n\n";
     }
     sse::encode_data("[DONE]", out);
     done_ = true;
+    return true;
 }
 
 }  // namespace sluice

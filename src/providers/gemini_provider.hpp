@@ -30,12 +30,14 @@ protected:
     void add_headers(UpstreamRequest& out) const override;
 };
 
-/// OpenAI chat request → Gemini GenerateContentRequest.
-std::optional<GatewayError> openai_to_gemini(const nlohmann::json& in, nlohmann::json& out);
-/// Gemini GenerateContentResponse → OpenAI chat completion.
-nlohmann::json gemini_to_openai(const nlohmann::json& resp, std::string_view model, Usage& usage);
-/// Gemini usageMetadata → OpenAI usage numbers.
-Usage gemini_usage(const nlohmann::json& meta);
+/// OpenAI chat request → Gemini GenerateContentRequest; 400 naming the field for wrong types and
+/// for what Gemini cannot express (unless `drop_unsupported`).
+std::optional<GatewayError> openai_to_gemini(const nlohmann::json& in, nlohmann::json& out,
+                                             bool drop_unsupported = false);
+/// Gemini GenerateContentResponse → OpenAI chat completion; 502 naming the field when the
+/// provider's answer has a wrong type.
+std::optional<GatewayError> gemini_to_openai(const nlohmann::json& resp, std::string_view model,
+                                             std::string_view provider, nlohmann::json& out, Usage& usage);
 
 /// streamGenerateContent?alt=sse events → chat.completion.chunk events. Gemini sends no [DONE]:
 /// the end of the body ends the stream (on_end).
@@ -43,8 +45,8 @@ class GeminiStreamRelay : public StreamRelay {
 public:
     GeminiStreamRelay(std::string model, bool client_wants_usage, std::int64_t created)
         : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
-    void on_event(const sse::Event& ev, std::string& out) override;
-    void on_end(std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
+    bool on_end(std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 

@@ -1,67 +1,245 @@
 #include "providers/messages_translate.hpp"
 
+#include <algorithm>
+
+#include "json/json_dom.hpp"
 #include "providers/anthropic_provider.hpp"
+#include "providers/openai_provider.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
 
 using Json = nlohmann::json;
+using json::Reader;
+using json::Type;
 
 namespace {
 
-std::int64_t int_of(const Json& j, const char* key) {
-    return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
+/// The pieces of one Anthropic message, translated: OpenAI content parts, tool results (which
+/// become `tool` messages), tool uses (which become tool_calls) and the plain text.
+struct Translated {
+    Json parts = Json::array();
+    Json tool_results = Json::array();  ///< {"tool_call_id","content"}
+    Json tool_calls = Json::array();
+    std::string text;
+};
+
+/// An image block's source → an OpenAI image URL.
+void image_url(Reader& r, const TargetRules& t, const Json& block, std::string& url) {
+    const Json* src = r.need_object(block, "source");
+    if (src == nullptr) {
+        return;
+    }
+    auto in_src = r.at("source");
+    const std::string* type = r.need_string(*src, "type");
+    if (type == nullptr) {
+        return;
+    }
+    if (*type == "base64") {
+        const std::string* media = r.need_string(*src, "media_type");
+        const std::string* data = r.need_string(*src, "data");
+        if (media != nullptr && data != nullptr) {
+            url = "data:" + *media + ";base64," + *data;
+        }
+    } else if (*type == "url") {
+        if (const std::string* u = r.need_string(*src, "url")) {
+            url = *u;
+        }
+    } else {
+        refuse(r, t, r.path_with("type"), "images are sent as base64 or url sources");
+    }
 }
 
-/// Anthropic content (string or blocks) → OpenAI parts; tool_result blocks are collected apart.
-std::optional<GatewayError> to_parts(const Json& content, Json& parts, Json& tool_results,
-                                     Json& tool_uses, std::string& text) {
-    if (content.is_string()) {
-        text += content.get<std::string>();
-        parts.push_back({{"type", "text"}, {"text", content}});
-        return std::nullopt;
+/// The text of a tool_result's content (a string or text blocks); images cannot travel in an
+/// OpenAI tool message.
+void tool_result_text(Reader& r, const TargetRules& t, const Json& block, std::string& text) {
+    const Json* content = json::find(block, "content");
+    if (content == nullptr) {
+        return;
     }
-    if (!content.is_array()) {
-        return GatewayError::bad_request("content must be a string or an array of blocks.",
-                                         "invalid_parameter", "messages");
+    auto in_content = r.at("content");
+    if (content->is_string()) {
+        text = content->get_ref<const std::string&>();
+        return;
     }
-    for (const auto& b : content) {
-        const std::string type = b.value("type", "");
-        if (type == "text") {
-            text += b.value("text", "");
-            parts.push_back({{"type", "text"}, {"text", b.value("text", "")}});
-        } else if (type == "image") {
-            const Json src = b.value("source", Json::object());
-            std::string url;
-            if (src.value("type", "") == "base64") {
-                url = "data:" + src.value("media_type", "image/png") + ";base64," + src.value("data", "");
-            } else if (src.value("type", "") == "url") {
-                url = src.value("url", "");
-            } else {
-                return GatewayError::bad_request("Unsupported image source.", "invalid_parameter", "messages");
+    if (!content->is_array()) {
+        r.wrong_type({}, "a string or an array of content blocks", *content);
+        return;
+    }
+    for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {
+        auto in_item = r.at(i);
+        const Json& b = (*content)[i];
+        if (!r.expect(b, Type::object)) {
+            return;
+        }
+        const std::string* type = r.need_string(b, "type");
+        if (type == nullptr) {
+            return;
+        }
+        if (*type == "text") {
+            if (const std::string* s = r.need_string(b, "text")) {
+                text += *s;
             }
-            parts.push_back({{"type", "image_url"}, {"image_url", {{"url", url}}}});
-        } else if (type == "tool_result") {
-            tool_results.push_back(b);
-        } else if (type == "tool_use") {
-            tool_uses.push_back(b);
-        } else if (type == "thinking" || type == "redacted_thinking") {
-            continue;  // the other side has no way to accept prior thinking
         } else {
-            return GatewayError::bad_request("Content blocks of type '" + type +
-                                                 "' cannot be sent to this model.",
-                                             "unsupported_content", "messages");
+            refuse(r, t, r.path_with("type"), "tool results travel as text only");
         }
     }
-    return std::nullopt;
 }
 
-std::string tool_result_text(const Json& result) {
-    return content_text(result.value("content", Json("")));
+void translate_blocks(Reader& r, const TargetRules& t, const Json& content, bool user, Translated& out) {
+    if (content.is_string()) {
+        const auto& s = content.get_ref<const std::string&>();
+        out.text += s;
+        out.parts.push_back({{"type", "text"}, {"text", s}});
+        return;
+    }
+    auto in_content = r.at("content");
+    if (!content.is_array()) {
+        r.wrong_type({}, "a string or an array of content blocks", content);
+        return;
+    }
+    for (std::size_t i = 0; i < content.size() && r.ok(); ++i) {
+        auto in_block = r.at(i);
+        const Json& b = content[i];
+        if (!r.expect(b, Type::object)) {
+            return;
+        }
+        const std::string* type = r.need_string(b, "type");
+        if (type == nullptr) {
+            return;
+        }
+        if (*type == "text") {
+            // cache_control is a caching hint with no OpenAI form; the text is what matters.
+            if (const std::string* s = r.need_string(b, "text")) {
+                out.text += *s;
+                out.parts.push_back({{"type", "text"}, {"text", *s}});
+            }
+        } else if (*type == "image") {
+            std::string url;
+            image_url(r, t, b, url);
+            if (!url.empty()) {
+                out.parts.push_back({{"type", "image_url"}, {"image_url", {{"url", std::move(url)}}}});
+            }
+        } else if (*type == "tool_result" && user) {
+            const std::string* id = r.need_string(b, "tool_use_id");
+            std::string text;
+            tool_result_text(r, t, b, text);
+            if (r.boolean(b, "is_error").value_or(false) && text.rfind("Error", 0) != 0) {
+                text = "Error: " + text;  // OpenAI tool messages have no error flag
+            }
+            if (id != nullptr) {
+                out.tool_results.push_back({{"tool_call_id", *id}, {"content", std::move(text)}});
+            }
+        } else if (*type == "tool_use" && !user) {
+            const std::string* id = r.need_string(b, "id");
+            const std::string* name = r.need_string(b, "name");
+            const Json* input = r.object(b, "input");
+            if (id != nullptr && name != nullptr) {
+                out.tool_calls.push_back({{"id", *id},
+                                          {"type", "function"},
+                                          {"function",
+                                           {{"name", *name},
+                                            {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+            }
+        } else if (*type == "thinking" || *type == "redacted_thinking") {
+            continue;  // earlier thinking is the other model's; OpenAI-format models cannot take it
+        } else {
+            refuse(r, t, r.path_with("type"), "content blocks of type '" + *type + "' have no OpenAI form");
+        }
+    }
 }
 
-std::string stop_reason_for(const std::string& finish) {
+std::string system_text(Reader& r, const TargetRules& t, const Json& sys) {
+    if (sys.is_string()) {
+        return sys.get_ref<const std::string&>();
+    }
+    auto in_system = r.at("system");
+    if (!sys.is_array()) {
+        r.wrong_type({}, "a string or an array of text blocks", sys);
+        return {};
+    }
+    std::string text;
+    for (std::size_t i = 0; i < sys.size() && r.ok(); ++i) {
+        auto in_block = r.at(i);
+        const Json& b = sys[i];
+        if (!r.expect(b, Type::object)) {
+            break;
+        }
+        const std::string* type = r.need_string(b, "type");
+        if (type != nullptr && *type != "text") {
+            refuse(r, t, r.path_with("type"), "system prompts are text");
+            break;
+        }
+        if (const std::string* s = r.need_string(b, "text")) {
+            text += text.empty() ? "" : "\n\n";
+            text += *s;
+        }
+    }
+    return text;
+}
+
+void translate_tools(Reader& r, const TargetRules& t, const Json& in, Json& out) {
+    const Json* tools = r.array(in, "tools");
+    if (tools == nullptr) {
+        return;
+    }
+    auto in_tools = r.at("tools");
+    Json list = Json::array();
+    for (std::size_t i = 0; i < tools->size() && r.ok(); ++i) {
+        auto in_tool = r.at(i);
+        const Json& tool = (*tools)[i];
+        if (!r.expect(tool, Type::object)) {
+            return;
+        }
+        if (const std::string* type = r.string(tool, "type"); type != nullptr && *type != "custom") {
+            refuse(r, t, r.path_with("type"), "server tools (" + *type + ") run at Anthropic only");
+            return;
+        }
+        const std::string* name = r.need_string(tool, "name");
+        const Json* schema = r.need_object(tool, "input_schema");
+        const std::string* description = r.string(tool, "description");
+        if (name == nullptr || schema == nullptr) {
+            return;
+        }
+        Json fn = {{"name", *name}, {"parameters", *schema}};
+        if (description != nullptr) {
+            fn["description"] = *description;
+        }
+        list.push_back({{"type", "function"}, {"function", std::move(fn)}});
+    }
+    out["tools"] = std::move(list);
+}
+
+void translate_tool_choice(Reader& r, const Json& in, Json& out) {
+    const Json* tc = r.object(in, "tool_choice");
+    if (tc == nullptr) {
+        return;
+    }
+    auto in_choice = r.at("tool_choice");
+    const std::string* type = r.need_string(*tc, "type");
+    if (type == nullptr) {
+        return;
+    }
+    if (*type == "any") {
+        out["tool_choice"] = "required";
+    } else if (*type == "none") {
+        out["tool_choice"] = "none";
+    } else if (*type == "auto") {
+        out["tool_choice"] = "auto";
+    } else if (*type == "tool") {
+        if (const std::string* name = r.need_string(*tc, "name")) {
+            out["tool_choice"] = {{"type", "function"}, {"function", {{"name", *name}}}};
+        }
+    } else {
+        r.fail("type", "expected auto, any, tool or none.");
+    }
+    if (r.boolean(*tc, "disable_parallel_tool_use").value_or(false)) {
+        out["parallel_tool_calls"] = false;
+    }
+}
+
+std::string stop_reason_for(std::string_view finish) {
     if (finish == "length") return "max_tokens";
     if (finish == "tool_calls" || finish == "function_call") return "tool_use";
     if (finish == "content_filter") return "refusal";
@@ -72,166 +250,235 @@ void event(std::string& out, const char* name, const Json& data) {
     out += "event: ";
     out += name;
     out += "\ndata: ";
-    out += data.dump();
+    json::append_text(out, data);
     out += "\n\n";
+}
+
+/// Reads an OpenAI usage object strictly into `u` (and the cached prompt tokens).
+void read_chat_usage(Reader& r, const Json& u, Usage& usage, std::int64_t& cached) {
+    if (!r.expect(u, Type::object)) {
+        return;
+    }
+    for (const auto [key, slot] : {std::pair{"prompt_tokens", &usage.prompt_tokens},
+                                   std::pair{"completion_tokens", &usage.completion_tokens}}) {
+        if (const auto v = r.integer(u, key)) {
+            if (*v < 0) {
+                r.fail(key, "token counts are never negative.");
+            }
+            *slot = *v;
+        }
+    }
+    if (const Json* details = r.object(u, "prompt_tokens_details")) {
+        auto in_details = r.at("prompt_tokens_details");
+        if (const auto c = r.integer(*details, "cached_tokens")) {
+            cached = *c;
+        }
+    }
 }
 
 }  // namespace
 
-std::optional<GatewayError> messages_to_chat_request(const Json& in, std::string_view model, Json& out) {
+std::optional<GatewayError> messages_to_chat_request(const Json& in, std::string_view model, Json& out,
+                                                     bool drop_unsupported) {
+    Reader r;
+    const TargetRules t{"This provider (reached through the OpenAI chat format)", drop_unsupported};
     out = Json::object();
+    if (!r.expect(in, Type::object)) {
+        return r.client_error();
+    }
     out["model"] = model;
     Json messages = Json::array();
-    if (in.contains("system")) {
-        const Json& sys = in["system"];
-        std::string text;
-        if (sys.is_string()) {
-            text = sys.get<std::string>();
-        } else if (sys.is_array()) {
-            for (const auto& b : sys) {
-                text += text.empty() ? "" : "\n\n";
-                text += b.value("text", "");
-            }
-        }
+    if (const Json* sys = json::find(in, "system")) {
+        std::string text = system_text(r, t, *sys);
         if (!text.empty()) {
-            messages.push_back({{"role", "system"}, {"content", text}});
+            messages.push_back({{"role", "system"}, {"content", std::move(text)}});
         }
     }
-    if (!in.contains("messages") || !in["messages"].is_array()) {
-        return GatewayError::bad_request("messages: Field required", "invalid_parameter", "messages");
-    }
-    for (const auto& m : in["messages"]) {
-        const std::string role = m.value("role", "");
-        Json parts = Json::array();
-        Json tool_results = Json::array();
-        Json tool_uses = Json::array();
-        std::string text;
-        if (auto e = to_parts(m.value("content", Json("")), parts, tool_results, tool_uses, text)) {
-            return e;
-        }
-        if (role == "user") {
-            for (const auto& r : tool_results) {  // tool results come first, as OpenAI expects
-                messages.push_back({{"role", "tool"},
-                                    {"tool_call_id", r.value("tool_use_id", "")},
-                                    {"content", tool_result_text(r)}});
+    if (const Json* list = r.need_array(in, "messages")) {
+        auto in_messages = r.at("messages");
+        for (std::size_t i = 0; i < list->size() && r.ok(); ++i) {
+            auto in_item = r.at(i);
+            const Json& m = (*list)[i];
+            if (!r.expect(m, Type::object)) {
+                break;
             }
-            if (!parts.empty()) {
-                messages.push_back({{"role", "user"}, {"content", parts}});
+            r.only(m, {"role", "content"});
+            const std::string* role = r.need_string(m, "role");
+            const Json* content = json::find(m, "content");
+            if (content == nullptr) {
+                r.need_string(m, "content");  // records "missing"
             }
-        } else if (role == "assistant") {
-            Json msg = {{"role", "assistant"}, {"content", text.empty() ? Json(nullptr) : Json(text)}};
-            if (!tool_uses.empty()) {
-                Json calls = Json::array();
-                for (const auto& t : tool_uses) {
-                    calls.push_back({{"id", t.value("id", "")},
-                                     {"type", "function"},
-                                     {"function", {{"name", t.value("name", "")},
-                                                   {"arguments", t.value("input", Json::object()).dump()}}}});
+            if (role == nullptr || content == nullptr || r.failed()) {
+                break;
+            }
+            if (*role != "user" && *role != "assistant") {
+                r.fail("role", "expected user or assistant.");
+                break;
+            }
+            Translated tr;
+            translate_blocks(r, t, *content, *role == "user", tr);
+            if (*role == "user") {
+                for (auto& res : tr.tool_results) {  // tool results come first, as OpenAI expects
+                    messages.push_back({{"role", "tool"},
+                                        {"tool_call_id", std::move(res["tool_call_id"])},
+                                        {"content", std::move(res["content"])}});
                 }
-                msg["tool_calls"] = std::move(calls);
+                if (!tr.parts.empty()) {
+                    messages.push_back({{"role", "user"}, {"content", std::move(tr.parts)}});
+                }
+            } else {
+                Json msg = {{"role", "assistant"}, {"content", tr.text.empty() ? Json(nullptr) : Json(tr.text)}};
+                if (!tr.tool_calls.empty()) {
+                    msg["tool_calls"] = std::move(tr.tool_calls);
+                }
+                messages.push_back(std::move(msg));
             }
-            messages.push_back(std::move(msg));
-        } else {
-            return GatewayError::bad_request("messages: role must be user or assistant.",
-                                             "invalid_parameter", "messages");
         }
     }
     out["messages"] = std::move(messages);
-    if (in.contains("max_tokens")) {
-        out["max_tokens"] = in["max_tokens"];
+    // Anthropic's API requires max_tokens; so does its front door.
+    if (const auto max_tokens = r.need_integer(in, "max_tokens")) {
+        if (*max_tokens < 1) {
+            r.fail("max_tokens", "must be at least 1.");
+        }
+        out["max_tokens"] = *max_tokens;
     }
-    if (in.contains("stop_sequences")) {
-        out["stop"] = in["stop_sequences"];
+    if (const Json* stop = r.array(in, "stop_sequences")) {
+        auto in_stop = r.at("stop_sequences");
+        for (std::size_t i = 0; i < stop->size(); ++i) {
+            auto in_item = r.at(i);
+            r.expect((*stop)[i], Type::string);
+        }
+        out["stop"] = *stop;
     }
     for (const char* key : {"temperature", "top_p"}) {
-        if (in.contains(key)) {
-            out[key] = in[key];
+        if (const auto v = r.number(in, key)) {
+            out[key] = *v;
         }
     }
-    if (in.contains("metadata") && in["metadata"].contains("user_id")) {
-        out["user"] = in["metadata"]["user_id"];
+    if (r.integer(in, "top_k")) {
+        refuse(r, t, "top_k", "OpenAI's chat format has no top_k");
     }
-    if (in.contains("tools") && in["tools"].is_array()) {
-        Json tools = Json::array();
-        for (const auto& t : in["tools"]) {
-            if (!t.contains("input_schema")) {
-                return GatewayError::bad_request("Server tools (" + t.value("type", t.value("name", "")) +
-                                                     ") cannot be sent to this model.",
-                                                 "unsupported_tool", "tools");
-            }
-            Json fn = {{"name", t.value("name", "")}, {"parameters", t["input_schema"]}};
-            if (t.contains("description")) {
-                fn["description"] = t["description"];
-            }
-            tools.push_back({{"type", "function"}, {"function", std::move(fn)}});
-        }
-        out["tools"] = std::move(tools);
-    }
-    if (in.contains("tool_choice") && in["tool_choice"].is_object()) {
-        const Json& tc = in["tool_choice"];
-        const std::string type = tc.value("type", "auto");
-        if (type == "any") {
-            out["tool_choice"] = "required";
-        } else if (type == "none") {
-            out["tool_choice"] = "none";
-        } else if (type == "tool") {
-            out["tool_choice"] = {{"type", "function"}, {"function", {{"name", tc.value("name", "")}}}};
-        } else {
-            out["tool_choice"] = "auto";
-        }
-        if (tc.value("disable_parallel_tool_use", false)) {
-            out["parallel_tool_calls"] = false;
+    if (const Json* meta = r.object(in, "metadata")) {
+        auto in_meta = r.at("metadata");
+        r.only(*meta, {"user_id"});
+        if (const std::string* user = r.string(*meta, "user_id")) {
+            out["user"] = *user;
         }
     }
-    if (in.value("stream", false)) {
+    translate_tools(r, t, in, out);
+    translate_tool_choice(r, in, out);
+    if (const Json* thinking = r.object(in, "thinking")) {
+        auto in_thinking = r.at("thinking");
+        const std::string* type = r.need_string(*thinking, "type");
+        if (type != nullptr && *type == "enabled") {
+            const std::int64_t budget = r.need_integer(*thinking, "budget_tokens").value_or(0);
+            out["reasoning_effort"] = budget <= 2048 ? "low" : budget <= 8192 ? "medium" : "high";
+        } else if (type != nullptr && *type != "disabled") {
+            r.fail("type", "expected enabled or disabled.");
+        }
+    }
+    if (r.boolean(in, "stream").value_or(false)) {
         out["stream"] = true;
         out["stream_options"] = {{"include_usage", true}};
+    }
+    for (const auto& item : in.items()) {
+        static constexpr std::string_view kKnown[] = {
+            "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p",
+            "top_k", "metadata", "tools", "tool_choice", "thinking", "stream"};
+        if (item.value().is_null() ||
+            std::find(std::begin(kKnown), std::end(kKnown), item.key()) != std::end(kKnown)) {
+            continue;
+        }
+        static constexpr std::string_view kAnthropicOnly[] = {"service_tier", "container", "mcp_servers",
+                                                              "context_management"};
+        if (std::find(std::begin(kAnthropicOnly), std::end(kAnthropicOnly), item.key()) !=
+            std::end(kAnthropicOnly)) {
+            refuse(r, t, item.key(), "this is an Anthropic feature");
+        } else if (!drop_unsupported) {
+            r.unknown(item.key());
+        }
+    }
+    if (r.failed()) {
+        return r.client_error();
     }
     return std::nullopt;
 }
 
-Json chat_to_messages_response(const Json& chat, std::string_view model, Usage& usage) {
+std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::string_view model,
+                                                      std::string_view provider, Json& out, Usage& usage) {
+    Reader r(Reader::Side::provider);
     Json content = Json::array();
     std::string finish = "stop";
-    if (chat.contains("choices") && chat["choices"].is_array() && !chat["choices"].empty()) {
-        const Json& choice = chat["choices"][0];
-        finish = choice.value("finish_reason", Json("stop")).is_string() ? choice.value("finish_reason", "stop") : "stop";
-        const Json msg = choice.value("message", Json::object());
-        if (msg.contains("reasoning_content") && msg["reasoning_content"].is_string()) {
-            content.push_back({{"type", "thinking"}, {"thinking", msg["reasoning_content"]}, {"signature", ""}});
-        }
-        if (msg.contains("content") && msg["content"].is_string() && !msg["content"].get<std::string>().empty()) {
-            content.push_back({{"type", "text"}, {"text", msg["content"]}});
-        }
-        for (const auto& call : msg.value("tool_calls", Json::array())) {
-            const Json fn = call.value("function", Json::object());
-            Json input = Json::parse(fn.value("arguments", "{}"), nullptr, false);
-            if (input.is_discarded() || !input.is_object()) {
-                input = Json::object();
+    if (const Json* choices = r.array(chat, "choices"); choices != nullptr && !choices->empty()) {
+        auto in_choices = r.at("choices");
+        auto in_first = r.at(std::size_t{0});
+        const Json& choice = (*choices)[0];
+        if (r.expect(choice, Type::object)) {
+            if (const std::string* f = r.string(choice, "finish_reason")) {
+                finish = *f;
             }
-            content.push_back({{"type", "tool_use"}, {"id", call.value("id", "")},
-                               {"name", fn.value("name", "")}, {"input", std::move(input)}});
+            if (const Json* msg = r.object(choice, "message")) {
+                auto in_msg = r.at("message");
+                if (const std::string* reasoning = r.string(*msg, "reasoning_content"); reasoning != nullptr) {
+                    content.push_back({{"type", "thinking"}, {"thinking", *reasoning}, {"signature", ""}});
+                }
+                if (const std::string* text = r.string(*msg, "content"); text != nullptr && !text->empty()) {
+                    content.push_back({{"type", "text"}, {"text", *text}});
+                }
+                if (const Json* calls = r.array(*msg, "tool_calls")) {
+                    auto in_calls = r.at("tool_calls");
+                    for (std::size_t i = 0; i < calls->size() && r.ok(); ++i) {
+                        auto in_call = r.at(i);
+                        const Json& call = (*calls)[i];
+                        if (!r.expect(call, Type::object)) {
+                            break;
+                        }
+                        const std::string* id = r.need_string(call, "id");
+                        const Json* fn = r.need_object(call, "function");
+                        if (id == nullptr || fn == nullptr) {
+                            break;
+                        }
+                        auto in_fn = r.at("function");
+                        const std::string* name = r.need_string(*fn, "name");
+                        const std::string* args = r.string(*fn, "arguments");
+                        Json input;
+                        // Models do write broken JSON now and then: that call gets an empty input.
+                        if (args == nullptr || !parse_embedded_json(*args, input) || !input.is_object()) {
+                            input = Json::object();
+                        }
+                        if (name != nullptr) {
+                            content.push_back({{"type", "tool_use"}, {"id", *id}, {"name", *name},
+                                               {"input", std::move(input)}});
+                        }
+                    }
+                }
+            }
         }
     }
-    const Json u = chat.value("usage", Json::object());
-    const std::int64_t cached = u.contains("prompt_tokens_details") && u["prompt_tokens_details"].is_object()
-                                    ? int_of(u["prompt_tokens_details"], "cached_tokens")
-                                    : 0;
-    usage.prompt_tokens = int_of(u, "prompt_tokens");
-    usage.completion_tokens = int_of(u, "completion_tokens");
+    usage = Usage{0, 0, 0};
+    std::int64_t cached = 0;
+    if (const Json* u = r.object(chat, "usage")) {
+        auto in_usage = r.at("usage");
+        read_chat_usage(r, *u, usage, cached);
+    }
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-    std::string id = chat.value("id", "");
-    return {{"id", id.rfind("msg_", 0) == 0 ? id : "msg_" + id},
-            {"type", "message"},
-            {"role", "assistant"},
-            {"model", model},
-            {"content", std::move(content)},
-            {"stop_reason", stop_reason_for(finish)},
-            {"stop_sequence", nullptr},
-            {"usage", {{"input_tokens", usage.prompt_tokens - cached},
-                       {"cache_read_input_tokens", cached},
-                       {"cache_creation_input_tokens", 0},
-                       {"output_tokens", usage.completion_tokens}}}};
+    const std::string id(json::string_or(chat, "id"));
+    if (r.failed()) {
+        return r.provider_error(provider);
+    }
+    out = {{"id", id.rfind("msg_", 0) == 0 ? id : "msg_" + id},
+           {"type", "message"},
+           {"role", "assistant"},
+           {"model", model},
+           {"content", std::move(content)},
+           {"stop_reason", stop_reason_for(finish)},
+           {"stop_sequence", nullptr},
+           {"usage", {{"input_tokens", std::max<std::int64_t>(0, usage.prompt_tokens - cached)},
+                      {"cache_read_input_tokens", cached},
+                      {"cache_creation_input_tokens", 0},
+                      {"output_tokens", usage.completion_tokens}}}};
+    return std::nullopt;
 }
 
 std::string anthropic_error_json(const GatewayError& e) {
@@ -246,15 +493,23 @@ std::string anthropic_error_json(const GatewayError& e) {
         case 503: case 529: type = "overloaded_error"; break;
         default: break;
     }
-    return Json{{"type", "error"}, {"error", {{"type", type}, {"message", e.message}}}}.dump();
+    if (e.code == "insufficient_quota") {
+        type = "billing_error";
+    }
+    std::string out = R"({"error":{"message":)";
+    append_json_string(out, e.message);
+    out += R"(,"type":)";
+    append_json_string(out, type);
+    out += R"(},"type":"error"})";
+    return out;
 }
 
-void ChatToMessagesStream::start(const Json& chunk, std::string& out) {
+void ChatToMessagesStream::start(std::string_view id, std::string& out) {
     started_ = true;
-    std::string id = chunk.value("id", "");
+    const std::string msg_id = id.rfind("msg_", 0) == 0 ? std::string(id) : "msg_" + std::string(id);
     event(out, "message_start",
           {{"type", "message_start"},
-           {"message", {{"id", id.rfind("msg_", 0) == 0 ? id : "msg_" + id},
+           {"message", {{"id", msg_id},
                         {"type", "message"},
                         {"role", "assistant"},
                         {"model", model_},
@@ -280,13 +535,13 @@ void ChatToMessagesStream::open(Block kind, const Json& content_block, std::stri
           {{"type", "content_block_start"}, {"index", block_index_}, {"content_block", content_block}});
 }
 
-void ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
-    if (ev.comment_only) {
-        return;
+bool ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
+    if (ev.comment_only || !ev.has_data) {
+        return true;
     }
     if (ev.data == "[DONE]") {
         if (!started_) {
-            start(Json::object(), out);
+            start({}, out);
         }
         close_block(out);
         event(out, "message_delta",
@@ -297,126 +552,180 @@ void ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
                           {"output_tokens", std::max<std::int64_t>(0, usage_.completion_tokens)}}}});
         event(out, "message_stop", {{"type", "message_stop"}});
         done_ = true;
-        return;
+        return true;
     }
-    const Json chunk = Json::parse(ev.data, nullptr, false);
-    if (chunk.is_discarded() || !chunk.is_object()) {
-        return;
+    Json chunk;
+    if (!json::parse_untrusted(ev.data, chunk) || !chunk.is_object()) {
+        return fail_invalid("a chunk that is not a JSON object");
     }
-    if (chunk.contains("error")) {
-        GatewayError e;
-        e.status = 500;
-        e.message = chunk["error"].value("message", "The provider reported an error mid-stream.");
-        event(out, "error", Json::parse(anthropic_error_json(e)));
-        return;
+    if (const Json* err = json::find(chunk, "error"); err != nullptr && err->is_object()) {
+        GatewayError e = openai_error_from_body(502, ev.data);
+        if (e.type.empty()) {
+            e.type = "server_error";
+        }
+        return fail(std::move(e));
     }
+    Reader r(Reader::Side::provider);
+    handle(r, chunk, out);
+    if (r.failed()) {
+        return fail_invalid(r.error_message());
+    }
+    return true;
+}
+
+void ChatToMessagesStream::handle(Reader& r, const Json& chunk, std::string& out) {
+    const std::string* id = r.string(chunk, "id");
     if (!started_) {
-        start(chunk, out);
+        start(id != nullptr ? std::string_view(*id) : std::string_view(), out);
     }
-    if (chunk.contains("usage") && chunk["usage"].is_object()) {
-        const Json& u = chunk["usage"];
-        usage_.prompt_tokens = int_of(u, "prompt_tokens");
-        usage_.completion_tokens = int_of(u, "completion_tokens");
-        usage_.total_tokens = usage_.prompt_tokens + usage_.completion_tokens;
-        if (u.contains("prompt_tokens_details") && u["prompt_tokens_details"].is_object()) {
-            cached_ = int_of(u["prompt_tokens_details"], "cached_tokens");
-        }
+    if (const Json* u = r.object(chunk, "usage")) {
+        auto in_usage = r.at("usage");
+        Usage usage{0, 0, 0};
+        read_chat_usage(r, *u, usage, cached_);
+        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+        usage_ = usage;
     }
-    if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) {
+    const Json* choices = r.array(chunk, "choices");
+    if (choices == nullptr || choices->empty()) {
         return;
     }
-    const Json& choice = chunk["choices"][0];
-    const Json delta = choice.value("delta", Json::object());
-    if (delta.contains("reasoning_content") && delta["reasoning_content"].is_string() &&
-        !delta["reasoning_content"].get<std::string>().empty()) {
-        if (block_ != Block::thinking) {
-            open(Block::thinking, {{"type", "thinking"}, {"thinking", ""}}, out);
-        }
-        event(out, "content_block_delta",
-              {{"type", "content_block_delta"}, {"index", block_index_},
-               {"delta", {{"type", "thinking_delta"}, {"thinking", delta["reasoning_content"]}}}});
+    auto in_choices = r.at("choices");
+    auto in_first = r.at(std::size_t{0});
+    const Json& choice = (*choices)[0];
+    if (!r.expect(choice, Type::object)) {
+        return;
     }
-    if (delta.contains("content") && delta["content"].is_string() &&
-        !delta["content"].get<std::string>().empty()) {
-        if (block_ != Block::text) {
-            open(Block::text, {{"type", "text"}, {"text", ""}}, out);
-        }
-        event(out, "content_block_delta",
-              {{"type", "content_block_delta"}, {"index", block_index_},
-               {"delta", {{"type", "text_delta"}, {"text", delta["content"]}}}});
-    }
-    for (const auto& call : delta.value("tool_calls", Json::array())) {
-        const int index = call.value("index", 0);
-        const Json fn = call.value("function", Json::object());
-        if (block_ != Block::tool || index != current_tool_) {
-            // A new tool call (Anthropic blocks are sequential; OpenAI streams them in order).
-            open(Block::tool, {{"type", "tool_use"}, {"id", call.value("id", "")},
-                               {"name", fn.value("name", "")}, {"input", Json::object()}},
-                 out);
-            current_tool_ = index;
-        }
-        const std::string args = fn.value("arguments", "");
-        if (!args.empty()) {
+    if (const Json* delta = r.object(choice, "delta")) {
+        auto in_delta = r.at("delta");
+        if (const std::string* reasoning = r.string(*delta, "reasoning_content");
+            reasoning != nullptr && !reasoning->empty()) {
+            if (block_ != Block::thinking) {
+                open(Block::thinking, {{"type", "thinking"}, {"thinking", ""}}, out);
+            }
             event(out, "content_block_delta",
                   {{"type", "content_block_delta"}, {"index", block_index_},
-                   {"delta", {{"type", "input_json_delta"}, {"partial_json", args}}}});
+                   {"delta", {{"type", "thinking_delta"}, {"thinking", *reasoning}}}});
+        }
+        if (const std::string* text = r.string(*delta, "content"); text != nullptr && !text->empty()) {
+            if (block_ != Block::text) {
+                open(Block::text, {{"type", "text"}, {"text", ""}}, out);
+            }
+            event(out, "content_block_delta",
+                  {{"type", "content_block_delta"}, {"index", block_index_},
+                   {"delta", {{"type", "text_delta"}, {"text", *text}}}});
+        }
+        if (const Json* calls = r.array(*delta, "tool_calls")) {
+            auto in_calls = r.at("tool_calls");
+            for (std::size_t i = 0; i < calls->size() && r.ok(); ++i) {
+                auto in_call = r.at(i);
+                const Json& call = (*calls)[i];
+                if (!r.expect(call, Type::object)) {
+                    return;
+                }
+                const std::int64_t index = r.integer(call, "index").value_or(0);
+                const Json* fn = r.object(call, "function");
+                const std::string* call_id = r.string(call, "id");
+                const std::string* name = fn != nullptr ? r.string(*fn, "name") : nullptr;
+                const std::string* args = fn != nullptr ? r.string(*fn, "arguments") : nullptr;
+                if (r.failed()) {
+                    return;
+                }
+                if (block_ != Block::tool || index != current_tool_) {
+                    // A new tool call (Anthropic blocks are sequential; OpenAI streams them in order).
+                    open(Block::tool, {{"type", "tool_use"},
+                                       {"id", call_id != nullptr ? *call_id : std::string()},
+                                       {"name", name != nullptr ? *name : std::string()},
+                                       {"input", Json::object()}},
+                         out);
+                    current_tool_ = index;
+                }
+                if (args != nullptr && !args->empty()) {
+                    event(out, "content_block_delta",
+                          {{"type", "content_block_delta"}, {"index", block_index_},
+                           {"delta", {{"type", "input_json_delta"}, {"partial_json", *args}}}});
+                }
+            }
         }
     }
-    if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-        stop_reason_ = stop_reason_for(choice["finish_reason"]);
+    if (const std::string* finish = r.string(choice, "finish_reason")) {
+        stop_reason_ = stop_reason_for(*finish);
     }
 }
 
-void ChainedMessagesStream::pass(std::string& out) {
-    decoder_.feed(chat_, [this, &out](const sse::Event& e) { outer_.on_event(e, out); });
+bool ChainedMessagesStream::pass(bool inner_ok, std::string& out) {
+    bool outer_ok = true;
+    const bool decoded = decoder_.feed(chat_, [this, &out, &outer_ok](const sse::Event& e) {
+        if (outer_ok) {
+            outer_ok = outer_.on_event(e, out);
+        }
+    });
     chat_.clear();
+    if (!inner_ok) {
+        return fail(inner_->error());
+    }
+    if (!outer_ok) {
+        return fail(outer_.error());
+    }
+    if (!decoded) {
+        return fail_invalid("an event over the size limit");
+    }
+    return true;
 }
 
-void ChainedMessagesStream::on_event(const sse::Event& ev, std::string& out) {
-    inner_->on_event(ev, chat_);
-    pass(out);
+bool ChainedMessagesStream::on_event(const sse::Event& ev, std::string& out) {
+    const bool ok = inner_->on_event(ev, chat_);
+    return pass(ok, out);
 }
 
 bool ChainedMessagesStream::on_bytes(std::string_view bytes, std::string& out) {
     const bool ok = inner_->on_bytes(bytes, chat_);
-    pass(out);
-    return ok;
+    return pass(ok, out);
 }
 
-void ChainedMessagesStream::on_end(std::string& out) {
-    inner_->on_end(chat_);
-    pass(out);
-    outer_.on_end(out);
+bool ChainedMessagesStream::on_end(std::string& out) {
+    const bool ok = inner_->on_end(chat_);
+    if (!pass(ok, out)) {
+        return false;
+    }
+    return outer_.on_end(out) || fail(outer_.error());
 }
 
-void MessagesPassthroughStream::on_event(const sse::Event& ev, std::string& out) {
-    sse::encode(ev, out);
-    // Only the two events that carry usage are parsed; deltas pass without a look.
+bool MessagesPassthroughStream::on_event(const sse::Event& ev, std::string& out) {
+    // Only the events that carry usage (and errors) are parsed; deltas pass without a look.
+    if (ev.event == "error") {
+        Json data;
+        if (!json::parse_untrusted(ev.data, data)) {
+            data = Json::object();
+        }
+        return fail(anthropic_stream_error(data));
+    }
     if (ev.event == "message_start" || ev.event == "message_delta") {
-        const Json data = Json::parse(ev.data, nullptr, false);
-        if (data.is_discarded()) {
-            return;
+        Json data;
+        if (!json::parse_untrusted(ev.data, data) || !data.is_object()) {
+            return fail_invalid("'" + ev.event + "' event that is not a JSON object");
         }
-        const Json u = ev.event == "message_start"
-                           ? data.value("message", Json::object()).value("usage", Json::object())
-                           : data.value("usage", Json::object());
-        if (u.contains("input_tokens")) {
-            input_ = int_of(u, "input_tokens");
+        Reader r(Reader::Side::provider);
+        const Json* holder = &data;
+        if (ev.event == "message_start") {
+            holder = r.need_object(data, "message");
         }
-        if (u.contains("cache_read_input_tokens")) {
-            cache_read_ = int_of(u, "cache_read_input_tokens");
+        if (holder != nullptr) {
+            if (const Json* u = r.object(*holder, "usage")) {
+                auto in_usage = r.at("usage");
+                AnthropicUsage au;
+                read_anthropic_usage(r, *u, au);
+                acc_.merge(au);
+            }
         }
-        if (u.contains("cache_creation_input_tokens")) {
-            cache_write_ = int_of(u, "cache_creation_input_tokens");
+        if (r.failed()) {
+            return fail_invalid("'" + ev.event + "' event: " + r.error_message());
         }
-        if (u.contains("output_tokens")) {
-            usage_.completion_tokens = int_of(u, "output_tokens");
-        }
-        usage_.prompt_tokens = input_ + cache_read_ + cache_write_;
-        usage_.total_tokens = usage_.prompt_tokens + std::max<std::int64_t>(0, usage_.completion_tokens);
+        usage_ = acc_.usage();
     } else if (ev.event == "message_stop") {
         done_ = true;
     }
+    sse::encode(ev, out);
+    return true;
 }
 
 }  // namespace sluice

@@ -13,16 +13,22 @@
 #include <sluice/error.hpp>
 #include <sluice/provider.hpp>
 
+#include "json/json_reader.hpp"
+#include "providers/anthropic_provider.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
 
-/// Messages request → OpenAI chat request (streams ask for usage).
+/// Messages request → OpenAI chat request (streams ask for usage). A wrong type anywhere is a
+/// 400 naming its path; what OpenAI's chat format cannot carry (top_k, server tools, documents,
+/// images in tool results, ...) is a 400 too, unless `drop_unsupported`.
 std::optional<GatewayError> messages_to_chat_request(const nlohmann::json& in, std::string_view model,
-                                                     nlohmann::json& out);
-/// OpenAI chat completion → Messages response. `model` is what the client asked for.
-nlohmann::json chat_to_messages_response(const nlohmann::json& chat, std::string_view model,
-                                         Usage& usage);
+                                                     nlohmann::json& out, bool drop_unsupported = false);
+/// OpenAI chat completion → Messages response. `model` is what the client asked for; a
+/// wrong-typed field is a 502 naming `provider`.
+std::optional<GatewayError> chat_to_messages_response(const nlohmann::json& chat, std::string_view model,
+                                                      std::string_view provider, nlohmann::json& out,
+                                                      Usage& usage);
 /// An error body in Anthropic's shape: {"type":"error","error":{"type":...,"message":...}}.
 std::string anthropic_error_json(const GatewayError& e);
 
@@ -30,13 +36,14 @@ std::string anthropic_error_json(const GatewayError& e);
 class ChatToMessagesStream : public StreamRelay {
 public:
     explicit ChatToMessagesStream(std::string model) : model_(std::move(model)) {}
-    void on_event(const sse::Event& ev, std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 
 private:
     enum class Block { none, text, thinking, tool };
-    void start(const nlohmann::json& chunk, std::string& out);
+    void handle(json::Reader& r, const nlohmann::json& chunk, std::string& out);
+    void start(std::string_view id, std::string& out);
     void open(Block kind, const nlohmann::json& content_block, std::string& out);
     void close_block(std::string& out);
 
@@ -47,7 +54,7 @@ private:
     std::int64_t cached_ = 0;
     Block block_ = Block::none;
     int block_index_ = -1;
-    int current_tool_ = -1;               ///< OpenAI tool index of the open tool_use block
+    std::int64_t current_tool_ = -1;      ///< OpenAI tool index of the open tool_use block
     std::string stop_reason_ = "end_turn";
 };
 
@@ -57,15 +64,16 @@ class ChainedMessagesStream : public StreamRelay {
 public:
     ChainedMessagesStream(std::unique_ptr<StreamRelay> inner, std::string model)
         : inner_(std::move(inner)), outer_(std::move(model)) {}
-    void on_event(const sse::Event& ev, std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
     bool wants_bytes() const override { return inner_->wants_bytes(); }
     bool on_bytes(std::string_view bytes, std::string& out) override;
-    void on_end(std::string& out) override;
+    bool on_end(std::string& out) override;
     bool finished() const override { return outer_.finished(); }
     Usage usage() const override { return inner_->usage(); }
 
 private:
-    void pass(std::string& out);
+    /// Feeds what the inner relay wrote to the outer one; false (with error()) when either failed.
+    bool pass(bool inner_ok, std::string& out);
 
     std::unique_ptr<StreamRelay> inner_;
     ChatToMessagesStream outer_;
@@ -77,16 +85,14 @@ private:
 /// message_start and message_delta.
 class MessagesPassthroughStream : public StreamRelay {
 public:
-    void on_event(const sse::Event& ev, std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 
 private:
     bool done_ = false;
     Usage usage_;
-    std::int64_t input_ = 0;
-    std::int64_t cache_read_ = 0;
-    std::int64_t cache_write_ = 0;
+    AnthropicUsage acc_;
 };
 
 }  // namespace sluice

@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/chat_request.hpp"
+#include "json/json_dom.hpp"
+#include "json/json_reader.hpp"
 #include "util/base64.hpp"
 
 namespace sluice {
@@ -46,20 +49,18 @@ std::int64_t count_words(std::string_view s) {
     return n;
 }
 
-std::string text_of(const Json& content) {
-    if (content.is_string()) {
-        return content.get<std::string>();
+/// The text of a message (text parts joined by spaces).
+std::string text_of(const ChatMessage& m) {
+    if (m.content_is_text) {
+        return std::string(m.text);
     }
     std::string out;
-    if (content.is_array()) {
-        for (const auto& part : content) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
-                part["text"].is_string()) {
-                if (!out.empty()) {
-                    out += ' ';
-                }
-                out += part["text"].get<std::string>();
+    for (const auto& part : m.parts) {
+        if (part.kind == ChatPart::Kind::text) {
+            if (!out.empty()) {
+                out += ' ';
             }
+            out += part.text;
         }
     }
     return out;
@@ -91,26 +92,32 @@ std::vector<std::string> split_words(const std::string& text, int chunks) {
     return pieces;
 }
 
+/// A sample value satisfying `schema`'s required properties (the schema came from a depth-capped
+/// body; every accessor tolerates any JSON).
 Json sample_for_schema(const Json& schema) {
-    const std::string type = schema.is_object() ? schema.value("type", "string") : "string";
+    const std::string_view type = json::string_or(schema, "type", "string");
     if (type == "number" || type == "integer") return 1;
     if (type == "boolean") return true;
     if (type == "array") return Json::array();
     if (type == "object") {
         Json obj = Json::object();
-        if (schema.contains("properties") && schema["properties"].is_object()) {
-            const Json req = schema.value("required", Json::array());
-            for (const auto& r : req) {
-                if (r.is_string() && schema["properties"].contains(r.get<std::string>())) {
-                    obj[r.get<std::string>()] = sample_for_schema(schema["properties"][r.get<std::string>()]);
+        const Json* props = json::find(schema, "properties");
+        const Json* required = json::find(schema, "required");
+        if (props != nullptr && props->is_object() && required != nullptr && required->is_array()) {
+            for (const auto& r : *required) {
+                if (!r.is_string()) {
+                    continue;
+                }
+                const std::string& name = r.get_ref<const std::string&>();
+                if (const Json* prop = json::find(*props, name)) {
+                    obj[name] = sample_for_schema(*prop);
                 }
             }
         }
         return obj;
     }
-    if (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() &&
-        !schema["enum"].empty()) {
-        return schema["enum"][0];
+    if (const Json* values = json::find(schema, "enum"); values != nullptr && values->is_array() && !values->empty()) {
+        return (*values)[0];
     }
     return "mock";
 }
@@ -124,32 +131,30 @@ struct ChatPlan {
     std::int64_t prompt_tokens = 0;
 };
 
-ChatPlan plan_chat(const Json& req, const MockOptions& opts) {
+ChatPlan plan_chat(const ChatRequestView& req, const MockOptions& opts) {
     ChatPlan plan;
     std::string last_user;
-    std::string last_role;
-    if (req.contains("messages") && req["messages"].is_array()) {
-        for (const auto& m : req["messages"]) {
-            if (!m.is_object()) {
-                continue;
-            }
-            const auto text = m.contains("content") ? text_of(m["content"]) : std::string();
-            plan.prompt_tokens += count_words(text) + 3;
-            last_role = m.value("role", "");
-            if (last_role == "user") {
-                last_user = text;
-            }
+    std::string_view last_role;
+    for (const ChatMessage& m : req.messages) {
+        const std::string text = text_of(m);
+        plan.prompt_tokens += count_words(text) + 3;
+        last_role = m.role;
+        if (last_role == "user") {
+            last_user = text;
         }
     }
-    const bool has_tools = req.contains("tools") && req["tools"].is_array() && !req["tools"].empty();
-    const bool tools_off = req.contains("tool_choice") && req["tool_choice"].is_string() &&
-                           req["tool_choice"] == "none";
-    if (has_tools && !tools_off && last_role != "tool") {
-        const auto& tool = req["tools"][0];
-        const Json fn = tool.value("function", Json::object());
+    const ChatTool* tool = nullptr;
+    for (const ChatTool& t : req.tools) {
+        if (t.function) {
+            tool = &t;
+            break;
+        }
+    }
+    const bool tools_off = req.tool_choice.mode == ChatToolChoice::Mode::none;
+    if (tool != nullptr && !tools_off && last_role != "tool") {
         plan.tool_call = true;
-        plan.tool_name = fn.value("name", "tool");
-        plan.tool_arguments = sample_for_schema(fn.value("parameters", Json::object())).dump();
+        plan.tool_name = tool->name.empty() ? "tool" : std::string(tool->name);
+        plan.tool_arguments = json::to_text(sample_for_schema(tool->parameters != nullptr ? *tool->parameters : Json::object()));
         plan.tool_id = short_id("call_", plan.tool_name + last_user);
         return plan;
     }
@@ -158,8 +163,12 @@ ChatPlan plan_chat(const Json& req, const MockOptions& opts) {
     } else if (last_role == "tool") {
         plan.content = "The tool answered; that is all the mock provider knows.";
     } else {
-        std::string echo = last_user.substr(0, 200);
-        plan.content = "This is a mock answer from sluice. You said: " + echo;
+        // Cut at a character boundary: the echo becomes JSON.
+        std::size_t cut = std::min<std::size_t>(200, last_user.size());
+        while (cut > 0 && cut < last_user.size() && (static_cast<unsigned char>(last_user[cut]) & 0xC0) == 0x80) {
+            --cut;
+        }
+        plan.content = "This is a mock answer from sluice. You said: " + last_user.substr(0, cut);
     }
     return plan;
 }
@@ -176,16 +185,36 @@ Json usage_json(std::int64_t prompt, std::int64_t completion) {
 
 void sse_line(std::string& out, const Json& chunk) {
     out += "data: ";
-    out += chunk.dump();
+    json::append_text(out, chunk);
     out += "\n\n";
 }
 
+bool wants_usage(const Json& req) {
+    const Json* opts = json::find(req, "stream_options");
+    const Json* iu = opts != nullptr ? json::find(*opts, "include_usage") : nullptr;
+    return iu != nullptr && iu->is_boolean() && iu->get_ref<const Json::boolean_t&>();
+}
+
+LocalResponse client_error(const json::Reader& r) {
+    LocalResponse resp;
+    resp.status = 400;
+    resp.body = r.client_error().to_json();
+    return resp;
+}
+
 LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view body) {
-    const ChatPlan plan = plan_chat(req, opts);
-    const std::string model = req.value("model", "mock");
+    // Checked like OpenAI checks a request: a wrong type anywhere is a 400 naming its path.
+    json::Reader reader;
+    ChatRequestView view;
+    read_chat_request(req, reader, view);
+    if (reader.failed()) {
+        return client_error(reader);
+    }
+    const ChatPlan plan = plan_chat(view, opts);
+    const std::string model(json::string_or(req, "model", "mock"));
     const std::string id = short_id("chatcmpl-", body);
     constexpr std::int64_t kCreated = 1700000000;
-    const bool stream = req.value("stream", false);
+    const bool stream = view.stream;
     const std::int64_t completion = completion_tokens(plan);
     LocalResponse r;
     if (!stream) {
@@ -211,12 +240,10 @@ LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view bo
                                                 plan.tool_call ? "tool_calls" : "stop"}}})},
                      {"usage", usage_json(plan.prompt_tokens, completion)},
                      {"system_fingerprint", "fp_sluice_mock"}};
-        r.body = resp.dump();
+        r.body = json::to_text(resp);
         return r;
     }
-    const bool include_usage = req.contains("stream_options") &&
-                               req["stream_options"].is_object() &&
-                               req["stream_options"].value("include_usage", false);
+    const bool include_usage = wants_usage(req);
     r.content_type = "text/event-stream";
     auto chunk = [&](Json delta, Json finish) {
         Json c = {{"id", id},
@@ -273,23 +300,34 @@ LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view bo
 }
 
 LocalResponse completions(const Json& req, const MockOptions& opts, std::string_view body) {
+    json::Reader reader;
     std::string prompt;
-    if (req.contains("prompt")) {
-        if (req["prompt"].is_string()) {
-            prompt = req["prompt"].get<std::string>();
-        } else if (req["prompt"].is_array() && !req["prompt"].empty() && req["prompt"][0].is_string()) {
-            prompt = req["prompt"][0].get<std::string>();
+    if (const Json* p = json::find(req, "prompt")) {
+        if (p->is_string()) {
+            prompt = p->get_ref<const std::string&>();
+        } else if (p->is_array() && !p->empty() && (*p)[0].is_string()) {
+            prompt = (*p)[0].get_ref<const std::string&>();
+        } else if (!p->is_array()) {
+            reader.wrong_type("prompt", "a string or an array", *p);
         }
     }
+    const bool stream = reader.boolean(req, "stream").value_or(false);
+    if (reader.failed()) {
+        return client_error(reader);
+    }
+    std::size_t cut = std::min<std::size_t>(200, prompt.size());
+    while (cut > 0 && cut < prompt.size() && (static_cast<unsigned char>(prompt[cut]) & 0xC0) == 0x80) {
+        --cut;
+    }
     const std::string text =
-        opts.content.empty() ? " and this is the mock completion of: " + prompt.substr(0, 200)
+        opts.content.empty() ? " and this is the mock completion of: " + prompt.substr(0, cut)
                              : opts.content;
-    const std::string model = req.value("model", "mock");
+    const std::string model(json::string_or(req, "model", "mock"));
     const std::string id = short_id("cmpl-", body);
     const std::int64_t p = count_words(prompt);
     const std::int64_t c = count_words(text);
     LocalResponse r;
-    if (!req.value("stream", false)) {
+    if (!stream) {
         Json resp = {{"id", id},
                      {"object", "text_completion"},
                      {"created", 1700000000},
@@ -299,12 +337,10 @@ LocalResponse completions(const Json& req, const MockOptions& opts, std::string_
                                                {"logprobs", nullptr},
                                                {"finish_reason", "stop"}}})},
                      {"usage", usage_json(p, c)}};
-        r.body = resp.dump();
+        r.body = json::to_text(resp);
         return r;
     }
-    const bool include_usage = req.contains("stream_options") &&
-                               req["stream_options"].is_object() &&
-                               req["stream_options"].value("include_usage", false);
+    const bool include_usage = wants_usage(req);
     r.content_type = "text/event-stream";
     const auto pieces = split_words(text, opts.stream_chunks);
     for (std::size_t i = 0; i < pieces.size(); ++i) {
@@ -335,27 +371,36 @@ LocalResponse completions(const Json& req, const MockOptions& opts, std::string_
 }
 
 LocalResponse embeddings(const Json& req, const MockOptions& opts) {
+    json::Reader reader;
     std::vector<std::string> inputs;
-    const Json input = req.value("input", Json());
+    const Json* input = json::find(req, "input");
     auto add = [&](const Json& v) {
         if (v.is_string()) {
-            inputs.push_back(v.get<std::string>());
+            inputs.push_back(v.get_ref<const std::string&>());
         } else {
-            inputs.push_back(v.dump());  // token arrays
+            inputs.push_back(json::to_text(v));  // token arrays
         }
     };
-    if (input.is_array() && !input.empty() && !input[0].is_number()) {
-        for (const auto& v : input) {
+    if (input == nullptr) {
+        reader.need_string(req, "input");  // records "missing"
+    } else if (input->is_array() && !input->empty() && !(*input)[0].is_number()) {
+        for (const auto& v : *input) {
             add(v);
         }
+    } else if (input->is_string() || input->is_array()) {
+        add(*input);
     } else {
-        add(input);
+        reader.wrong_type("input", "a string or an array", *input);
     }
     int dims = opts.embedding_dimensions;
-    if (req.contains("dimensions") && req["dimensions"].is_number_integer()) {
-        dims = std::clamp(req["dimensions"].get<int>(), 1, 8192);
+    if (const auto d = reader.integer(req, "dimensions")) {
+        dims = static_cast<int>(std::clamp<std::int64_t>(*d, 1, 8192));
     }
-    const bool b64 = req.value("encoding_format", "float") == "base64";
+    const std::string* format = reader.string(req, "encoding_format");
+    if (reader.failed()) {
+        return client_error(reader);
+    }
+    const bool b64 = format != nullptr && *format == "base64";
     Json data = Json::array();
     std::int64_t tokens = 0;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -381,19 +426,21 @@ LocalResponse embeddings(const Json& req, const MockOptions& opts) {
         data.push_back(std::move(item));
     }
     LocalResponse r;
-    r.body = Json{{"object", "list"},
-                  {"data", std::move(data)},
-                  {"model", req.value("model", "mock")},
-                  {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}}
-                 .dump();
+    r.body = json::to_text(Json{{"object", "list"},
+                                {"data", std::move(data)},
+                                {"model", std::string(json::string_or(req, "model", "mock"))},
+                                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
     return r;
 }
 
 }  // namespace
 
 std::string mock_tool_arguments(std::string_view schema_json) {
-    const Json schema = Json::parse(schema_json, nullptr, false);
-    return sample_for_schema(schema.is_discarded() ? Json::object() : schema).dump();
+    Json schema;
+    if (!json::parse_untrusted(schema_json, schema)) {
+        schema = Json::object();
+    }
+    return json::to_text(sample_for_schema(schema));
 }
 
 LocalResponse mock_models(const MockOptions& opts) {
@@ -402,13 +449,13 @@ LocalResponse mock_models(const MockOptions& opts) {
         data.push_back({{"id", m}, {"object", "model"}, {"created", 1700000000}, {"owned_by", "sluice-mock"}});
     }
     LocalResponse r;
-    r.body = Json{{"object", "list"}, {"data", std::move(data)}}.dump();
+    r.body = json::to_text(Json{{"object", "list"}, {"data", std::move(data)}});
     return r;
 }
 
 LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const MockOptions& opts) {
-    const Json req = Json::parse(body, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) {
+    Json req;
+    if (!json::parse_untrusted(body, req) || !req.is_object()) {
         LocalResponse r;
         r.status = 400;
         r.body = GatewayError::invalid_json("The mock provider could not parse the request.").to_json();

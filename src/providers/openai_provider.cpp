@@ -6,11 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "api/api_request.hpp"
+#include "json/json_dom.hpp"
 #include "json/json_scan.hpp"
 #include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
 #include "util/strings.hpp"
+#include "util/url.hpp"
 
 namespace sluice {
 
@@ -36,6 +38,18 @@ std::optional<GatewayError> Provider::translate_response(const ApiRequest& /*req
     return std::nullopt;
 }
 
+std::string Provider::scrub(std::string_view text, std::size_t max_len) const {
+    return scrub_secrets(text, settings().secrets, max_len);
+}
+
+GatewayError Provider::scrubbed(GatewayError e) const {
+    e.message = scrub(e.message);
+    e.type = scrub(e.type, 64);
+    e.code = scrub(e.code, 64);
+    e.param = scrub(e.param, 256);
+    return e;
+}
+
 OpenAiProvider::OpenAiProvider(const ProviderConfig& cfg) : cfg_(cfg), name_(cfg.name) {
     if (auto u = parse_url(cfg.base_url)) {
         url_ = *u;
@@ -53,7 +67,9 @@ OpenAiProvider::OpenAiProvider(const ProviderConfig& cfg) : cfg_(cfg), name_(cfg
     settings_.pool_idle_timeout = cfg.pool_idle_timeout;
     settings_.max_connections = cfg.max_connections;
     settings_.max_response_bytes = cfg.max_response_bytes;
-    settings_.secret = cfg.api_key;
+    if (!cfg.api_key.empty()) {
+        settings_.secrets.push_back(cfg.api_key);
+    }
 }
 
 namespace {
@@ -163,12 +179,15 @@ std::optional<GatewayError> OpenAiProvider::upstream_body(const ApiRequest& req,
         body = rewrite_openai_body(req, upstream_model);
         return std::nullopt;
     }
-    const nlohmann::json in = nlohmann::json::parse(req.body, nullptr, false);
+    nlohmann::json in;
+    if (!json::parse_untrusted(req.body, in)) {
+        return GatewayError::invalid_json("The request body is not valid JSON.");
+    }
     nlohmann::json chat;
-    if (auto err = messages_to_chat_request(in, upstream_model, chat)) {
+    if (auto err = messages_to_chat_request(in, upstream_model, chat, cfg_.drop_unsupported_params)) {
         return err;
     }
-    body = chat.dump();
+    body = json::to_text(chat);
     return std::nullopt;
 }
 
@@ -190,14 +209,30 @@ std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest&
                                                                std::string& body,
                                                                Usage& usage) const {
     if (req.endpoint != Endpoint::messages) {
-        usage = parse_usage(body);
+        // Passed through as it came; the usage is read strictly (it is what sluice bills).
+        std::vector<json::Member> top;
+        json::ScanError err;
+        usage = Usage{};
+        if (json::scan(body, &top, err)) {
+            const auto* u = json::find(top, "usage");
+            if (u != nullptr && u->kind == json::Kind::object && !parse_usage_object(u->value, usage)) {
+                return GatewayError::upstream_error("Provider '" + name_ +
+                                                        "' sent token counts that are not non-negative integers.",
+                                                    "upstream_invalid_response");
+            }
+        }
         return std::nullopt;
     }
-    const nlohmann::json chat = nlohmann::json::parse(body, nullptr, false);
-    if (chat.is_discarded() || !chat.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not JSON.");
+    nlohmann::json chat;
+    if (!json::parse_untrusted(body, chat) || !chat.is_object()) {
+        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
+                                            "upstream_invalid_response");
     }
-    body = chat_to_messages_response(chat, req.model, usage).dump();
+    nlohmann::json messages;
+    if (auto e = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
+        return e;
+    }
+    body = json::to_text(messages);
     return std::nullopt;
 }
 
@@ -222,8 +257,15 @@ std::optional<GatewayError> AzureProvider::build_request(const ApiRequest& req,
     if (cfg_.api_version == "v1") {
         out.target = url_.path + "/openai/v1" + std::string(path_for(req.endpoint));
     } else {
-        out.target = url_.path + "/openai/deployments/" + uri_encode_segment(upstream_model) +
-                     std::string(path_for(req.endpoint)) + "?api-version=" + cfg_.api_version;
+        out.target = url_.path + "/openai/deployments/";
+        if (!append_path_segment(out.target, upstream_model)) {
+            return GatewayError::bad_request("The model '" + std::string(upstream_model) +
+                                                 "' cannot name an Azure deployment.",
+                                             "invalid_parameter", "model");
+        }
+        out.target += path_for(req.endpoint);
+        out.target += "?api-version=";
+        out.target += uri_encode_segment(cfg_.api_version);
     }
     return upstream_body(req, upstream_model, out.body);
 }
@@ -321,14 +363,15 @@ Usage OpenAiProvider::parse_usage(std::string_view body) const {
     if (usage == nullptr || usage->kind != json::Kind::object) {
         return {};
     }
-    return parse_usage_object(usage->value);
+    Usage u;
+    return parse_usage_object(usage->value, u) ? u : Usage{};
 }
 
-GatewayError OpenAiProvider::translate_error(int status, std::string_view body) const {
+GatewayError openai_error_from_body(int status, std::string_view body) {
     GatewayError e;
     e.source = ErrorSource::upstream;
     e.status = status;
-    std::string message;
+    e.type.clear();
     std::vector<json::Member> top;
     json::ScanError err;
     if (json::scan(body, &top, err)) {
@@ -342,27 +385,31 @@ GatewayError OpenAiProvider::translate_error(int status, std::string_view body) 
                     continue;
                 }
                 if (f.key_is("message")) {
-                    message = *s;
+                    e.message = std::move(*s);
                 } else if (f.key_is("type")) {
-                    e.type = scrub_secrets(*s, cfg_.api_key, 64);
+                    e.type = std::move(*s);
                 } else if (f.key_is("code")) {
-                    e.code = scrub_secrets(*s, cfg_.api_key, 64);
+                    e.code = std::move(*s);
                 } else if (f.key_is("param")) {
-                    e.param = scrub_secrets(*s, cfg_.api_key, 64);
+                    e.param = std::move(*s);
                 }
             }
         } else if (error != nullptr && error->kind == json::Kind::string) {
-            message = json::string_value(error->value).value_or("");
+            e.message = json::string_value(error->value).value_or("");
         } else if (const auto* detail = json::find(top, "detail")) {
-            message = json::string_value(detail->value).value_or("");  // FastAPI-style (vLLM)
+            e.message = json::string_value(detail->value).value_or("");  // FastAPI-style (vLLM)
         } else if (const auto* msg = json::find(top, "message")) {
-            message = json::string_value(msg->value).value_or("");
+            e.message = json::string_value(msg->value).value_or("");
         }
     }
-    if (message.empty()) {
-        message = "The provider answered HTTP " + std::to_string(status) + ".";
+    if (e.message.empty()) {
+        e.message = "The provider answered HTTP " + std::to_string(status) + ".";
     }
-    e.message = scrub_secrets(message, cfg_.api_key);
+    return e;
+}
+
+GatewayError OpenAiProvider::translate_error(int status, std::string_view body) const {
+    GatewayError e = scrubbed(openai_error_from_body(status, body));
     if (status == 401 || status == 403) {
         // The client's sluice key was fine; the provider refused sluice's credentials.
         e.status = 502;
@@ -379,36 +426,51 @@ GatewayError OpenAiProvider::translate_error(int status, std::string_view body) 
     return e;
 }
 
-void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
+bool OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     if (ev.comment_only) {
         sse::encode(ev, out);
-        return;
+        return true;
     }
     if (ev.data == "[DONE]") {
         done_ = true;
         sse::encode(ev, out);
-        return;
+        return true;
     }
     top_.clear();
     json::ScanError err;
     if (!ev.has_data || !json::scan(ev.data, &top_, err)) {
         sse::encode(ev, out);
-        return;
+        return true;
+    }
+    if (const json::Member* error = json::find(top_, "error");
+        error != nullptr && error->kind == json::Kind::object) {
+        // The provider reported an error in the stream: it ends here, re-worded by sluice (and
+        // scrubbed of secrets) like every provider error.
+        GatewayError e = openai_error_from_body(502, ev.data);
+        if (e.type == "rate_limit_error" || e.code.find("rate_limit") != std::string::npos) {
+            e.status = 429;
+            e.type = "rate_limit_error";
+        } else if (e.type.empty()) {
+            e.type = "server_error";
+        }
+        return fail(std::move(e));
     }
     const json::Member* usage = json::find(top_, "usage");
     if (usage != nullptr && usage->kind == json::Kind::object) {
-        usage_ = parse_usage_object(usage->value);
+        if (!parse_usage_object(usage->value, usage_)) {
+            return fail_invalid("token counts that are not non-negative integers");
+        }
     }
     if (client_wants_usage_ || usage == nullptr) {
         sse::encode(ev, out);
-        return;
+        return true;
     }
     // sluice asked for usage on the client's behalf: hide it again.
     const json::Member* choices = json::find(top_, "choices");
     if (usage->kind == json::Kind::object && choices != nullptr &&
         choices->kind == json::Kind::array &&
         choices->value.find_first_not_of(" \t\r\n", 1) == choices->value.size() - 1) {
-        return;  // the usage-only chunk
+        return true;  // the usage-only chunk
     }
     // Splice `"usage":...` out together with one adjacent comma.
     const std::string& d = ev.data;
@@ -447,6 +509,7 @@ void OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         copy.data.append(tail);
         sse::encode(copy, out);
     }
+    return true;
 }
 
 }  // namespace sluice

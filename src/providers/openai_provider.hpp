@@ -68,6 +68,10 @@ protected:
 /// the target names another model) and, for streams, `stream_options.include_usage` set to true.
 std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream_model);
 
+/// An OpenAI-shaped error body ({"error":{"message","type","code","param"}}, or vLLM's
+/// {"detail":...}) as a GatewayError with `status`; nothing is scrubbed yet, `type` may be empty.
+GatewayError openai_error_from_body(int status, std::string_view body);
+
 /// The client's body with only the model value replaced (when it differs).
 std::string splice_model(const ApiRequest& req, std::string_view upstream_model);
 
@@ -76,7 +80,7 @@ std::string splice_model(const ApiRequest& req, std::string_view upstream_model)
 class OpenAiStreamRelay : public StreamRelay {
 public:
     explicit OpenAiStreamRelay(bool client_wants_usage) : client_wants_usage_(client_wants_usage) {}
-    void on_event(const sse::Event& ev, std::string& out) override;
+    bool on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 

@@ -87,60 +87,62 @@ bool TargetHealth::ratio_tripped(Clock::time_point now) const {
            static_cast<double>(failures) >= cfg_.error_ratio * static_cast<double>(total);
 }
 
-void TargetHealth::open(Clock::time_point now, Clock::duration retry_after, const char* why) {
+std::string TargetHealth::open(Clock::time_point now, Clock::duration retry_after, const char* why) {
     const Clock::duration cooldown = std::max<Clock::duration>(cfg_.cooldown, retry_after);
     open_ = true;
     probing_ = false;
     consecutive_ = 0;
     buckets_ = {};
     blocked_until_ = std::max(blocked_until_, now + cooldown);
-    log::warn("circuit of target {} opened ({}); no traffic for {} ms, then one probe", label_, why,
-              to_ms(blocked_until_ - now));
+    // Logged by the caller once the mutex is released: a blocked log sink must not hold up
+    // every worker that consults this target.
+    return "circuit of target " + label_ + " opened (" + why + "); no traffic for " +
+           std::to_string(to_ms(blocked_until_ - now)) + " ms, then one probe";
 }
 
 void TargetHealth::on_success(Clock::time_point now, bool probe) {
-    std::lock_guard lock(mutex_);
-    if (probe) {
-        if (open_) {
-            log::info("circuit of target {} closed: the probe succeeded", label_);
+    bool closed = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (probe) {
+            closed = open_;
+            open_ = false;
+            probing_ = false;
+            consecutive_ = 0;
+            buckets_ = {};
+        } else if (!open_) {  // else: admitted before the circuit opened; the probe decides
+            consecutive_ = 0;
+            if (cfg_.enabled) {
+                record(now, false);
+            }
         }
-        open_ = false;
-        probing_ = false;
-        consecutive_ = 0;
-        buckets_ = {};
-        return;
     }
-    if (open_) {
-        return;  // admitted before the circuit opened; the probe decides
-    }
-    consecutive_ = 0;
-    if (cfg_.enabled) {
-        record(now, false);
+    if (closed) {
+        log::info("circuit of target {} closed: the probe succeeded", label_);
     }
 }
 
 void TargetHealth::on_failure(Clock::time_point now, bool probe, Clock::duration retry_after) {
-    std::lock_guard lock(mutex_);
-    if (!cfg_.enabled) {
-        return;  // no shared state at all: neither a circuit nor a shared Retry-After pause
+    std::string opened;
+    {
+        std::lock_guard lock(mutex_);
+        if (!cfg_.enabled) {
+            return;  // no circuit at all
+        }
+        if (probe) {
+            opened = open(now, retry_after, "the half-open probe failed");
+        } else if (!open_) {
+            ++consecutive_;
+            record(now, true);
+            if (cfg_.consecutive_failures > 0 && consecutive_ >= cfg_.consecutive_failures) {
+                opened = open(now, retry_after, "consecutive failures");
+            } else if (ratio_tripped(now)) {
+                opened = open(now, retry_after, "error ratio over the window");
+            }
+        }
     }
-    if (retry_after > Clock::duration::zero()) {
-        // Never shorten an existing block (a second, shorter Retry-After must not reopen early).
-        blocked_until_ = std::max(blocked_until_, now + retry_after);
-    }
-    if (probe) {
-        open(now, retry_after, "the half-open probe failed");
-        return;
-    }
-    if (open_) {
-        return;
-    }
-    ++consecutive_;
-    record(now, true);
-    if (cfg_.consecutive_failures > 0 && consecutive_ >= cfg_.consecutive_failures) {
-        open(now, retry_after, "consecutive failures");
-    } else if (ratio_tripped(now)) {
-        open(now, retry_after, "error ratio over the window");
+    if (!opened.empty()) {
+        log::warn("{}", opened);
     }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
-// Shared, thread-safe state of one route target: circuit breaker, provider back-off
-// (Retry-After), in-flight count and latency averages. Workers on every thread read and update
-// it; the happy path takes one uncontended mutex per attempt.
+// Shared, thread-safe state of one route target: circuit breaker, in-flight count and latency
+// averages. Workers on every thread read and update it; the happy path takes one uncontended
+// mutex per attempt. Nothing is logged while the mutex is held.
 
 #include <array>
 #include <atomic>
@@ -19,7 +19,7 @@ namespace sluice::routing {
 using Clock = std::chrono::steady_clock;
 
 enum class Admit {
-    no,     ///< open circuit, provider back-off, or a half-open probe already running
+    no,     ///< open circuit, or a half-open probe already running
     yes,    ///< closed circuit
     probe,  ///< half-open: this request is the one probe
 };
@@ -42,8 +42,9 @@ public:
     Clock::time_point available_at(Clock::time_point now) const;
 
     void on_success(Clock::time_point now, bool probe);
-    /// A failure that counts against the target (connect error, timeout, 429, 5xx, auth).
-    /// `retry_after` > 0 blocks the target for that long and lengthens the cooldown to it.
+    /// A failure that counts against the target (connect error, timeout, 5xx, auth; never a
+    /// 429, which is a rate limit, not ill health). When it opens the circuit, the cooldown is
+    /// at least `retry_after`. The Retry-After pause itself is the provider's Pauses' business.
     void on_failure(Clock::time_point now, bool probe, Clock::duration retry_after);
     /// A probe ended without a verdict (the client left): the next request probes instead.
     void release_probe();
@@ -76,7 +77,8 @@ private:
     };
 
     void record(Clock::time_point now, bool failure);  // mutex held
-    void open(Clock::time_point now, Clock::duration retry_after, const char* why);  // mutex held
+    /// Opens the circuit (mutex held); returns the line to log once it is released.
+    std::string open(Clock::time_point now, Clock::duration retry_after, const char* why);
     bool ratio_tripped(Clock::time_point now) const;  // mutex held
 
     const BreakerConfig cfg_;
@@ -86,7 +88,7 @@ private:
     bool open_ = false;
     bool probing_ = false;
     unsigned consecutive_ = 0;
-    Clock::time_point blocked_until_{};  ///< open cooldown or provider Retry-After
+    Clock::time_point blocked_until_{};  ///< the open circuit's cooldown
     std::array<Bucket, kBuckets> buckets_{};
     double ttft_ms_ = -1.0;
     double tpot_ms_ = -1.0;

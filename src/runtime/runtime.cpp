@@ -7,6 +7,7 @@
 
 #include "providers/anthropic_provider.hpp"
 #include "routing/health.hpp"
+#include "routing/pauses.hpp"
 #include "routing/select.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
@@ -14,6 +15,7 @@
 #include "providers/openai_provider.hpp"
 #include "stages/stages.hpp"
 #include "util/strings.hpp"
+#include "util/url.hpp"
 
 namespace sluice {
 
@@ -62,6 +64,27 @@ std::string digest_from_hex(const std::string& hex) {
         out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
     }
     return out;
+}
+}  // namespace
+
+namespace {
+/// Safe by default: a gateway reachable beyond this host, with no keys, in front of a provider
+/// that spends real money, would let anyone who finds the port use the provider key.
+std::optional<std::string> unauthenticated_exposure(const Runtime& rt) {
+    const ServerConfig& sc = rt.config().server;
+    const auto hp = parse_host_port(sc.listen);
+    if (sc.allow_unauthenticated || !rt.config().keys.empty() || !hp || is_loopback_host(hp->host)) {
+        return std::nullopt;
+    }
+    for (const auto& p : rt.providers()) {
+        if (p->enabled() && !p->local()) {
+            return "server.listen: '" + sc.listen + "' is reachable from other hosts, no keys are "
+                   "configured and provider '" + p->name() + "' is enabled, so anyone who reaches the "
+                   "port could spend its key. Add client keys (keys: [{name: ..., key: \"${MY_KEY}\"}]), "
+                   "listen on 127.0.0.1, or set server.allow_unauthenticated: true to accept the risk.";
+        }
+    }
+    return std::nullopt;
 }
 }  // namespace
 
@@ -123,8 +146,12 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
         if (pc.health_interval.count() > 0) {
             rt->provider_up_[p.get()] = std::make_shared<std::atomic<bool>>(true);
         }
+        rt->pauses_[p.get()] = std::make_shared<routing::Pauses>();
         rt->by_name_[pc.name] = p.get();
         rt->providers_.push_back(std::move(p));
+    }
+    if (auto unsafe = unauthenticated_exposure(*rt)) {
+        errors.push_back(std::move(*unsafe));
     }
     if (!errors.empty()) {
         throw ConfigError(std::move(errors));
@@ -153,6 +180,7 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
                 "'" + rc.name + "' -> " + tc.provider + (tc.model.empty() ? "" : "/" + tc.model);
             t.health = std::make_shared<routing::TargetHealth>(tc.breaker.value_or(rc.breaker), label);
             t.health->set_provider_up(rt->provider_up(p));
+            t.pauses = rt->pauses_.at(p);
             r.targets.push_back(std::move(t));
         }
         if (r.targets.empty()) {

@@ -68,6 +68,7 @@ private:
     std::unordered_map<std::string, const Provider*> by_name_;
     std::map<const Provider*, std::unique_ptr<boost::asio::ssl::context>> tls_;
     std::map<const Provider*, std::shared_ptr<std::atomic<bool>>> provider_up_;
+    std::map<const Provider*, std::shared_ptr<routing::Pauses>> pauses_;
     std::vector<Route> routes_;
     std::vector<KeyEntry> keys_;
     std::unordered_map<std::string, std::size_t> key_by_digest_;

@@ -13,13 +13,17 @@
 #include <boost/container/small_vector.hpp>
 #include <nlohmann/json.hpp>
 
+#include "json/json_dom.hpp"
+#include "json/json_reader.hpp"
 #include "log/log.hpp"
 #include "providers/messages_translate.hpp"
 #include "routing/health.hpp"
+#include "routing/pauses.hpp"
 #include "routing/select.hpp"
 #include "server/session.hpp"
 #include "sse/sse.hpp"
 #include "util/strings.hpp"
+#include "util/url.hpp"
 
 #include <sluice/version.hpp>
 
@@ -105,8 +109,38 @@ std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req,
     return h;
 }
 
+/// A clean end of the upstream's byte stream. A TLS stream cut without close_notify
+/// (`ssl::error::stream_truncated`) is not one: an EOF-delimited body ended that way may have
+/// been truncated by anyone on the path, so it is a 502, never a complete answer.
 bool is_eof(const error_code& ec) {
-    return ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+    return ec == net::error::eof;
+}
+
+/// Checks what sluice is about to write upstream: an origin-form target and header lines with
+/// no CR, LF or NUL. The translators already encode every client value; this is the last line
+/// of defence that makes request splitting impossible whatever a future translator forgets.
+std::optional<GatewayError> check_upstream_request(const Provider& provider,
+                                                   const UpstreamRequest& req,
+                                                   std::string_view request_id) {
+    const auto refuse = [&provider](std::string what) {
+        GatewayError e = GatewayError::bad_request(
+            "The request cannot be sent to provider '" + provider.name() + "': " + std::move(what),
+            "invalid_value");
+        return e;
+    };
+    if (!valid_request_target(req.target)) {
+        return refuse("its upstream path would contain characters outside RFC 3986.");
+    }
+    if (!valid_header_value(req.content_type) || !valid_header_value(request_id)) {
+        return refuse("a header value contains a control character.");
+    }
+    for (const auto& [k, v] : req.headers) {
+        if (!valid_header_name(k) || !valid_header_value(v)) {
+            return refuse("header '" + (valid_header_name(k) ? k : std::string("?")) +
+                          "' has an invalid name or value.");
+        }
+    }
+    return std::nullopt;
 }
 
 /// Reads more bytes from the upstream into conn.inbuf.
@@ -261,6 +295,10 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
     auto* tls = rt->tls_context(&provider);
     key.tls_context = tls;
     const std::string key_id = key.id();
+    if (auto bad = check_upstream_request(provider, req, request_id)) {
+        kind = FailKind::other;
+        co_return bad;
+    }
     const std::string out_head = request_head(s, req, request_id);
     lease.pool = &worker.pool();
     http1::HeadLimits limits;
@@ -554,7 +592,31 @@ struct AttemptFailure {
     FailKind kind = FailKind::other;
     int status = 0;                            ///< the provider's status (kind status)
     std::optional<Clock::duration> retry_after;  ///< what the provider asked for
+    bool final = false;  ///< never retried nor sent to a fallback (an account out of quota)
 };
+
+/// A 429 that says the account is out of money or quota: no wait makes it succeed.
+bool out_of_quota(const GatewayError& e) {
+    return e.code == "insufficient_quota" || e.type == "insufficient_quota";
+}
+
+/// Judges a failed attempt for the breaker and the provider's pauses. A 429 is rate limiting,
+/// not ill health: it never counts toward opening the circuit (as Envoy's outlier detection
+/// counts gateway errors, not 429s); its Retry-After pauses only the (provider, upstream model)
+/// pair that answered it. 5xx, timeouts and connection errors still count.
+void judge(const Target& target, std::string_view upstream_model, AttemptGuard& guard,
+           AttemptFailure& f) {
+    if (f.error.status == 429 || f.status == 429) {
+        guard.neutral();
+        if (out_of_quota(f.error)) {
+            f.final = true;
+        } else if (f.retry_after && *f.retry_after > Clock::duration::zero() && target.pauses) {
+            target.pauses->pause(upstream_model, Clock::now() + *f.retry_after);
+        }
+        return;
+    }
+    guard.failure(Clock::duration::zero());
+}
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
@@ -596,24 +658,45 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         }
         out.clear();
         StreamRelay& r = *relay;
-        if (r.wants_bytes()) {
-            if (!payload.empty() && !r.on_bytes(payload, out)) {
-                failure = GatewayError::upstream_error("The provider's stream failed (corrupt frame or an error event).",
-                                                       "upstream_error");
-            }
-        } else {
+        bool relay_failed = false;
+        if (!failure && r.wants_bytes()) {
+            relay_failed = !payload.empty() && !r.on_bytes(payload, out);
+        } else if (!failure) {
             const bool decoded =
                 payload.empty() ||
-                decoder.feed(payload, [&r, &out](const sse::Event& ev) { r.on_event(ev, out); });
-            if (!decoded) {
-                failure = GatewayError::upstream_error("The provider sent an SSE line over 1 MiB.",
-                                                       "upstream_error");
+                decoder.feed(payload, [&r, &out, &relay_failed](const sse::Event& ev) {
+                    if (!relay_failed && !r.on_event(ev, out)) {
+                        relay_failed = true;  // later events of this read are ignored
+                    }
+                });
+            if (!decoded && !relay_failed) {
+                failure = GatewayError::upstream_error(
+                    std::string_view(decoder.failure()) == "line"
+                        ? "The provider sent an SSE line over " +
+                              std::to_string(sse::kMaxLineBytes) + " bytes."
+                        : "The provider sent an SSE event over " +
+                              std::to_string(sse::kMaxEventBytes) + " bytes.",
+                    "upstream_response_too_large");
             }
         }
         payload.clear();
+        if (!failure && !relay_failed && (!reader || reader->done())) {
+            relay_failed = !relay->on_end(out);
+        }
+        if (relay_failed) {
+            // The provider's error event or an answer sluice cannot read, scrubbed of secrets;
+            // a rate limit or overload before commit goes to the retry loop as that status.
+            failure = provider.scrubbed(r.error());
+            const int st = failure->status;
+            if (st == 429 || st >= 500) {
+                if (failure->code != "upstream_invalid_response" &&
+                    failure->code != "upstream_response_too_large") {
+                    failure_kind = FailKind::status;
+                }
+            }
+        }
         const bool end = failure || !reader || reader->done();
         if (end && !failure) {
-            relay->on_end(out);
             if (eof_ended && !relay->finished()) {
                 // An unframed body ended by EOF without the provider's end marker: cut short.
                 failure = GatewayError::upstream_error(
@@ -640,7 +723,7 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
             AttemptFailure f;
             f.error = std::move(*failure);
             f.kind = failure_kind;
-            f.status = 200;
+            f.status = failure_kind == FailKind::status ? f.error.status : 200;
             uncommitted = std::move(f);
             co_return false;
         }
@@ -662,6 +745,11 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
         }
         if (end) {
             break;
+        }
+        if (link.drain_abort) {
+            failure = GatewayError::draining();
+            failure->code = "draining";
+            continue;  // the terminal event goes out at the top of the loop
         }
         auto read_deadline = min_time(Clock::now() + t.idle, deadline);
         if (!committed) {
@@ -724,7 +812,9 @@ net::awaitable<std::optional<AttemptFailure>> answer_local(ClientLink& link, Req
         f.error = provider.translate_error(resp.status, resp.body);
         f.kind = FailKind::status;
         f.status = resp.status;
-        if (resp.status >= 500 || resp.status == 429) {
+        if (resp.status == 429) {
+            guard.neutral();  // rate limiting is not ill health
+        } else if (resp.status >= 500) {
             guard.failure(Clock::duration::zero());
         } else {
             guard.success();
@@ -890,16 +980,16 @@ AttemptTimeouts effective_timeouts(const Route& route, const Target& target) {
 
 /// A non-stream answer the model refused (finish_reason content_filter, Anthropic's refusal).
 bool is_refusal(std::string_view body) {
-    const auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (!doc.is_object()) {
+    json::Json doc;
+    if (!json::parse_untrusted(body, doc) || !doc.is_object()) {
         return false;
     }
-    if (doc.contains("stop_reason") && doc["stop_reason"] == "refusal") {
+    if (json::string_or(doc, "stop_reason") == "refusal") {
         return true;
     }
-    if (doc.contains("choices") && doc["choices"].is_array()) {
-        for (const auto& c : doc["choices"]) {
-            if (c.is_object() && c.contains("finish_reason") && c["finish_reason"] == "content_filter") {
+    if (const json::Json* choices = json::find(doc, "choices"); choices && choices->is_array()) {
+        for (const auto& c : *choices) {
+            if (c.is_object() && json::string_or(c, "finish_reason") == "content_filter") {
                 return true;
             }
         }
@@ -915,9 +1005,9 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
                                                           Clock::time_point total_deadline,
                                                           AttemptGuard& guard, bool& close) {
     const Provider& provider = *target.provider;
-    const std::string& upstream_model = target.model.empty() ? ctx.api.model : target.model;
+    const std::string_view upstream_model = target.upstream_model(ctx.api.model);
     const std::size_t attempt_index = ctx.attempts.size();
-    ctx.attempts.push_back(Attempt{&provider, &route, upstream_model, 0, {}, {}});
+    ctx.attempts.push_back(Attempt{&provider, &route, std::string(upstream_model), 0, {}, {}});
     const auto began = Clock::now();
 
     UpstreamRequest req;
@@ -947,8 +1037,8 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
             co_return std::nullopt;
         }
         log::warn("request {}: {}", ctx.request_id, err->message);
-        if (err->code == "overloaded" || err->code == "draining") {
-            guard.neutral();  // our own limit, not the target's health
+        if (err->code == "overloaded" || err->code == "draining" || err->status < 500) {
+            guard.neutral();  // our own limit or a refused request, not the target's health
         } else {
             guard.failure(Clock::duration::zero());
         }
@@ -991,7 +1081,7 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
         if (head.status >= 500 || head.status == 429 || f.error.code == "upstream_auth_error") {
             log::warn("request {}: provider '{}' answered HTTP {}: {}", ctx.request_id,
                       provider.name(), head.status, f.error.message);
-            guard.failure(f.retry_after.value_or(Clock::duration::zero()));
+            judge(target, upstream_model, guard, f);
         } else {
             guard.success();  // a client error, judged correctly: the target is healthy
         }
@@ -1019,7 +1109,7 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
             if (uncommitted->error.code == "draining") {
                 guard.neutral();
             } else {
-                guard.failure(Clock::duration::zero());
+                judge(target, upstream_model, guard, *uncommitted);
             }
             co_return uncommitted;
         }
@@ -1078,6 +1168,13 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
     co_return std::nullopt;
 }
 
+/// When the target's provider lets this request's model be sent again (<= now: not paused).
+Clock::time_point paused_until(const Target& target, std::string_view client_model,
+                               Clock::time_point now) {
+    return target.pauses ? target.pauses->paused_until(target.upstream_model(client_model), now)
+                         : Clock::time_point::min();
+}
+
 bool retryable(const RetryConfig& r, const AttemptFailure& f) {
     switch (f.kind) {
         case FailKind::connect: return r.on_connect_error;
@@ -1133,6 +1230,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
     std::optional<AttemptFailure> last;
     bool final_answer = false;  // `last` must not be retried anywhere (a client error)
     Clock::time_point earliest_back = Clock::time_point::max();
+    // Why targets were unavailable when no attempt could be made: a provider's Retry-After
+    // pause for the model (the client gets a 429) or an open circuit (503).
+    Clock::time_point earliest_unpaused = Clock::time_point::max();
+    bool unavailable_otherwise = false;
     bool deadline_hit = false;
     routing::Rng& rng = worker_rng();
 
@@ -1166,7 +1267,8 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
             candidates.clear();
             bool any_untried = false;
             for (std::size_t i = 0; i < n; ++i) {
-                if (skipped[i] || !route.targets[i].health->available(now)) {
+                if (skipped[i] || !route.targets[i].health->available(now) ||
+                    paused_until(route.targets[i], ctx.api.model, now) > now) {
                     continue;
                 }
                 routing::Candidate c;
@@ -1192,9 +1294,17 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
                 // is soon enough, else this route is exhausted.
                 Clock::time_point soonest = Clock::time_point::max();
                 for (std::size_t i = 0; i < n; ++i) {
-                    if (!skipped[i]) {
-                        soonest = std::min(soonest, route.targets[i].health->available_at(now));
+                    if (skipped[i]) {
+                        continue;
                     }
+                    const auto healthy_at = route.targets[i].health->available_at(now);
+                    const auto unpaused_at = paused_until(route.targets[i], ctx.api.model, now);
+                    if (healthy_at > now) {
+                        unavailable_otherwise = true;
+                    } else if (unpaused_at > now) {
+                        earliest_unpaused = std::min(earliest_unpaused, unpaused_at);
+                    }
+                    soonest = std::min(soonest, std::max(healthy_at, unpaused_at));
                 }
                 earliest_back = std::min(earliest_back, soonest);
                 if (soonest == Clock::time_point::max() || soonest - now > rc.retries.retry_after_cap ||
@@ -1253,6 +1363,10 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
             }
             last_failure_at = Clock::now();
             last = std::move(failure);
+            if (last->final) {
+                final_answer = true;
+                break;
+            }
             if (!retryable(rc.retries, *last)) {
                 by_class = class_fallbacks(route, last->error);
                 final_answer = by_class == nullptr;
@@ -1300,7 +1414,24 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
         co_await send_error(*link, ctx, e, close);
         co_return;
     }
-    // No attempt was made: every target's circuit is open or its provider asked for a pause.
+    if (!unavailable_otherwise && earliest_unpaused != Clock::time_point::max()) {
+        // Only Retry-After pauses stood in the way: the client is rate limited, and its SDK
+        // should raise RateLimitError and back off for the shortest remaining pause.
+        GatewayError e;
+        e.status = 429;
+        e.type = "rate_limit_error";
+        e.code = "rate_limit_exceeded";
+        e.source = ErrorSource::upstream;
+        const auto remaining = earliest_unpaused - Clock::now();
+        const auto secs = std::max<long long>(
+            1, (std::chrono::duration_cast<milliseconds>(remaining).count() + 999) / 1000);
+        e.retry_after = std::to_string(secs);
+        e.message = "The providers of route '" + primary->name + "' asked to wait before model '" +
+                    ctx.api.model + "' is sent again; retry after " + e.retry_after + " s.";
+        co_await send_error(*link, ctx, e, close);
+        co_return;
+    }
+    // No attempt was made: every target's circuit is open (or failing its health check).
     auto e = GatewayError::upstream_error("No target of route '" + primary->name +
                                               "' is available: circuits open or providers backing off.",
                                           "no_available_target");

@@ -37,6 +37,11 @@ bool Decoder::line(std::string_view l) {
         }
     }
     if (field == "data") {
+        if (current_.data.size() + value.size() + 1 > max_event_) {
+            failed_ = true;
+            failure_ = "event";
+            return false;
+        }
         if (current_.has_data) {
             current_.data.push_back('\n');
         }

@@ -30,13 +30,19 @@ struct Event {
     }
 };
 
+/// Caps: one line (1 MiB) and one event (8 MiB: an event may be made of many `data:` lines,
+/// and a peer that never sends the blank line must not make sluice buffer without bound).
+inline constexpr std::size_t kMaxLineBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxEventBytes = 8 * 1024 * 1024;
+
 class Decoder {
 public:
-    explicit Decoder(std::size_t max_line_bytes = 1024 * 1024) : max_line_(max_line_bytes) {}
+    explicit Decoder(std::size_t max_line_bytes = kMaxLineBytes, std::size_t max_event_bytes = kMaxEventBytes)
+        : max_line_(max_line_bytes), max_event_(max_event_bytes) {}
 
     /// Feeds bytes and calls `on_event(const Event&)` for every completed event (the event is
-    /// reused afterwards: copy what you keep). Returns false, and stays failed, when a line
-    /// exceeds the cap.
+    /// reused afterwards: copy what you keep). Returns false, and stays failed, when a line or
+    /// an event exceeds its cap.
     template <class OnEvent>
     bool feed(std::string_view bytes, OnEvent&& on_event);
     /// Convenience form collecting copies of the events.
@@ -44,6 +50,8 @@ public:
         return feed(bytes, [&out](const Event& e) { out.push_back(e); });
     }
     bool failed() const noexcept { return failed_; }
+    /// Why it failed: "line" or "event" (which cap was crossed); empty while not failed.
+    const char* failure() const noexcept { return failure_; }
     /// True when a partial event or line is buffered (the stream ended mid-event if it stops here).
     bool has_partial() const noexcept { return !line_.empty() || in_event_; }
 
@@ -56,7 +64,9 @@ private:
     bool in_event_ = false;
     bool saw_cr_ = false;
     bool failed_ = false;
+    const char* failure_ = "";
     std::size_t max_line_;
+    std::size_t max_event_;
 };
 
 template <class OnEvent>
@@ -80,6 +90,7 @@ bool Decoder::feed(std::string_view bytes, OnEvent&& on_event) {
             line_.append(p, static_cast<std::size_t>(end - p));
             if (line_.size() > max_line_) {
                 failed_ = true;
+                failure_ = "line";
                 return false;
             }
             return true;
@@ -91,10 +102,14 @@ bool Decoder::feed(std::string_view bytes, OnEvent&& on_event) {
             line_.append(p, static_cast<std::size_t>(eol - p));
             if (line_.size() > max_line_) {
                 failed_ = true;
+                failure_ = "line";
                 return false;
             }
             dispatched = line(line_);
             line_.clear();
+        }
+        if (failed_) {
+            return false;  // the event outgrew its cap
         }
         if (dispatched) {
             on_event(static_cast<const Event&>(current_));

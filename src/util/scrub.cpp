@@ -46,17 +46,37 @@ std::size_t scrub_query_param(std::string_view text, std::size_t i, std::string&
 }  // namespace
 
 std::string scrub_secrets(std::string_view text, std::string_view known_secret, std::size_t max_len) {
+    const std::string one(known_secret);
+    return scrub_secrets(text, std::span<const std::string>(&one, 1), max_len);
+}
+
+std::string scrub_secrets(std::string_view text, std::span<const std::string> known_secrets,
+                          std::size_t max_len) {
     std::string out;
     out.reserve(std::min(text.size(), max_len) + 16);
     std::size_t i = 0;
     while (i < text.size()) {
         if (out.size() >= max_len) {
+            // Never end inside a UTF-8 sequence: the text becomes JSON.
+            while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) {
+                out.pop_back();
+            }
+            if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) {
+                out.pop_back();
+            }
             out += "...";
             break;
         }
-        if (known_secret.size() >= 4 && text.compare(i, known_secret.size(), known_secret) == 0) {
-            out += "***";
-            i += known_secret.size();
+        bool masked = false;
+        for (const std::string& secret : known_secrets) {
+            if (secret.size() >= 4 && text.compare(i, secret.size(), secret) == 0) {
+                out += "***";
+                i += secret.size();
+                masked = true;
+                break;
+            }
+        }
+        if (masked) {
             continue;
         }
         // sk-..., sk_..., also inside "Incorrect API key provided: sk-abc***xyz".

@@ -1,6 +1,9 @@
 #include "util/url.hpp"
 
 #include <cctype>
+#include <cstring>
+
+#include "util/strings.hpp"
 
 namespace sluice {
 
@@ -122,6 +125,98 @@ std::optional<Url> parse_url(std::string_view text) {
     }
     u.path = std::string(path);
     return u;
+}
+
+namespace {
+bool unreserved(unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+bool sub_delim(unsigned char c) {
+    return c != 0 && std::strchr("!$&'()*+,;=", c) != nullptr;
+}
+bool hex_digit(unsigned char c) {
+    return std::isxdigit(c) != 0;
+}
+}  // namespace
+
+bool is_loopback_host(std::string_view host) {
+    if (host == "localhost" || host == "::1" || host == "[::1]") {
+        return true;
+    }
+    // 127.0.0.0/8, written as a dotted quad.
+    if (host.rfind("127.", 0) != 0) {
+        return false;
+    }
+    int dots = 0;
+    for (const char c : host) {
+        if (c == '.') {
+            ++dots;
+        } else if (!std::isdigit(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return dots == 3;
+}
+
+bool append_path_segment(std::string& out, std::string_view value) {
+    if (value.empty() || value == "." || value == "..") {
+        return false;
+    }
+    out += uri_encode_segment(value);
+    return true;
+}
+
+bool valid_request_target(std::string_view target) {
+    if (target.empty() || target.front() != '/') {
+        return false;
+    }
+    bool in_query = false;
+    for (std::size_t i = 0; i < target.size(); ++i) {
+        const auto c = static_cast<unsigned char>(target[i]);
+        if (c == '%') {
+            if (i + 2 >= target.size() || !hex_digit(static_cast<unsigned char>(target[i + 1])) ||
+                !hex_digit(static_cast<unsigned char>(target[i + 2]))) {
+                return false;
+            }
+            i += 2;
+            continue;
+        }
+        if (c == '?') {
+            if (in_query) {
+                continue;  // '?' is a query character too
+            }
+            in_query = true;
+            continue;
+        }
+        if (unreserved(c) || sub_delim(c) || c == ':' || c == '@' || c == '/') {
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+bool valid_header_name(std::string_view name) {
+    if (name.empty()) {
+        return false;
+    }
+    for (const char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!(std::isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_header_value(std::string_view value) {
+    for (const char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace sluice

@@ -24,6 +24,8 @@ protected:
             "providers:\n  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" +
             std::to_string(up_->port()) + "\"\n    api_key: \"" + kKey +
             "\"\n    default_max_tokens: 1000\n"
+            // kChat's frequency_penalty has no Anthropic field: dropped by this setting.
+            "    drop_unsupported_params: true\n"
             // One attempt: these tests check what a single exchange gives the client.
             "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
             "  - model: \"smart\"\n    targets: [{provider: claude, model: \"claude-sonnet-4-5\"}]\n"

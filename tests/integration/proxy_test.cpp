@@ -183,11 +183,13 @@ TEST_P(Proxy, TransparencyHeadersSayWhatHappened) {
     EXPECT_FALSE(r.header("x-sluice-overhead-us").empty());
     r = c.post_json("/v1/chat/completions", chat(false, R"({"status":503})"), kAuth);
     EXPECT_EQ(r.header("x-sluice-attempts"), "1");  // errors from a provider say so too
-    // A model name with CR/LF (via a JSON escape) cannot inject a header.
+    // A model name with CR/LF (via a JSON escape) is refused before it goes anywhere.
+    const auto before = up_->request_count();
     r = c.post_json("/v1/chat/completions", chat(false, "", R"(evil\r\nx-injected: 1)"), kAuth);
-    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.status, 400);
+    EXPECT_EQ(json::parse(r.body)["error"]["param"], "model");
     EXPECT_TRUE(r.header("x-injected").empty());
-    EXPECT_EQ(r.header("x-sluice-model"), "evil??x-injected: 1");
+    EXPECT_EQ(up_->request_count(), before);
 }
 
 TEST_P(Proxy, ModelAliasIsRewrittenUpstream) {
@@ -328,15 +330,17 @@ TEST_F(Faults, E7_UpstreamErrorsKeepStatusAndRetryAfter) {
     auto j = json::parse(r.body);
     EXPECT_EQ(j["error"]["type"], "rate_limit_error");
     EXPECT_EQ(r.body.find("sk-live"), std::string::npos);
-    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":429,"retry_after_ms":1500})"), kAuth);
+    // Each case below uses its own model: the 429 above paused mock-gpt-4o on this provider.
+    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":429,"retry_after_ms":1500})", "m-ms"), kAuth);
     EXPECT_EQ(r.header("retry-after"), "2");
-    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":500})"), kAuth);
+    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":500})", "m-500"), kAuth);
     EXPECT_EQ(r.status, 500);
     EXPECT_TRUE(json::parse(r.body)["error"].contains("message"));
-    r = c.post_json("/v1/chat/completions", chat(true, R"({"status":503,"error_body":"<html>down</html>"})"), kAuth);
+    r = c.post_json("/v1/chat/completions",
+                    chat(true, R"({"status":503,"error_body":"<html>down</html>"})", "m-503"), kAuth);
     EXPECT_EQ(r.status, 503);
     EXPECT_EQ(json::parse(r.body)["error"]["type"], "server_error");
-    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":401})"), kAuth);
+    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":401})", "m-401"), kAuth);
     EXPECT_EQ(r.status, 502);
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_auth_error");
 }
@@ -373,7 +377,7 @@ TEST_F(Faults, F2_OverlongSseLineEndsTheStream) {
     const auto err = json::parse(r.body)["error"];
     EXPECT_EQ(err["type"], "server_error");
     // Ended by the line cap, not by the idle timeout that would follow the mock's silence.
-    EXPECT_NE(err["message"].get<std::string>().find("1 MiB"), std::string::npos) << err;
+    EXPECT_NE(err["message"].get<std::string>().find("1048576 bytes"), std::string::npos) << err;
 }
 
 TEST_F(Faults, F4_JsonAnswerToStreamRequestIsAnError) {

@@ -1,3 +1,4 @@
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,14 @@ namespace sluice {
 namespace {
 
 using Json = nlohmann::json;
+
+/// The translated answer; the translation must succeed.
+Json anthropic_answer(const Json& msg, Usage& u) {
+    Json out;
+    const auto err = anthropic_to_openai(msg, "anthropic", out, u);
+    EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    return out;
+}
 
 std::string fixture(const std::string& name) {
     std::ifstream in(std::string(SLUICE_TEST_DATA) + "/providers/anthropic/" + name);
@@ -36,7 +45,7 @@ TEST(AnthropicRequest, SystemTurnsAndDefaults) {
         {"role":"user","content":"Hi"},
         {"role":"user","content":[{"type":"text","text":"there"}]},
         {"role":"assistant","content":"Hello"}],
-      "stop":"END","temperature":0.3,"user":"u-42","frequency_penalty":1,"seed":7})"));
+      "stop":"END","temperature":0.3,"user":"u-42"})"));
     EXPECT_EQ(out["model"], "claude-x");
     EXPECT_EQ(out["max_tokens"], 4096);
     EXPECT_EQ(out["system"], Json::parse(R"([{"type":"text","text":"Be brief."},
@@ -46,8 +55,21 @@ TEST(AnthropicRequest, SystemTurnsAndDefaults) {
               Json::parse(R"([{"type":"text","text":"Hi"},{"type":"text","text":"there"}])"));
     EXPECT_EQ(out["stop_sequences"], Json::array({"END"}));
     EXPECT_EQ(out["metadata"]["user_id"], "u-42");
-    EXPECT_FALSE(out.contains("frequency_penalty"));  // OpenAI-only fields Anthropic rejects
+}
+
+TEST(AnthropicRequest, FieldsAnthropicLacksAre400UnlessTheProviderDropsThem) {
+    const Json in = Json::parse(R"({"model":"m","messages":[{"role":"user","content":"Hi"}],
+                                     "frequency_penalty":1,"seed":7})");
+    Json out;
+    const auto err = openai_to_anthropic(in, "claude-x", 4096, out);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->status, 400);
+    EXPECT_EQ(err->param, "frequency_penalty");
+    out = Json();
+    ASSERT_FALSE(openai_to_anthropic(in, "claude-x", 4096, out, true));
+    EXPECT_FALSE(out.contains("frequency_penalty"));
     EXPECT_FALSE(out.contains("seed"));
+    EXPECT_EQ(out["messages"].size(), 1u);
 }
 
 TEST(AnthropicRequest, ImagesToolsAndToolResults) {
@@ -120,7 +142,7 @@ TEST(AnthropicRequest, WhatCannotBeExpressedIs400) {
 
 TEST(AnthropicResponse, TextToolsThinkingAndCachedUsage) {
     Usage u;
-    const Json out = anthropic_to_openai(Json::parse(R"({
+    const Json out = anthropic_answer(Json::parse(R"({
       "id":"msg_1","type":"message","role":"assistant","model":"claude-x",
       "content":[{"type":"thinking","thinking":"hmm","signature":"s"},{"type":"text","text":"Sure."},
                  {"type":"tool_use","id":"toolu_1","name":"f","input":{"a":[1,2]}}],
@@ -138,7 +160,7 @@ TEST(AnthropicResponse, TextToolsThinkingAndCachedUsage) {
     EXPECT_EQ(u.prompt_tokens, 103);
     for (const auto& [stop, finish] : std::vector<std::pair<std::string, std::string>>{
              {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"}, {"refusal", "content_filter"}}) {
-        EXPECT_EQ(anthropic_to_openai(Json{{"stop_reason", stop}}, u)["choices"][0]["finish_reason"], finish);
+        EXPECT_EQ(anthropic_answer(Json{{"stop_reason", stop}}, u)["choices"][0]["finish_reason"], finish);
     }
 }
 
@@ -146,13 +168,18 @@ struct StreamResult {
     std::string out;
     Usage usage;
     bool finished = false;
+    std::optional<GatewayError> error;  ///< why the relay stopped
 };
 
 StreamResult relay(const std::string& sse_text, bool wants_usage, std::size_t split) {
     AnthropicStreamRelay r(wants_usage, 1700000000);
     sse::Decoder d;
     StreamResult res;
-    auto on = [&](const sse::Event& e) { r.on_event(e, res.out); };
+    auto on = [&](const sse::Event& e) {
+        if (!res.error && !r.on_event(e, res.out)) {
+            res.error = r.error();
+        }
+    };
     if (split > 0 && split < sse_text.size()) {
         d.feed(std::string_view(sse_text).substr(0, split), on);
         d.feed(std::string_view(sse_text).substr(split), on);
@@ -240,9 +267,10 @@ TEST(AnthropicStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
     const StreamResult r = relay(fixture("stream_error.sse"), false, 0);
     EXPECT_FALSE(r.finished);
     EXPECT_EQ(r.out.find("[DONE]"), std::string::npos);
-    EXPECT_NE(r.out.find(R"({"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded_error"}})"),
-              std::string::npos)
-        << r.out;
+    ASSERT_TRUE(r.error);  // the forwarder ends the client's stream with it
+    EXPECT_EQ(r.error->to_json(),
+              R"({"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded_error"}})");
+    EXPECT_EQ(r.error->status, 529);
     EXPECT_NE(r.out.find(R"("content":"Hel")"), std::string::npos);
     const std::string text = fixture("stream_error.sse");
     for (std::size_t split = 1; split < text.size(); ++split) {

@@ -9,6 +9,14 @@ namespace {
 
 using Json = nlohmann::json;
 
+/// The translated answer; the translation must succeed.
+Json converse_answer(const Json& resp, std::string_view model, Usage& u) {
+    Json out;
+    const auto err = converse_to_openai(resp, model, "bedrock", out, u);
+    EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    return out;
+}
+
 TEST(BedrockRequest, ConverseShape) {
     Json out;
     ASSERT_FALSE(openai_to_converse(Json::parse(R"({"messages":[
@@ -35,7 +43,7 @@ TEST(BedrockRequest, ConverseShape) {
 
 TEST(BedrockResponse, TextToolsReasoningAndUsage) {
     Usage u;
-    const Json out = converse_to_openai(Json::parse(R"({"output":{"message":{"role":"assistant","content":[
+    const Json out = converse_answer(Json::parse(R"({"output":{"message":{"role":"assistant","content":[
         {"reasoningContent":{"reasoningText":{"text":"hm","signature":"s"}}},{"text":"ok"},
         {"toolUse":{"toolUseId":"t","name":"f","input":{"x":2}}}]}},
         "stopReason":"tool_use","usage":{"inputTokens":5,"outputTokens":3,"cacheReadInputTokens":4,"cacheWriteInputTokens":1}})"),
@@ -48,7 +56,7 @@ TEST(BedrockResponse, TextToolsReasoningAndUsage) {
     EXPECT_EQ(out["usage"]["prompt_tokens"], 10);
     EXPECT_EQ(out["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
     EXPECT_EQ(u.completion_tokens, 3);
-    EXPECT_EQ(converse_to_openai(Json{{"stopReason", "guardrail_intervened"}}, "m", u)["choices"][0]["finish_reason"],
+    EXPECT_EQ(converse_answer(Json{{"stopReason", "guardrail_intervened"}}, "m", u)["choices"][0]["finish_reason"],
               "content_filter");
 }
 

@@ -9,6 +9,14 @@ namespace {
 
 using Json = nlohmann::json;
 
+/// The translated answer; the translation must succeed.
+Json gemini_answer(const Json& resp, std::string_view model, Usage& u) {
+    Json out;
+    const auto err = gemini_to_openai(resp, model, "gemini", out, u);
+    EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    return out;
+}
+
 TEST(GeminiRequest, ContentsToolsSignaturesAndConfig) {
     Json out;
     ASSERT_FALSE(openai_to_gemini(Json::parse(R"({
@@ -49,7 +57,7 @@ TEST(GeminiRequest, ContentsToolsSignaturesAndConfig) {
 
 TEST(GeminiResponse, TextThoughtsCallsSafetyAndUsage) {
     Usage u;
-    Json out = gemini_to_openai(Json::parse(R"({"candidates":[{"content":{"role":"model","parts":[
+    Json out = gemini_answer(Json::parse(R"({"candidates":[{"content":{"role":"model","parts":[
         {"text":"hmm","thought":true},{"text":"Hello"},
         {"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"S1"}]},"finishReason":"STOP"}],
         "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":4,"thoughtsTokenCount":6,"cachedContentTokenCount":3}})"),
@@ -62,9 +70,9 @@ TEST(GeminiResponse, TextThoughtsCallsSafetyAndUsage) {
     EXPECT_EQ(out["usage"]["completion_tokens"], 10);
     EXPECT_EQ(out["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
     EXPECT_EQ(out["usage"]["completion_tokens_details"]["reasoning_tokens"], 6);
-    out = gemini_to_openai(Json::parse(R"({"promptFeedback":{"blockReason":"SAFETY"}})"), "g", u);
+    out = gemini_answer(Json::parse(R"({"promptFeedback":{"blockReason":"SAFETY"}})"), "g", u);
     EXPECT_EQ(out["choices"][0]["finish_reason"], "content_filter");
-    out = gemini_to_openai(Json::parse(R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"MAX_TOKENS"}]})"), "g", u);
+    out = gemini_answer(Json::parse(R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"MAX_TOKENS"}]})"), "g", u);
     EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
 }
 
@@ -102,13 +110,15 @@ TEST(GeminiStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
     GeminiStreamRelay relay("gemini-x", false, 1700000000);
     sse::Decoder d;
     std::string out;
+    bool stopped = false;
     d.feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\n"
            "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
-           [&](const sse::Event& e) { relay.on_event(e, out); });
+           [&](const sse::Event& e) { stopped = stopped || !relay.on_event(e, out); });
     EXPECT_NE(out.find(R"("content":"Hi")"), std::string::npos);
-    EXPECT_NE(out.find(R"({"error":{"message":"The model is overloaded.","type":"server_error","param":null,"code":"UNAVAILABLE"}})"),
-              std::string::npos)
-        << out;
+    ASSERT_TRUE(stopped);  // the forwarder ends the client's stream with the relay's error
+    EXPECT_EQ(relay.error().to_json(),
+              R"({"error":{"message":"The model is overloaded.","type":"server_error","param":null,"code":"UNAVAILABLE"}})");
+    EXPECT_EQ(relay.error().status, 503);
     EXPECT_EQ(out.find("[DONE]"), std::string::npos);
 }
 

@@ -9,6 +9,14 @@ namespace {
 
 using Json = nlohmann::json;
 
+/// The translated answer; the translation must succeed.
+Json messages_answer(const Json& chat, std::string_view model, Usage& u) {
+    Json out;
+    const auto err = chat_to_messages_response(chat, model, "upstream", out, u);
+    EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    return out;
+}
+
 TEST(MessagesToChat, TranslatesTurnsToolsAndImages) {
     Json out;
     ASSERT_FALSE(messages_to_chat_request(Json::parse(R"({
@@ -37,7 +45,7 @@ TEST(MessagesToChat, TranslatesTurnsToolsAndImages) {
 
 TEST(ChatToMessages, ResponseWithToolsAndCachedUsage) {
     Usage u;
-    const Json out = chat_to_messages_response(Json::parse(R"({"id":"chatcmpl-1","choices":[{"message":{
+    const Json out = messages_answer(Json::parse(R"({"id":"chatcmpl-1","choices":[{"message":{
         "content":"ok","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":2}"}}]},
         "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}})"),
                                                "asked-model", u);

@@ -8,6 +8,7 @@
 #include <sluice/error.hpp>
 
 #include "routing/health.hpp"
+#include "routing/pauses.hpp"
 #include "routing/select.hpp"
 
 namespace sluice::routing {
@@ -236,12 +237,37 @@ TEST(Breaker, CooldownIsAtLeastTheProvidersRetryAfterAndNeverShortened) {
     EXPECT_EQ(h.available_at(t0), t0 + 5s);
 }
 
-TEST(Breaker, RetryAfterPausesAClosedTargetWithoutOpeningIt) {
+TEST(Breaker, RetryAfterAloneNeitherOpensNorBlocksAClosedTarget) {
+    // The pause belongs to the (provider, model) pair: routing::Pauses, not the breaker.
     TargetHealth h(breaker(5), "t");
     h.on_failure(t0, false, 300ms);
     EXPECT_EQ(h.state(t0), BreakerState::closed);
-    EXPECT_EQ(h.admit(t0 + 299ms), Admit::no);
-    EXPECT_EQ(h.admit(t0 + 300ms), Admit::yes);
+    EXPECT_EQ(h.admit(t0 + 1ms), Admit::yes);
+}
+
+TEST(Pauses, ApplyToTheModelThatWasPausedOnly) {
+    Pauses p;
+    EXPECT_LE(p.paused_until("a", t0), t0);
+    p.pause("a", t0 + 7s);
+    EXPECT_EQ(p.paused_until("a", t0), t0 + 7s);
+    EXPECT_LE(p.paused_until("b", t0), t0);
+    // A shorter, later Retry-After does not shorten the pause; a longer one lengthens it.
+    p.pause("a", t0 + 2s);
+    EXPECT_EQ(p.paused_until("a", t0), t0 + 7s);
+    p.pause("a", t0 + 9s);
+    EXPECT_EQ(p.paused_until("a", t0), t0 + 9s);
+    EXPECT_LE(p.paused_until("a", t0 + 9s), t0 + 9s);
+}
+
+TEST(Pauses, TableIsBoundedWhateverModelNamesClientsSend) {
+    Pauses p(100);
+    for (int i = 0; i < 1000; ++i) {
+        std::string model = "m";  // (not "m" + ...: g++ 12 warns falsely on that, -Wrestrict)
+        model += std::to_string(i);
+        p.pause(model, t0 + 1h);
+    }
+    EXPECT_LE(p.size(), 100u);
+    EXPECT_EQ(p.paused_until("m999", t0), t0 + 1h);  // the newest pause is kept
 }
 
 TEST(Breaker, OpensOnTheErrorRatioOverTheWindow) {
