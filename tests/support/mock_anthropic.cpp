@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/messages_translate.hpp"
+
 namespace sluice::test {
 
 using Json = nlohmann::json;
@@ -54,6 +56,14 @@ LocalResponse anthropic_generate(std::string_view body) {
     }
     if (!req.contains("max_tokens")) {
         return error(400, "invalid_request_error", "max_tokens: Field required");
+    }
+    {
+        // Like the real API, wrong types anywhere are a 400 (checked with sluice's own reader
+        // of the Messages schema: what it accepts, Anthropic accepts).
+        Json chat;
+        if (auto bad = messages_to_chat_request(req, "mock", chat, true)) {
+            return error(400, "invalid_request_error", bad->message);
+        }
     }
     const Json messages = req.value("messages", Json::array());
     if (messages.empty() || messages[0].value("role", "") != "user") {

@@ -1,0 +1,292 @@
+// The hostile-request catalogue: every provider kind behind both front doors gets malformed and
+// hostile requests. Each must get an HTTP answer, a 4xx with error JSON in the client's dialect,
+// one access-log line, and leave the process serving everyone else.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http_client.hpp"
+#include "mock_bedrock.hpp"
+#include "mock_upstream.hpp"
+#include "sluice_process.hpp"
+
+namespace sluice::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kKey = "sk-catalogue-client";
+const std::vector<std::pair<std::string, std::string>> kAuth = {
+    {"Authorization", std::string("Bearer ") + kKey}};
+
+/// Route prefixes, one per provider kind.
+const std::vector<std::string> kKinds = {"oai", "az", "claude", "gemini", "br", "mock"};
+
+std::string catalogue_config(const MockUpstream& up) {
+    const std::string base = "\"" + up.base_url() + "\"";
+    const std::string plain = "\"http://127.0.0.1:" + std::to_string(up.port()) + "\"";
+    std::string y = "log:\n  level: info\n  access_log: true\n";
+    y += "providers:\n";
+    y += "  oai:\n    kind: openai\n    base_url: " + base + "\n    api_key: \"sk-oai-canary\"\n";
+    y += "  az:\n    kind: azure\n    base_url: " + plain + "\n    api_key: \"azure-canary\"\n";
+    y += "  claude:\n    kind: anthropic\n    base_url: " + plain +
+         "\n    api_key: \"sk-ant-canary\"\n    default_max_tokens: 256\n";
+    y += "  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"AIza-canary\"\n";
+    y += "  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: " + plain + "\n";
+    y += "  mk:\n    kind: mock\n";
+    y += "routes:\n";
+    const std::vector<std::pair<std::string, std::string>> routes = {
+        {"oai", "oai"}, {"az", "az"}, {"claude", "claude"}, {"gemini", "gem"}, {"br", "br"}, {"mock", "mk"}};
+    for (const auto& [prefix, provider] : routes) {
+        y += "  - model: \"" + prefix + "-*\"\n    targets: [{provider: " + provider +
+             "}]\n    retries: {attempts: 1}\n    breaker: {enabled: false}\n";
+    }
+    y += std::string("keys:\n  - name: catalogue\n    key: \"") + kKey + "\"\n";
+    return y;
+}
+
+/// `{"model":"<model>","messages":[{"role":"user","content":"hi"}]<extra>}` with `$M` in
+/// `body` replaced by the model.
+std::string with_model(std::string body, const std::string& model) {
+    const auto at = body.find("$M");
+    if (at != std::string::npos) {
+        body.replace(at, 2, model);
+    }
+    return body;
+}
+
+const std::string kUser = R"([{"role":"user","content":"hi"}])";
+
+/// Chat Completions requests no provider can serve: wrong types at every level, hostile model
+/// names, nesting past the depth cap.
+std::vector<std::string> chat_catalogue() {
+    const std::string m = R"({"model":"$M",)";
+    const std::string u = R"("messages":)" + kUser;
+    std::string deep;  // 100 levels in the body itself (the cap is 64)
+    for (int i = 0; i < 100; ++i) {
+        deep += R"({"a":)";
+    }
+    deep += "1" + std::string(100, '}');
+    return {
+        m + R"("messages":5})",
+        m + R"("messages":[5]})",
+        m + R"("messages":[{"role":5,"content":"x"}]})",
+        m + R"("messages":[{"role":"user","content":{"x":1}}]})",
+        m + R"("messages":[{"role":"user","content":[5]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":5,"text":"x"}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"text","text":5}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"image_url","image_url":5}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":7}}]}]})",
+        m + R"("messages":[{"role":"user","content":"x","name":5}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":5}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[5]}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":5,"arguments":"{}"}}]}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":5}}]}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":5,"content":"r"}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c","content":{"a":1}}]})",
+        m + u + R"(,"tools":5})",
+        m + u + R"(,"tools":[5]})",
+        m + u + R"(,"tools":[{"type":"function","function":{"name":5}}]})",
+        m + u + R"(,"tools":[{"type":"function","function":{"name":"f","parameters":5}}]})",
+        m + u + R"(,"tool_choice":5})",
+        m + u + R"(,"tool_choice":{"type":"function","function":{"name":5}}})",
+        m + u + R"(,"max_tokens":"x"})",
+        m + u + R"(,"temperature":"hot"})",
+        m + u + R"(,"top_p":[]})",
+        m + u + R"(,"stop":5})",
+        m + u + R"(,"stream":"yes"})",
+        m + u + R"(,"stream":true,"stream_options":{"include_usage":"y"}})",
+        m + u + R"(,"response_format":{"type":5}})",
+        m + u + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":5}}})",
+        m + u + R"(,"tools":[{"type":"function","function":{"name":"f","parameters":)" + deep + "}}]}",
+        R"({"model":5,)" + u + "}",
+        R"({"model":"$M\r\nX-Injected: 1\r\n\r\nGET /other HTTP/1.1",)" + u + "}",
+        R"({"model":"$M\u0000nul",)" + u + "}",
+        R"({"model":"$M\ttab",)" + u + "}",
+        R"({"model":"$M)" + std::string(300, 'x') + "\"," + u + "}",
+    };
+}
+
+/// Messages API requests that are malformed for every provider.
+std::vector<std::string> messages_catalogue() {
+    const std::string m = R"({"model":"$M","max_tokens":64,)";
+    const std::string u = R"("messages":)" + kUser;
+    return {
+        R"({"model":"$M",)" + u + "}",  // max_tokens is required
+        R"({"model":"$M","max_tokens":"x",)" + u + "}",
+        m + R"("messages":5})",
+        m + R"("messages":[5]})",
+        m + R"("messages":[{"role":5,"content":"x"}]})",
+        m + R"("messages":[{"role":"user","content":{"x":1}}]})",
+        m + R"("messages":[{"role":"user","content":[5]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"text","text":5}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"image","source":5}]}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":5}]}]})",
+        m + R"("messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":5,"input":{}}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":5,"content":"x"}]}]})",
+        m + R"("messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":5}]}]})",
+        m + u + R"(,"system":5})",
+        m + u + R"(,"system":[{"type":"text","text":5}]})",
+        m + u + R"(,"tools":5})",
+        m + u + R"(,"tools":[{"name":5,"input_schema":{"type":"object"}}]})",
+        m + u + R"(,"tools":[{"name":"f","input_schema":5}]})",
+        m + u + R"(,"tool_choice":5})",
+        m + u + R"(,"tool_choice":{"type":"tool","name":5}})",
+        m + u + R"(,"temperature":"x"})",
+        m + u + R"(,"top_k":"x"})",
+        m + u + R"(,"stop_sequences":"END"})",
+        m + u + R"(,"stream":"yes"})",
+        m + u + R"(,"thinking":{"type":"enabled","budget_tokens":"x"}})",
+        m + u + R"(,"metadata":5})",
+        R"({"model":5,"max_tokens":64,)" + u + "}",
+        R"({"model":"$M\r\nX-Injected: 1","max_tokens":64,)" + u + "}",
+        R"({"model":"$M)" + std::string(300, 'x') + R"(","max_tokens":64,)" + u + "}",
+    };
+}
+
+/// Tool-call arguments that are one JSON document nested `depth` objects deep, as a string.
+std::string deep_arguments_request(const std::string& model, int depth) {
+    std::string args;
+    args.reserve(static_cast<std::size_t>(depth) * 8 + 8);
+    for (int i = 0; i < depth; ++i) {
+        args += R"({\"a\":)";
+    }
+    args += "1";
+    args.append(static_cast<std::size_t>(depth), '}');
+    return R"({"model":")" + model +
+           R"(","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":")" +
+           args + R"("}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]})";
+}
+
+std::size_t access_lines(const SluiceProcess& p) {
+    const std::string out = p.output();
+    std::size_t n = 0;
+    for (std::size_t at = out.find(" access request_id="); at != std::string::npos;
+         at = out.find(" access request_id=", at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+/// Error JSON in OpenAI's shape, or (for `/v1/messages`) in Anthropic's.
+bool in_dialect(const std::string& body, bool anthropic, std::string& why) {
+    const json j = json::parse(body, nullptr, false);
+    if (!j.is_object()) {
+        why = "not JSON";
+        return false;
+    }
+    if (anthropic) {
+        const bool ok = j.value("type", "") == "error" && j.contains("error") && j["error"].is_object() &&
+                        j["error"].contains("type") && j["error"]["type"].is_string() &&
+                        j["error"].contains("message") && j["error"]["message"].is_string();
+        why = ok ? "" : "not Anthropic's error shape";
+        return ok;
+    }
+    const bool ok = j.contains("error") && j["error"].is_object() && j["error"].contains("message") &&
+                    j["error"]["message"].is_string() && j["error"].contains("type") &&
+                    j["error"].contains("param") && j["error"].contains("code");
+    why = ok ? "" : "not OpenAI's error shape";
+    return ok;
+}
+
+class Catalogue : public ::testing::Test {
+protected:
+    void SetUp() override {
+        up_ = std::make_unique<MockUpstream>();
+        proc_ = std::make_unique<SluiceProcess>(
+            "  threads: 2\n", catalogue_config(*up_),
+            std::vector<std::pair<std::string, std::string>>{{"AWS_ACCESS_KEY_ID", kMockAwsAccessKey},
+                                                             {"AWS_SECRET_ACCESS_KEY", kMockAwsSecret}});
+        ASSERT_TRUE(proc_->ready()) << proc_->output();
+    }
+    /// A valid request per kind is answered 200: the process still serves.
+    void expect_serving(const std::string& kind) {
+        Client c(proc_->port());
+        const auto r = c.post_json("/v1/chat/completions",
+                                   R"({"model":")" + kind + R"(-ok","messages":[{"role":"user","content":"hi"}]})",
+                                   kAuth);
+        EXPECT_EQ(r.status, 200) << kind << ": " << r.body;
+        ++sent_;
+    }
+    void expect_access_lines() {
+        // Access lines are written off the event loop: give the writer a moment.
+        for (int i = 0; i < 100 && access_lines(*proc_) < sent_; ++i) {
+            std::this_thread::sleep_for(20ms);
+        }
+        EXPECT_EQ(access_lines(*proc_), sent_);
+    }
+    std::unique_ptr<MockUpstream> up_;
+    std::unique_ptr<SluiceProcess> proc_;
+    std::size_t sent_ = 0;
+};
+
+TEST_F(Catalogue, EveryProviderKindAnswersHostileChatRequestsWith4xxAndKeepsServing) {
+    const auto catalogue = chat_catalogue();
+    ASSERT_GE(catalogue.size(), 25u);
+    for (const auto& kind : kKinds) {
+        Client c(proc_->port());
+        for (std::size_t i = 0; i < catalogue.size(); ++i) {
+            const auto r = c.post_json("/v1/chat/completions", with_model(catalogue[i], kind + "-m"), kAuth);
+            ++sent_;
+            std::string why;
+            EXPECT_TRUE(r.status >= 400 && r.status < 500)
+                << kind << " #" << i << ": " << r.status << " " << r.body << "\n" << catalogue[i].substr(0, 300);
+            EXPECT_TRUE(in_dialect(r.body, false, why)) << kind << " #" << i << ": " << why << ": " << r.body;
+            EXPECT_TRUE(r.header("x-injected").empty());
+        }
+        expect_serving(kind);
+    }
+    expect_access_lines();
+    // Nothing a client sent split an upstream request: every request the mock saw is whole.
+    for (const auto& req : up_->requests()) {
+        EXPECT_EQ(req.target.find('\r'), std::string::npos) << req.target;
+        EXPECT_EQ(req.target.find("/other"), std::string::npos) << req.target;
+    }
+    EXPECT_EQ(proc_->output().find("unexpected"), std::string::npos) << proc_->output();
+}
+
+TEST_F(Catalogue, EveryProviderKindAnswersHostileMessagesRequestsWith4xxInAnthropicShape) {
+    const auto catalogue = messages_catalogue();
+    ASSERT_GE(catalogue.size(), 25u);
+    for (const auto& kind : kKinds) {
+        Client c(proc_->port());
+        for (std::size_t i = 0; i < catalogue.size(); ++i) {
+            const auto r = c.post_json("/v1/messages", with_model(catalogue[i], kind + "-m"), kAuth);
+            ++sent_;
+            std::string why;
+            EXPECT_TRUE(r.status >= 400 && r.status < 500)
+                << kind << " #" << i << ": " << r.status << " " << r.body << "\n" << catalogue[i];
+            EXPECT_TRUE(in_dialect(r.body, true, why)) << kind << " #" << i << ": " << why << ": " << r.body;
+        }
+        expect_serving(kind);
+    }
+    expect_access_lines();
+}
+
+TEST_F(Catalogue, ArgumentsNested150000DeepAreRefusedWithoutCrashing) {
+    // The translating kinds parse tool-call arguments: past the depth cap that is a 400 naming
+    // the field. The passthrough kinds send the string on as it is (it is valid JSON text).
+    for (const auto& kind : kKinds) {
+        Client c(proc_->port(), 30s);
+        const auto r = c.post_json("/v1/chat/completions", deep_arguments_request(kind + "-m", 150000), kAuth);
+        ++sent_;
+        if (kind == "claude" || kind == "gemini" || kind == "br") {
+            EXPECT_EQ(r.status, 400) << kind << ": " << r.body.substr(0, 300);
+            const json j = json::parse(r.body, nullptr, false);
+            EXPECT_EQ(j["error"]["param"], "messages[1].tool_calls[0].function.arguments") << kind;
+        } else {
+            EXPECT_GT(r.status, 0) << kind;
+        }
+        expect_serving(kind);
+    }
+    expect_access_lines();
+}
+
+}  // namespace
+}  // namespace sluice::test
