@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGHUP);  // its default action would kill the process
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     sluice::Server server(runtime);
@@ -137,11 +138,18 @@ int main(int argc, char** argv) {
     sigemptyset(&wait_set);
     sigaddset(&wait_set, SIGTERM);
     sigaddset(&wait_set, SIGINT);
+    sigaddset(&wait_set, SIGHUP);
     while (!server.stopped()) {
         timespec tick{0, 50 * 1000 * 1000};
         siginfo_t info;
         const int sig = sigtimedwait(&wait_set, &info, &tick);
         if (sig <= 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            // No config reload yet: say so instead of dying (the default action of SIGHUP).
+            sluice::log::warn("received SIGHUP: ignored (config reload is not supported; restart "
+                              "to apply a new config)");
             continue;
         }
         if (++signals_seen == 1) {

@@ -89,6 +89,11 @@ std::optional<std::string> unauthenticated_exposure(const Runtime& rt) {
 }  // namespace
 
 std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
+    return build(std::move(cfg), {});
+}
+
+std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
+                                              std::vector<std::unique_ptr<Stage>> extra) {
     std::shared_ptr<Runtime> rt(new Runtime());
     static std::atomic<std::uint64_t> generations{0};
     rt->generation_ = generations.fetch_add(1) + 1;
@@ -228,7 +233,11 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
     for (auto& kc : rt->cfg_.keys) {
         kc.key.clear();
     }
-    rt->pipeline_ = std::make_unique<Pipeline>(make_stages());
+    auto stages = make_stages();
+    for (auto& s : extra) {
+        stages.push_back(std::move(s));
+    }
+    rt->pipeline_ = std::make_unique<Pipeline>(std::move(stages));
     return rt;
 }
 

@@ -35,6 +35,9 @@ class Runtime {
 public:
     /// Builds the runtime; throws ConfigError (e.g. an unreadable ca_file).
     static std::shared_ptr<const Runtime> build(GatewayConfig cfg);
+    /// The same with `extra` stages run after the built-in ones (tests; future plugins).
+    static std::shared_ptr<const Runtime> build(GatewayConfig cfg,
+                                                std::vector<std::unique_ptr<Stage>> extra);
 
     const GatewayConfig& config() const noexcept { return cfg_; }
     /// Unique per built runtime in this process (an address may be reused after a reload).

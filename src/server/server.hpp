@@ -119,6 +119,9 @@ public:
 
     std::atomic<std::int64_t> active_requests{0};
     std::atomic<std::int64_t> connections{0};
+    /// Requests that reached the session's last-resort handler (an exception on the data
+    /// plane: a bug). No input in the tests may raise it.
+    std::atomic<std::uint64_t> unexpected_errors{0};
     /// Upstream connections opened so far, over all workers (tests and metrics).
     std::uint64_t upstream_connections_opened() const;
 

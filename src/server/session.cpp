@@ -11,6 +11,7 @@
 #include "log/log.hpp"
 #include "providers/messages_translate.hpp"
 #include "server/session.hpp"
+#include "util/scrub.hpp"
 #include "util/strings.hpp"
 
 #include <sluice/version.hpp>
@@ -296,6 +297,40 @@ net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContex
     }
 }
 
+/// The pipeline, then the model list or the forwarder, behind the last-resort handler: an
+/// exception (a bug: the data plane reads untrusted input without throwing) becomes a 500
+/// JSON answer when no response byte was sent yet, else a closed connection; the caller still
+/// writes the access-log line.
+net::awaitable<void> dispatch(Worker& worker, std::shared_ptr<ClientLink> link, RequestContext& ctx,
+                              std::string_view model_id, bool& close) {
+    std::string what;
+    try {
+        const StageResult result = co_await ctx.runtime.pipeline().run(ctx);
+        if (result.reply) {
+            co_await send_error(*link, ctx, *result.reply, close);
+        } else if (ctx.endpoint == Endpoint::models) {
+            co_await list_models(worker, *link, ctx, model_id, close);
+        } else {
+            co_await forward(link, ctx, close);
+        }
+        co_return;
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+        what = "unknown exception";
+    }
+    worker.server().unexpected_errors.fetch_add(1, std::memory_order_relaxed);
+    log::error("request {}: unexpected internal error: {}", ctx.request_id, scrub_secrets(what, std::string_view{}, 512));
+    close = true;
+    if (ctx.status == 0 && !link->gone) {
+        const auto err = GatewayError::internal("An internal error stopped this request; it was logged.");
+        co_await send_error(*link, ctx, err, true);
+    } else if (ctx.status == 0) {
+        ctx.status = 499;
+    }
+    ctx.error_code = "internal_error";
+}
+
 }  // namespace
 
 net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
@@ -319,7 +354,9 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             std::size_t consumed = 0;
             http1::ParseError perr;
             bool started = !link->inbuf.empty();
-            link->deadline.expires_after(started ? sc.header_timeout : sc.idle_timeout);
+            // A new connection gets header_timeout for its first request: a client that connects
+            // and sends nothing must not hold a descriptor for the keep-alive idle time.
+            link->deadline.expires_after(started || served == 0 ? sc.header_timeout : sc.idle_timeout);
             bool done = false;
             while (!done) {
                 const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr);
@@ -502,14 +539,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     close = true;
                 } else {
                     ctx.api.body = std::move(body);
-                    const StageResult result = co_await runtime->pipeline().run(ctx);
-                    if (result.reply) {
-                        co_await send_error(*link, ctx, *result.reply, close);
-                    } else if (endpoint == Endpoint::models) {
-                        co_await list_models(worker, *link, ctx, model_id, close);
-                    } else {
-                        co_await forward(link, ctx, close);
-                    }
+                    co_await dispatch(worker, link, ctx, model_id, close);
                 }
                 ctx.client_gone = link->gone;
                 if (ctx.client_gone && ctx.status == 0) {

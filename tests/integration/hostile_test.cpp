@@ -4,16 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "gateway.hpp"
 #include "http_client.hpp"
 #include "mock_bedrock.hpp"
 #include "mock_upstream.hpp"
 #include "sluice_process.hpp"
+
+#include <sluice/request_context.hpp>
 
 namespace sluice::test {
 namespace {
@@ -286,6 +290,43 @@ TEST_F(Catalogue, ArgumentsNested150000DeepAreRefusedWithoutCrashing) {
         expect_serving(kind);
     }
     expect_access_lines();
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+/// A stage with a bug: it throws for requests whose model is "boom".
+class ThrowingStage final : public Stage {
+public:
+    std::string_view name() const noexcept override { return "throwing"; }
+    boost::asio::awaitable<StageResult> on_request(RequestContext& ctx) const override {
+        if (ctx.api.model == "boom") {
+            throw std::runtime_error("a bug in a stage");
+        }
+        co_return StageResult{};
+    }
+};
+
+TEST(LastResort, AnExceptionBecomesA500JsonAnswerAndTheServerKeepsServing) {
+    std::vector<std::unique_ptr<Stage>> extra;
+    extra.push_back(std::make_unique<ThrowingStage>());
+    Gateway gw("providers:\n  mk:\n    kind: mock\nroutes:\n  - model: \"*\"\n    targets: [{provider: mk}]\n",
+               std::move(extra));
+    Client c(gw.port());
+    const auto r = c.post_json("/v1/chat/completions",
+                               R"({"model":"boom","messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_EQ(r.status, 500);
+    const json j = json::parse(r.body, nullptr, false);
+    EXPECT_EQ(j["error"]["code"], "internal_error") << r.body;
+    EXPECT_EQ(gw.server().unexpected_errors.load(), 1u);
+    Client again(gw.port());
+    EXPECT_EQ(again.post_json("/v1/chat/completions",
+                              R"({"model":"fine","messages":[{"role":"user","content":"hi"}]})")
+                  .status,
+              200);
 }
 
 }  // namespace

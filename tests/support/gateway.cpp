@@ -4,7 +4,9 @@
 
 namespace sluice::test {
 
-Gateway::Gateway(const std::string& yaml, int threads) {
+Gateway::Gateway(const std::string& yaml, int threads) : Gateway(yaml, {}, threads) {}
+
+Gateway::Gateway(const std::string& yaml, std::vector<std::unique_ptr<Stage>> extra, int threads) {
     static const bool logging = [] {
         LogConfig lc;
         lc.level = "warn";
@@ -15,7 +17,7 @@ Gateway::Gateway(const std::string& yaml, int threads) {
     GatewayConfig cfg = load_config_text(yaml);
     cfg.server.listen = "127.0.0.1:0";
     cfg.server.threads = threads;
-    server_ = std::make_unique<Server>(Runtime::build(std::move(cfg)));
+    server_ = std::make_unique<Server>(Runtime::build(std::move(cfg), std::move(extra)));
     server_->start();
 }
 

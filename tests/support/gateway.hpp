@@ -2,6 +2,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <sluice/stage.hpp>
 
 #include "runtime/runtime.hpp"
 #include "server/server.hpp"
@@ -12,6 +15,8 @@ namespace sluice::test {
 class Gateway {
 public:
     explicit Gateway(const std::string& yaml, int threads = 2);
+    /// With `extra` stages after the built-in ones (e.g. one that throws).
+    Gateway(const std::string& yaml, std::vector<std::unique_ptr<Stage>> extra, int threads = 2);
     ~Gateway();
     std::uint16_t port() const { return server_->port(); }
     Server& server() { return *server_; }

@@ -214,3 +214,40 @@ routes:
 }
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+/// What Runtime::build says about a config, "" when it builds.
+std::string build_error(const std::string& yaml) {
+    try {
+        Runtime::build(load_config_text(yaml));
+        return "";
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+}
+
+TEST(SafeByDefault, OpenListenWithoutKeysAndARealProviderIsAStartupError) {
+    const std::string provider =
+        "providers:\n  oai:\n    kind: openai\n    base_url: \"http://127.0.0.1:9\"\n    api_key: \"sk-x\"\n"
+        "routes:\n  - model: \"*\"\n    targets: [{provider: oai}]\n";
+    const std::string err = build_error("server:\n  listen: \"0.0.0.0:8080\"\n" + provider);
+    EXPECT_NE(err.find("server.allow_unauthenticated: true"), std::string::npos) << err;
+    EXPECT_NE(err.find("keys:"), std::string::npos) << err;
+    EXPECT_EQ(err.find("sk-x"), std::string::npos) << err;
+    // Each way out: accept the risk, add keys, or listen on loopback.
+    EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\n  allow_unauthenticated: true\n" + provider), "");
+    EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\n" + provider +
+                          "keys:\n  - name: t\n    key: \"client-key-123\"\n"),
+              "");
+    EXPECT_EQ(build_error("server:\n  listen: \"127.0.0.1:8080\"\n" + provider), "");
+    EXPECT_EQ(build_error("server:\n  listen: \"[::1]:8080\"\n" + provider), "");
+    // The container's default (mock only) stays usable on 0.0.0.0.
+    EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\nproviders:\n  mock:\n    kind: mock\n"
+                          "routes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n"),
+              "");
+}
+
+}  // namespace
+}  // namespace sluice
