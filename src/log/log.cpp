@@ -11,6 +11,40 @@
 
 namespace sluice::log {
 
+bool needs_quotes(std::string_view value) noexcept {
+    for (const char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '=') {
+            return true;
+        }
+    }
+    return false;
+}
+
+void append_text_value(std::string& out, std::string_view value) {
+    if (needs_quotes(value)) {
+        append_json_string(out, value);  // \n, \r and every other control byte escaped
+    } else {
+        out += value;
+    }
+}
+
+std::string escape_controls(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 namespace {
 bool g_json = false;
 bool g_access = true;
@@ -32,10 +66,8 @@ void append_kv(std::string& out, bool json, std::string_view key, std::string_vi
         out += '=';
         if (value.empty()) {
             out += '-';
-        } else if (quote && value.find_first_of(" \"=") != std::string_view::npos) {
-            append_json_string(out, value);
         } else {
-            out += value;
+            append_text_value(out, value);
         }
     }
 }
@@ -79,7 +111,17 @@ bool access_enabled() noexcept {
 
 void write(spdlog::level::level_enum level, std::string_view msg) {
     if (!g_json) {
-        spdlog::log(level, "{}", msg);
+        // One message, one line: a value that came from a client cannot forge another.
+        bool clean = true;
+        for (const char ch : msg) {
+            const auto c = static_cast<unsigned char>(ch);
+            clean = clean && c >= 0x20 && c != 0x7f;
+        }
+        if (clean) {
+            spdlog::log(level, "{}", msg);
+        } else {
+            spdlog::log(level, "{}", escape_controls(msg));
+        }
         return;
     }
     std::string out = "{\"ts\":";

@@ -14,6 +14,13 @@ void setup(const LogConfig& cfg);
 /// A log line; in json format it becomes {"ts","level","msg"}.
 void write(spdlog::level::level_enum level, std::string_view msg);
 
+/// Text-format helpers (public for tests): a key=value value is written bare, or JSON-quoted
+/// when it holds a space, '"', '=' or any control byte, so no value can end a line.
+bool needs_quotes(std::string_view value) noexcept;
+void append_text_value(std::string& out, std::string_view value);
+/// `text` with every control byte written as \xNN.
+std::string escape_controls(std::string_view text);
+
 template <class... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {
     if (spdlog::should_log(spdlog::level::info)) {
