@@ -331,3 +331,97 @@ TEST(LastResort, AnExceptionBecomesA500JsonAnswerAndTheServerKeepsServing) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST(HostileModel, AGlobRoutedNameReachesTheUpstreamAsOneRequestWithItsNameInOneSegment) {
+    MockUpstream up;
+    Gateway gw("providers:\n  gem:\n    kind: gemini\n    base_url: \"http://127.0.0.1:" +
+               std::to_string(up.port()) + "\"\n    api_key: \"AIza-hostile\"\n"
+               "routes:\n  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n");
+    for (const std::string name : {"gemini-../../x", "gemini-x?key=stolen", "gemini-x#f", "gemini-a/b c"}) {
+        up.clear();
+        Client c(gw.port());
+        const auto r = c.post_json("/v1/chat/completions",
+                                   R"({"model":")" + name + R"(","messages":[{"role":"user","content":"hi"}]})");
+        EXPECT_GT(r.status, 0);
+        const auto reqs = up.requests();
+        ASSERT_EQ(reqs.size(), 1u) << name;
+        const auto& t = reqs[0].target;
+        EXPECT_EQ(t.rfind("/v1beta/models/gemini-", 0), 0u) << t;
+        EXPECT_EQ(t.find("/x"), std::string::npos) << t;
+        EXPECT_EQ(t.find('?'), std::string::npos) << t;  // the key goes in a header, nothing in a query
+        EXPECT_EQ(t.find('#'), std::string::npos) << t;
+        EXPECT_EQ(t.find(' '), std::string::npos) << t;
+        for (const auto& [k, v] : reqs[0].headers) {
+            EXPECT_NE(k, "X-Injected");
+        }
+    }
+    // Names with control bytes never leave sluice.
+    up.clear();
+    Client c(gw.port());
+    const auto r = c.post_json("/v1/chat/completions",
+                               R"({"model":"gemini-x\r\nX-Injected: 1\r\n\r\nGET /other HTTP/1.1","messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(up.requests().empty());
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+std::string sse_answer(const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(StreamScrub, ProviderKeysInStreamedErrorsNeverReachTheClient) {
+    MockUpstream up;
+    const std::string oai_key = "sk-canary-oai-5d1f9e";
+    const std::string ant_key = "sk-ant-canary-77aa21";
+    const std::string gem_key = "AIzaCanaryGemini9911";
+    const std::string plain = "\"http://127.0.0.1:" + std::to_string(up.port()) + "\"";
+    Gateway gw("providers:\n  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: \"" +
+               oai_key + "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" +
+               ant_key + "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
+               "\"\nroutes:\n"
+               "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
+               "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
+               "  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n");
+    const std::string first_chunk =
+        R"(data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})"
+        "\n\n";
+    struct Case {
+        std::string model;
+        std::string body;
+        std::string key;
+    };
+    const std::vector<Case> cases = {
+        // Committed (a chunk went out first), then uncommitted (the error comes first).
+        {"oai-m", first_chunk + R"(data: {"error":{"message":"invalid key )" + oai_key + R"(","type":"server_error"}})" "\n\n", oai_key},
+        {"oai-m", R"(data: {"error":{"message":"invalid key )" + oai_key + R"(","type":"server_error"}})" "\n\n", oai_key},
+        {"claude-m", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key " +
+                         ant_key + "\"}}\n\n", ant_key},
+        {"gemini-m", R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})" "\n\n"
+                     R"(data: {"error":{"code":503,"message":"key )" + gem_key + R"( rejected","status":"UNAVAILABLE"}})" "\n\n", gem_key},
+    };
+    for (const auto& c : cases) {
+        up.enqueue_raw(sse_answer(c.body));
+        Client client(gw.port());
+        const auto r = client.post_json(
+            "/v1/chat/completions",
+            R"({"model":")" + c.model + R"(","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+        EXPECT_GT(r.status, 0) << c.model;
+        EXPECT_EQ(r.body.find(c.key), std::string::npos) << c.model << ": " << r.body;
+        for (const auto& [k, v] : r.headers) {
+            EXPECT_EQ(v.find(c.key), std::string::npos) << k;
+        }
+        EXPECT_NE(r.body.find("error"), std::string::npos) << c.model << ": " << r.body;
+    }
+}
+
+}  // namespace
+}  // namespace sluice::test

@@ -80,5 +80,34 @@ TEST(SseEncoder, RoundTripsMultiLineData) {
     EXPECT_EQ(back[0].data, "one\ntwo");
 }
 
+TEST(SseDecoder, AnEventOfManyDataLinesIsCappedWithoutABlankLine) {
+    // 300 MB of short data: lines and never a blank line must not grow one buffer without end.
+    Decoder d(1024, 64 * 1024);
+    std::size_t events = 0;
+    const std::string lines = [] {
+        std::string s;
+        for (int i = 0; i < 1000; ++i) {
+            s += "data: 0123456789\n";
+        }
+        return s;
+    }();
+    bool ok = true;
+    std::size_t fed = 0;
+    while (ok && fed < 300u * 1024 * 1024) {
+        ok = d.feed(lines, [&events](const Event&) { ++events; });
+        fed += lines.size();
+    }
+    EXPECT_FALSE(ok);
+    EXPECT_STREQ(d.failure(), "event");
+    EXPECT_LT(fed, 200u * 1024);  // stopped at the cap, not after 300 MB
+    EXPECT_EQ(events, 0u);
+}
+
+TEST(SseDecoder, ALineOverTheCapFailsAsALine) {
+    Decoder d(1024, 64 * 1024);
+    EXPECT_FALSE(d.feed("data: " + std::string(2000, 'a'), [](const Event&) {}));
+    EXPECT_STREQ(d.failure(), "line");
+}
+
 }  // namespace
 }  // namespace sluice::sse
