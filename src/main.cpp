@@ -1,4 +1,5 @@
 // sluice: argv → config → runtime → server → wait for a signal. Nothing else lives here.
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -100,6 +101,16 @@ int main(int argc, char** argv) {
         print_errors(e);
         return 1;
     }
+    // Signals are taken on this thread; the workers and the log writer (started by
+    // log::setup, so blocked before it) never see them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGHUP);  // its default action would kill the process
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
     sluice::log::setup(runtime->config().log);
     for (const auto& w : runtime->config().warnings) {
         sluice::log::warn("{}", w);
@@ -113,20 +124,13 @@ int main(int argc, char** argv) {
                           runtime->config().server.listen);
     }
 
-    // Signals are taken on this thread; the workers never see them.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGPIPE);
-    sigaddset(&set, SIGHUP);  // its default action would kill the process
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     sluice::Server server(runtime);
     try {
         server.start();
     } catch (const std::exception& e) {
         sluice::log::error("{}", e.what());
+        sluice::log::shutdown(std::chrono::seconds(2));
         return 1;
     }
     sluice::log::info("sluice {} listening on {} (port {}) with {} worker(s): {}", sluice::kVersion,
@@ -163,5 +167,6 @@ int main(int argc, char** argv) {
     }
     server.wait();
     sluice::log::info("sluice stopped");
+    sluice::log::shutdown(std::chrono::seconds(2));  // a blocked output does not hold the exit
     return 0;
 }

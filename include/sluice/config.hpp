@@ -35,6 +35,8 @@ struct LogConfig {
     std::string level = "info";   ///< trace|debug|info|warn|error|off
     std::string format = "text";  ///< text|json
     bool access_log = true;
+    /// Lines waiting for a blocked output before new ones are dropped (and counted).
+    std::size_t queue_lines = 16384;
 };
 
 struct ProviderConfig {

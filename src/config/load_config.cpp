@@ -417,8 +417,9 @@ void decode_log(Decoder& d, const YAML::Node& n, LogConfig& l) {
     if (!d.is_map(n, p)) {
         return;
     }
-    d.check_keys(n, p, {"level", "format", "access_log"});
+    d.check_keys(n, p, {"level", "format", "access_log", "queue_lines"});
     d.string_field(n, "level", p, l.level);
+    d.int_field(n, "queue_lines", p, l.queue_lines, 1, 1 << 24);
     d.string_field(n, "format", p, l.format);
     d.bool_field(n, "access_log", p, l.access_log);
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn",

@@ -4,9 +4,13 @@
 #include <cstdio>
 #include <ctime>
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <atomic>
+#include <memory>
+
+#include <unistd.h>
 
 #include "http/http_parser.hpp"
+#include "log/line_queue.hpp"
 #include "runtime/runtime.hpp"
 
 namespace sluice::log {
@@ -91,26 +95,22 @@ std::string iso_now() {
 }
 }  // namespace
 
-void setup(const LogConfig& cfg) {
-    auto logger = spdlog::stdout_logger_mt("sluice");
-    g_json = cfg.format == "json";
-    g_access = cfg.access_log;
-    if (g_json) {
-        logger->set_pattern("%v");
-    } else {
-        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
-    }
-    logger->set_level(spdlog::level::from_str(cfg.level));
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-}
+namespace {
+std::atomic<int> g_level{spdlog::level::info};
+/// Never destroyed: a writer blocked on the output at exit is detached, not torn down.
+LineQueue* g_queue = nullptr;
 
-bool access_enabled() noexcept {
-    return g_access && spdlog::should_log(spdlog::level::info);
-}
-
-void write(spdlog::level::level_enum level, std::string_view msg) {
+/// The whole line for `msg` at `level`, without its newline.
+std::string format_line(spdlog::level::level_enum level, std::string_view msg) {
+    const auto lv = spdlog::level::to_string_view(level);
+    const std::string_view level_name(lv.data(), lv.size());
+    std::string out;
     if (!g_json) {
+        out.reserve(msg.size() + 40);
+        out += iso_now();
+        out += ' ';
+        out += level_name;
+        out += ' ';
         // One message, one line: a value that came from a client cannot forge another.
         bool clean = true;
         for (const char ch : msg) {
@@ -118,21 +118,69 @@ void write(spdlog::level::level_enum level, std::string_view msg) {
             clean = clean && c >= 0x20 && c != 0x7f;
         }
         if (clean) {
-            spdlog::log(level, "{}", msg);
+            out += msg;
         } else {
-            spdlog::log(level, "{}", escape_controls(msg));
+            out += escape_controls(msg);
         }
-        return;
+        return out;
     }
-    std::string out = "{\"ts\":";
+    out = "{\"ts\":";
     append_json_string(out, iso_now());
     out += ",\"level\":";
-    const auto lv = spdlog::level::to_string_view(level);
-    append_json_string(out, std::string_view(lv.data(), lv.size()));
+    append_json_string(out, level_name);
     out += ",\"msg\":";
     append_json_string(out, msg);
     out += '}';
-    spdlog::log(level, "{}", out);
+    return out;
+}
+
+void emit(std::string line) {
+    if (g_queue != nullptr) {
+        g_queue->push(std::move(line));
+        return;
+    }
+    line += '\n';  // before setup (tools, unit tests): straight to stderr
+    (void)!::write(2, line.data(), line.size());
+}
+}  // namespace
+
+void setup(const LogConfig& cfg) {
+    g_json = cfg.format == "json";
+    g_access = cfg.access_log;
+    g_level.store(spdlog::level::from_str(cfg.level));
+    if (g_queue == nullptr) {
+        LineQueue::Options opts;
+        opts.fd = 1;
+        opts.max_lines = cfg.queue_lines;
+        g_queue = new LineQueue(opts, [](std::uint64_t lost) {
+            return format_line(spdlog::level::warn,
+                               fmt::format("{} log line(s) dropped: the output was blocked and "
+                                           "the log queue full",
+                                           lost));
+        });
+    }
+}
+
+void shutdown(std::chrono::milliseconds wait) {
+    if (g_queue != nullptr) {
+        g_queue->stop(wait);
+    }
+}
+
+bool enabled(spdlog::level::level_enum level) noexcept {
+    return level >= g_level.load(std::memory_order_relaxed) && level != spdlog::level::off;
+}
+
+std::uint64_t dropped_lines() noexcept {
+    return g_queue != nullptr ? g_queue->dropped_total() : 0;
+}
+
+bool access_enabled() noexcept {
+    return g_access && enabled(spdlog::level::info);
+}
+
+void write(spdlog::level::level_enum level, std::string_view msg) {
+    emit(format_line(level, msg));
 }
 
 namespace {
@@ -193,7 +241,8 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
         append_json_string(out, iso_now());
         out += ",\"level\":\"info\",\"msg\":\"access\"";
     } else {
-        out = "access";
+        out = iso_now();
+        out += " info access";
     }
     const Provider* provider = ctx.attempts.empty() ? nullptr : ctx.attempts.back().provider;
     const std::string upstream_model = ctx.attempts.empty() ? std::string() : ctx.attempts.back().model;
@@ -227,7 +276,7 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     if (g_json) {
         out += '}';
     }
-    spdlog::info("{}", out);
+    emit(std::move(out));
 }
 
 }  // namespace sluice::log

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,8 +13,16 @@ namespace sluice::log {
 
 /// Configures the process logger (level and text/json format). Call once at start-up.
 void setup(const LogConfig& cfg);
-/// A log line; in json format it becomes {"ts","level","msg"}.
+/// Writes what is still queued and stops the writer thread, waiting at most `wait` for a blocked
+/// output. Call once before the process exits.
+void shutdown(std::chrono::milliseconds wait);
+/// Whether a line at `level` is written.
+bool enabled(spdlog::level::level_enum level) noexcept;
+/// A log line; in json format it becomes {"ts","level","msg"}. Queued for the writer thread:
+/// never blocks on the output.
 void write(spdlog::level::level_enum level, std::string_view msg);
+/// Lines lost because the output was blocked and the queue full, since the start.
+std::uint64_t dropped_lines() noexcept;
 
 /// Text-format helpers (public for tests): a key=value value is written bare, or JSON-quoted
 /// when it holds a space, '"', '=' or any control byte, so no value can end a line.
@@ -23,25 +33,25 @@ std::string escape_controls(std::string_view text);
 
 template <class... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {
-    if (spdlog::should_log(spdlog::level::info)) {
+    if (enabled(spdlog::level::info)) {
         write(spdlog::level::info, fmt::format(f, std::forward<Args>(args)...));
     }
 }
 template <class... Args>
 void warn(fmt::format_string<Args...> f, Args&&... args) {
-    if (spdlog::should_log(spdlog::level::warn)) {
+    if (enabled(spdlog::level::warn)) {
         write(spdlog::level::warn, fmt::format(f, std::forward<Args>(args)...));
     }
 }
 template <class... Args>
 void error(fmt::format_string<Args...> f, Args&&... args) {
-    if (spdlog::should_log(spdlog::level::err)) {
+    if (enabled(spdlog::level::err)) {
         write(spdlog::level::err, fmt::format(f, std::forward<Args>(args)...));
     }
 }
 template <class... Args>
 void debug(fmt::format_string<Args...> f, Args&&... args) {
-    if (spdlog::should_log(spdlog::level::debug)) {
+    if (enabled(spdlog::level::debug)) {
         write(spdlog::level::debug, fmt::format(f, std::forward<Args>(args)...));
     }
 }

@@ -85,7 +85,7 @@ void read_usage(Reader& r, const Json& u, ConverseUsage& out) {
     if (!r.expect(u, Type::object)) {
         return;
     }
-    for (const auto [key, slot] : {std::pair{"inputTokens", &out.input}, std::pair{"outputTokens", &out.output},
+    for (const auto& [key, slot] : {std::pair{"inputTokens", &out.input}, std::pair{"outputTokens", &out.output},
                                    std::pair{"cacheReadInputTokens", &out.cache_read},
                                    std::pair{"cacheWriteInputTokens", &out.cache_write}}) {
         if (const auto v = r.integer(u, key)) {
@@ -293,8 +293,8 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
                         auto in_rc = r.at("reasoningContent");
                         if (const Json* rt = r.object(*rc, "reasoningText")) {
                             auto in_rt = r.at("reasoningText");
-                            if (const std::string* t = r.string(*rt, "text")) {
-                                reasoning += *t;
+                            if (const std::string* rtext = r.string(*rt, "text")) {
+                                reasoning += *rtext;
                             }
                         }
                     }
@@ -569,8 +569,8 @@ void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& 
             }
         } else if (const Json* rc = r.object(*delta, "reasoningContent")) {
             auto in_rc = r.at("reasoningContent");
-            if (const std::string* text = r.string(*rc, "text")) {
-                emit({{"reasoning_content", *text}}, nullptr, out);
+            if (const std::string* rtext = r.string(*rc, "text")) {
+                emit({{"reasoning_content", *rtext}}, nullptr, out);
             }
         }
     } else if (type == "messageStop") {

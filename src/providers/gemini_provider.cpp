@@ -144,7 +144,7 @@ void read_usage(Reader& r, const Json& meta, GeminiUsage& out) {
     if (!r.expect(meta, Type::object)) {
         return;
     }
-    for (const auto [key, slot] : {std::pair{"promptTokenCount", &out.prompt},
+    for (const auto& [key, slot] : {std::pair{"promptTokenCount", &out.prompt},
                                    std::pair{"candidatesTokenCount", &out.candidates},
                                    std::pair{"thoughtsTokenCount", &out.thoughts},
                                    std::pair{"cachedContentTokenCount", &out.cached}}) {

@@ -259,7 +259,7 @@ void read_chat_usage(Reader& r, const Json& u, Usage& usage, std::int64_t& cache
     if (!r.expect(u, Type::object)) {
         return;
     }
-    for (const auto [key, slot] : {std::pair{"prompt_tokens", &usage.prompt_tokens},
+    for (const auto& [key, slot] : {std::pair{"prompt_tokens", &usage.prompt_tokens},
                                    std::pair{"completion_tokens", &usage.completion_tokens}}) {
         if (const auto v = r.integer(u, key)) {
             if (*v < 0) {

@@ -48,5 +48,26 @@ TEST(Hygiene, AHostileModelNameCannotForgeAnAccessLogLine) {
     EXPECT_EQ(out.find("\n2026-01-01T00:00:00.000Z"), std::string::npos) << out;
 }
 
+TEST(Hygiene, ABlockedStdoutNeverStallsAWorkerAndTheDroppedLinesAreCountedOnceItDrains) {
+    // A full container log pipe: 4 KiB that nobody reads while 1,500 access lines are made.
+    SluiceProcess p("  threads: 1\n  max_requests_per_connection: 100000\n",
+                    "log:\n  queue_lines: 32\n" + kMockOnly,
+                    SluiceProcess::Output::pipe, 4096);
+    ASSERT_TRUE(p.ready()) << p.output();
+    Client c(p.port(), 5000ms);
+    const std::string body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+    for (int i = 0; i < 1500; ++i) {
+        const auto r = c.post_json("/v1/chat/completions", body);
+        ASSERT_EQ(r.status, 200) << "request " << i << " stalled behind the blocked log pipe";
+    }
+    // The reader comes back: what was queued arrives, then one line with the count.
+    const std::string out = p.read_pipe("dropped", 10s);
+    EXPECT_NE(out.find("log line(s) dropped"), std::string::npos) << out.substr(0, 2000);
+    EXPECT_NE(out.find(" info access "), std::string::npos);
+    // And logging goes on.
+    EXPECT_EQ(c.post_json("/v1/chat/completions", body).status, 200);
+    EXPECT_NE(p.read_pipe("path=/v1/chat/completions", 5s).find("access"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <thread>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,17 @@ namespace sluice::test {
 
 SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& rest,
                              const std::vector<std::pair<std::string, std::string>>& env) {
+    start(server_keys, rest, env, 0);
+}
+
+SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& rest, Output output,
+                             int pipe_bytes) {
+    start(server_keys, rest, {}, output == Output::pipe ? pipe_bytes : 0);
+}
+
+void SluiceProcess::start(const std::string& server_keys, const std::string& rest,
+                          const std::vector<std::pair<std::string, std::string>>& env,
+                          int pipe_bytes) {
     {
         MockUpstream probe;  // a port that was free a moment ago
         port_ = probe.port();
@@ -29,6 +42,11 @@ SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& 
     output_file_ = config_ + ".out";
     std::ofstream(config_) << "server:\n  listen: \"127.0.0.1:" << port_ << "\"\n"
                            << server_keys << rest;
+    int fds[2] = {-1, -1};
+    if (pipe_bytes > 0 && pipe(fds) == 0) {
+        fcntl(fds[1], F_SETPIPE_SZ, pipe_bytes);
+        pipe_fd_ = fds[0];
+    }
     pid_ = fork();
     if (pid_ == 0) {
         for (const auto& [name, value] : env) {
@@ -37,8 +55,16 @@ SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& 
         FILE* out = std::freopen(output_file_.c_str(), "w", stdout);
         (void)out;
         dup2(fileno(stdout), 2);
+        if (fds[1] >= 0) {
+            dup2(fds[1], 1);
+            close(fds[0]);
+            close(fds[1]);
+        }
         execl(SLUICE_BINARY, SLUICE_BINARY, "--config", config_.c_str(), static_cast<char*>(nullptr));
         _exit(127);
+    }
+    if (fds[1] >= 0) {
+        close(fds[1]);
     }
     for (int i = 0; i < 200 && !ready_ && pid_ > 0; ++i) {
         try {
@@ -55,8 +81,37 @@ SluiceProcess::~SluiceProcess() {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
     }
+    if (pipe_fd_ >= 0) {
+        close(pipe_fd_);
+    }
     std::remove(config_.c_str());
     std::remove(output_file_.c_str());
+}
+
+std::string SluiceProcess::read_pipe(const std::string& until, std::chrono::milliseconds timeout) {
+    std::string got;
+    if (pipe_fd_ < 0) {
+        return got;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[65536];
+    while (got.find(until) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            break;
+        }
+        pollfd pfd{pipe_fd_, POLLIN, 0};
+        if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+            continue;
+        }
+        const ssize_t n = read(pipe_fd_, buf, sizeof buf);
+        if (n <= 0) {
+            break;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
 }
 
 void SluiceProcess::signal(int sig) const {
