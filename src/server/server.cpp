@@ -127,7 +127,7 @@ void Worker::begin_drain() {
         pool_->close_all();
         // Idle keep-alive connections (no request in progress, nothing buffered) close now.
         for (ClientLink* link : links) {
-            if (!link->busy && link->inbuf.empty()) {
+            if (!link->busy && !link->receiving && link->inbuf.empty()) {
                 link->socket.cancel(ignored);
                 link->socket.shutdown(tcp::socket::shutdown_both, ignored);
             }
@@ -294,7 +294,11 @@ void Server::drain_watch() {
                 }
             });
         }
-        const auto grace = steady_clock::now() + seconds(2);
+        // A stream blocked on a slow reader sends its terminal event once its pending write
+        // completes: give that write up to write_timeout, at most 5 s.
+        const auto grace = steady_clock::now() +
+                           std::min<steady_clock::duration>(
+                               runtime()->config().server.write_timeout, seconds(5));
         while (active_requests.load() > 0 && steady_clock::now() < grace && !stopped_) {
             std::this_thread::sleep_for(milliseconds(10));
         }

@@ -35,6 +35,7 @@ struct ClientLink {
     bool waiting = false;              ///< the session waits on `signal`
     net::steady_timer signal;
     bool busy = false;                 ///< a request is being processed
+    bool receiving = false;            ///< a request head arrived; its body is being read
     bool gone = false;                 ///< the client left while a request was in flight
     bool drain_abort = false;          ///< the drain deadline passed: end the request now
     UpstreamConnection* upstream = nullptr;  ///< cancelled when the client leaves

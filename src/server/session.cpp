@@ -387,6 +387,11 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 }
             }
             link->inbuf.erase(0, consumed);
+            // In flight from its head on: a request still uploading its body when the drain
+            // begins is waited for and served, not answered 503 or cut when the workers stop.
+            ActiveRequest active(worker.server());
+            const bool admitted = !worker.server().draining();
+            link->receiving = true;
 
             // 2. The body: 413 before reading when Content-Length is over the limit.
             std::string body;
@@ -471,6 +476,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             const std::string_view method = head.method;
 
             link->busy = true;
+            link->receiving = false;
             start_client_read(link);  // watch for a disconnect while the request runs
 
             if (target.empty() || target.front() != '/') {
@@ -518,7 +524,6 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 } else {
                     known = false;
                 }
-                ActiveRequest active(worker.server());
                 ctx.endpoint = endpoint;
                 if (!known) {
                     std::string msg = "Unknown endpoint: ";
@@ -533,7 +538,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     ctx.error_code = err.code;
                     const std::string body405 = err.to_json();
                     co_await send_body(*link, ctx, 405, "application/json", body405, close, extra);
-                } else if (worker.server().draining()) {
+                } else if (!admitted) {  // its head came after the drain began
                     const auto err = GatewayError::draining();
                     co_await send_error(*link, ctx, err, true);
                     close = true;

@@ -247,5 +247,51 @@ TEST(Drain, I1_SigtermLetsAnInflightStreamFinish) {
     EXPECT_THROW(Client refused(port), std::exception);
 }
 
+TEST(Drain, I1_ARequestStillUploadingItsBodyAtSigtermIsServed) {
+    SluiceProcess child("  threads: 1\n  drain_timeout: 10s\n",
+                        "log:\n  level: warn\nproviders:\n  mk:\n    kind: mock\nroutes:\n"
+                        "  - model: \"*\"\n    targets: [{provider: mk}]\n");
+    ASSERT_TRUE(child.ready());
+    Client c(child.port());
+    const std::string half = kChat.substr(0, kChat.size() / 2);
+    c.send_raw(post("Content-Length: " + std::to_string(kChat.size()) + "\r\n", half));
+    std::this_thread::sleep_for(200ms);  // the head is parsed; the body is on its way
+    child.signal(SIGTERM);
+    std::this_thread::sleep_for(500ms);  // the drain would have ended by now with 0 in flight
+    c.send_raw(kChat.substr(half.size()));
+    const std::string got = c.read_all(5s);
+    EXPECT_EQ(status_of(got), 200) << got;
+    EXPECT_NE(got.find("chat.completion"), std::string::npos) << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+    EXPECT_EQ(child.wait_exit(), 0);
+}
+
+TEST(Drain, I1_AStreamBlockedOnASlowReaderAtTheDeadlineStillGetsItsTerminalEvent) {
+    MockUpstream up;
+    // 16 MB of answer: far more than the socket buffers hold while the client does not read.
+    std::string content;
+    content.reserve(16u << 20);
+    while (content.size() < (16u << 20)) {
+        content += "abcdefg ";
+    }
+    up.script(nlohmann::json{{"content", content}, {"chunks", 512}}.dump());
+    SluiceProcess ch("  threads: 1\n  drain_timeout: 300ms\n",
+                     "log:\n  level: warn\nproviders:\n  up:\n    kind: openai\n    base_url: \"" +
+                         up.base_url() + "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n");
+    ASSERT_TRUE(ch.ready());
+    Client stream(ch.port(), 15s);
+    const std::string body = R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})";
+    stream.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", body));
+    ASSERT_NE(stream.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+    ch.signal(SIGTERM);
+    // The reader stalls well past the drain deadline (300 ms), then reads on.
+    std::this_thread::sleep_for(2500ms);
+    const auto rest = stream.read_until("\r\n0\r\n\r\n", 15s);
+    EXPECT_EQ(rest.find("[DONE]"), std::string::npos);
+    EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest.substr(rest.size() > 400 ? rest.size() - 400 : 0);
+    EXPECT_NE(rest.find("\r\n0\r\n\r\n"), std::string::npos);
+    EXPECT_EQ(ch.wait_exit(), 0);
+}
+
 }  // namespace
 }  // namespace sluice::test

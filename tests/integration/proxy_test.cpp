@@ -8,6 +8,7 @@
 #include "gateway.hpp"
 #include "http_client.hpp"
 #include "mock_upstream.hpp"
+#include "sluice_process.hpp"
 #include "test_certs.hpp"
 
 namespace sluice::test {
@@ -378,6 +379,37 @@ TEST_F(Faults, F2_OverlongSseLineEndsTheStream) {
     EXPECT_EQ(err["type"], "server_error");
     // Ended by the line cap, not by the idle timeout that would follow the mock's silence.
     EXPECT_NE(err["message"].get<std::string>().find("1048576 bytes"), std::string::npos) << err;
+}
+
+TEST(Upstream, F2_ThreeHundredMegabytesOfDataLinesInOneEventKeepMemoryBounded) {
+    // An upstream streams 300 MB of `data:` lines and never ends the event. sluice's event cap
+    // (8 MiB) ends the request; the process's peak memory grows by far less than the stream.
+    MockUpstream up;
+    const std::string root = up.base_url().substr(0, up.base_url().size() - 3);  // without /v1
+    SluiceProcess p("  threads: 1\n",
+                    "log:\n  level: warn\nproviders:\n"
+                    "  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: k\n"
+                    "  claude:\n    kind: anthropic\n    base_url: \"" + root + "\"\n    api_key: k\n"
+                    "routes:\n  - model: \"oai\"\n    targets: [{provider: oai}]\n"
+                    "  - model: \"claude\"\n    targets: [{provider: claude}]\n");
+    ASSERT_TRUE(p.ready()) << p.output();
+    const long before = p.status_kib("VmRSS");
+    ASSERT_GT(before, 0);
+    for (const char* model : {"oai", "claude"}) {
+        up.script(R"({"data_lines_mb":300})");
+        Client c(p.port(), 60s);
+        std::string body = R"({"model":")";
+        body += model;
+        body += R"(","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"x"}]})";
+        const auto r = c.post_json("/v1/chat/completions", body);
+        EXPECT_EQ(r.status, 502) << model << ": " << r.body.substr(0, 300);
+        EXPECT_NE(r.body.find("bytes"), std::string::npos) << model << ": " << r.body.substr(0, 300);
+    }
+    const long peak = p.status_kib("VmHWM");
+    std::printf("RSS before %ld KiB, peak %ld KiB\n", before, peak);
+    EXPECT_LT(peak - before, 64 * 1024) << "RSS before " << before << " KiB, peak " << peak << " KiB";
+    Client c(p.port());
+    EXPECT_EQ(c.request("GET", "/healthz").status, 200);
 }
 
 TEST_F(Faults, F4_JsonAnswerToStreamRequestIsAnError) {

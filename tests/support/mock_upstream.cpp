@@ -337,6 +337,22 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
             co_await sleep_ms(5000);
             co_return false;
         }
+        if (const int mb = dint("data_lines_mb", 0); mb > 0) {
+            // One SSE event that never ends: `mb` MiB of 1 KiB `data:` lines, no blank line.
+            const std::string line = "data: " + std::string(1017, 'a') + "\n";
+            std::string frame = "10000\r\n";  // 64 KiB per chunk
+            for (int i = 0; i < 64; ++i) {
+                frame += line;
+            }
+            frame += "\r\n";
+            for (int i = 0; i < mb * 16; ++i) {
+                if (!co_await write_raw(stream, frame)) {
+                    co_return false;
+                }
+            }
+            co_await write_raw(stream, "0\r\n\r\n");
+            co_return false;
+        }
         const int delay = dint("chunk_delay_ms", 0);
         std::size_t pos = 0;
         int sent = 0;

@@ -8,7 +8,7 @@
 //             "delay_ms": 500, "chunk_delay_ms": 10, "first_event_delay_ms": 800, "cut_after": 3, "black_hole": true,
 //             "content": "fixed text", "chunks": 100, "json_for_stream": true,
 //             "close": true, "hang_up": true, "no_done": true, "eof_body": true, "drop_next": true,
-//             "interim": true, "redirect": 302, "long_line": 2000000,
+//             "interim": true, "redirect": 302, "long_line": 2000000, "data_lines_mb": 300,
 //             "headers": {"x-ms-retry-after-ms": "900"}}}   (headers: on error answers)
 // drop_next answers normally (keep-alive), then closes the connection on its next request
 // without a byte of answer (a stale pooled connection).

@@ -88,6 +88,17 @@ SluiceProcess::~SluiceProcess() {
     std::remove(output_file_.c_str());
 }
 
+long SluiceProcess::status_kib(const std::string& field) const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+        }
+    }
+    return -1;
+}
+
 std::string SluiceProcess::read_pipe(const std::string& until, std::chrono::milliseconds timeout) {
     std::string got;
     if (pipe_fd_ < 0) {

@@ -34,6 +34,9 @@ public:
 
     bool ready() const { return ready_; }
     std::uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    /// A field of /proc/PID/status in KiB (e.g. "VmRSS", "VmHWM"), or -1.
+    long status_kib(const std::string& field) const;
     void signal(int sig) const;
     /// Waits for the process to end: its exit code, or -1 when a signal ended it.
     int wait_exit();
