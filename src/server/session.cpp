@@ -215,8 +215,33 @@ net::awaitable<BodyWait> wait_body_bytes(std::shared_ptr<ClientLink> link) {
     co_return link->deadline.expired() ? BodyWait::timed_out : BodyWait::more;
 }
 
-/// Answers a request that could not be parsed (no context yet) and closes.
-net::awaitable<void> reject(ClientLink& link, const Runtime& rt, const http1::ParseError& perr) {
+/// After an answer sent before the request was read to its end: stop sending, then read and
+/// discard what the client is still sending (at most 64 KiB, 2 s, or the rest of a known body
+/// length) so that closing does not reset the connection and destroy the answer in flight.
+net::awaitable<void> lingering_close(std::shared_ptr<ClientLink> link,
+                                     std::optional<std::uint64_t> body_left) {
+    constexpr std::size_t kMaxDiscard = 64 * 1024;
+    error_code ignored;
+    link->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    link->deadline.expires_after(std::chrono::seconds(2));
+    std::size_t discarded = 0;
+    const auto known_end = [&] { return body_left && discarded >= *body_left; };
+    discarded += link->inbuf.size();
+    link->inbuf.clear();
+    while (discarded < kMaxDiscard && !known_end() && !link->eof && !link->read_error &&
+           !link->deadline.expired()) {
+        co_await wait_client_read(link);
+        discarded += link->inbuf.size();
+        link->inbuf.clear();
+    }
+    link->deadline.clear();
+}
+
+/// Answers a request that could not be parsed (no context yet), then closes lingering.
+/// `body_left`: the request-body bytes still unread (those buffered included), when known.
+net::awaitable<void> reject(std::shared_ptr<ClientLink> link, const Runtime& rt,
+                            const http1::ParseError& perr,
+                            std::optional<std::uint64_t> body_left = std::nullopt) {
     http1::MessageHead none;
     RequestContext ctx(rt, none);
     ctx.request_id = random_request_id();
@@ -231,8 +256,11 @@ net::awaitable<void> reject(ClientLink& link, const Runtime& rt, const http1::Pa
             err.status = perr.status;
     }
     err.close_connection = true;
-    co_await send_error(link, ctx, err, true);
+    const bool sent = co_await send_error(*link, ctx, err, true);
     log::debug("rejected a request: {} {}", perr.status, perr.message);
+    if (sent) {
+        co_await lingering_close(link, body_left);
+    }
 }
 
 net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContext& ctx,
@@ -366,7 +394,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 }
                 if (st == http1::ParseStatus::error) {
                     link->deadline.clear();
-                    co_await reject(*link, *runtime, perr);
+                    co_await reject(link, *runtime, perr);
                     co_return;
                 }
                 if (link->eof || link->read_error || (worker.server().draining() && !started)) {
@@ -377,7 +405,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     if (started) {
                         http1::ParseError timeout{408, "request_timeout", "timeout"};
                         link->deadline.clear();
-                        co_await reject(*link, *runtime, timeout);
+                        co_await reject(link, *runtime, timeout);
                     }
                     co_return;
                 }
@@ -402,7 +430,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                                                  "The request body was not received in time."};
             if (head.content_length && *head.content_length > sc.max_body_bytes) {
                 link->deadline.clear();
-                co_await reject(*link, *runtime, too_large);
+                co_await reject(link, *runtime, too_large, *head.content_length);
                 co_return;
             }
             const bool has_body = (head.content_length && *head.content_length > 0) || head.chunked;
@@ -425,7 +453,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     }
                     if (w == BodyWait::timed_out) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime, body_timeout);
+                        co_await reject(link, *runtime, body_timeout);
                         co_return;
                     }
                 }
@@ -437,13 +465,13 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     const auto used = decoder.feed(link->inbuf, body);
                     if (decoder.failed()) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime, decoder.error());
+                        co_await reject(link, *runtime, decoder.error());
                         co_return;
                     }
                     link->inbuf.erase(0, used);
                     if (body.size() > sc.max_body_bytes) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime, too_large);
+                        co_await reject(link, *runtime, too_large);
                         co_return;
                     }
                     if (decoder.done()) {
@@ -455,7 +483,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     }
                     if (w == BodyWait::timed_out) {
                         link->deadline.clear();
-                        co_await reject(*link, *runtime, body_timeout);
+                        co_await reject(link, *runtime, body_timeout);
                         co_return;
                     }
                 }

@@ -127,6 +127,29 @@ TEST_F(Downstream, A7_OversizedBodyGets413BeforeItIsRead) {
     EXPECT_EQ(status_of(c2.read_all(3s)), 413);
 }
 
+TEST_F(Downstream, A7_AClientSendingARealOverLimitBodyReceivesThe413NotAReset) {
+    // The client sends its 40 KB body after the head and only then reads. Closing at once with
+    // that body arriving would reset the connection, and the client's next write fails before
+    // it ever reads the 413; the lingering close reads and discards the body instead.
+    Gateway small("server:\n  max_body_bytes: 16384\nproviders:\n  mock: {kind: mock}\n"
+                  "routes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n");
+    for (int i = 0; i < 3; ++i) {
+        Client c(small.port());
+        const std::string body(40000, 'a');
+        c.send_raw(post("Content-Length: " + std::to_string(body.size()) + "\r\n", ""));
+        std::this_thread::sleep_for(100ms);  // sluice has answered 413 from the head
+        // The client is still sending its body, in pieces, as an SDK writes the whole request
+        // before it reads: a write into a connection closed with data unread meets a reset.
+        for (std::size_t off = 0; off < body.size(); off += 10000) {
+            ASSERT_NO_THROW(c.send_raw(body.substr(off, 10000))) << "attempt " << i << " at " << off;
+            std::this_thread::sleep_for(30ms);
+        }
+        const auto got = c.read_all(3s);
+        ASSERT_EQ(status_of(got), 413) << "attempt " << i << ": " << got << " / " << c.last_read_error();
+        EXPECT_NE(got.find("request_too_large"), std::string::npos);
+    }
+}
+
 TEST_F(Downstream, ExpectContinueIsHonoured) {
     Client c(gw.port());
     c.send_raw(post("Content-Length: " + std::to_string(kChat.size()) + "\r\nExpect: 100-continue\r\n", ""));
