@@ -255,7 +255,11 @@ void Reader::unsupported(std::string_view key, std::string message) {
     if (failed_) {
         return;
     }
-    record(key, "unsupported_parameter", "'" + path_with(key) + "': " + message);
+    std::string text = "'";  // not "'" + string: g++ 12 warns falsely (-Wrestrict)
+    text += path_with(key);
+    text += "': ";
+    text += message;
+    record(key, "unsupported_parameter", std::move(text));
 }
 
 void Reader::unknown(std::string_view key) {
