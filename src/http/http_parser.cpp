@@ -29,26 +29,41 @@ ParseStatus fail(ParseError& err, int status, const char* code, std::string mess
     return ParseStatus::error;
 }
 
-/// Finds the end of the head ("\r\n\r\n"). Rejects bare LF and bare CR as soon as they appear.
-/// Returns npos when not yet complete.
-std::size_t find_head_end(std::string_view buf, bool& bare_lf) {
-    bare_lf = false;
-    for (std::size_t i = 0; i < buf.size(); ++i) {
+/// Scans on from where the last call stopped for the end of the head ("\r\n\r\n"), noting the
+/// end of the start line on the way. Rejects bare LF and bare CR as soon as they appear. Each byte
+/// is looked at once however the head is split across reads: every check looks back, never ahead,
+/// so a CR at the end of the buffer is judged when the byte after it arrives.
+void scan_head(std::string_view buf, HeadScan& scan, bool& bare) {
+    bare = false;
+    if (scan.scanned > buf.size()) {
+        scan = HeadScan{};  // a different buffer: start over rather than index past its end
+    }
+    for (std::size_t i = scan.scanned; i < buf.size(); ++i) {
         const char c = buf[i];
+        const char prev = i > 0 ? buf[i - 1] : '\0';
+        ++scan.work;
+        if (prev == '\r' && c != '\n') {
+            bare = true;  // bare CR is just as ambiguous as bare LF
+            scan.scanned = i;
+            return;
+        }
         if (c == '\n') {
-            if (i == 0 || buf[i - 1] != '\r') {
-                bare_lf = true;
-                return std::string_view::npos;
+            if (prev != '\r') {
+                bare = true;
+                scan.scanned = i;
+                return;
+            }
+            if (scan.first_eol == std::string_view::npos) {
+                scan.first_eol = i - 1;
             }
             if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
-                return i + 1;
+                scan.end = i + 1;
+                scan.scanned = i + 1;
+                return;
             }
-        } else if (c == '\r' && i + 1 < buf.size() && buf[i + 1] != '\n') {
-            bare_lf = true;  // bare CR is just as ambiguous
-            return std::string_view::npos;
         }
     }
-    return std::string_view::npos;
+    scan.scanned = buf.size();
 }
 
 bool parse_version(std::string_view v, int& minor) {
@@ -206,16 +221,24 @@ ParseStatus resolve_framing(bool is_request, MessageHead& out, ParseError& err) 
 }
 
 ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_request,
-                        MessageHead& out, std::size_t& consumed, ParseError& err) {
+                        MessageHead& out, std::size_t& consumed, ParseError& err, HeadScan* resume) {
     const int bad = is_request ? 400 : 502;
+    HeadScan fresh;
+    HeadScan& scan = resume != nullptr ? *resume : fresh;
+    if (scan.end != std::string_view::npos && scan.end > buf.size()) {
+        scan = HeadScan{};
+    }
     bool bare = false;
-    const auto end = find_head_end(buf, bare);
+    if (scan.end == std::string_view::npos) {
+        scan_head(buf, scan, bare);
+    }
     if (bare) {
         return fail(err, bad, "invalid_framing", "bare CR or LF in the message head");
     }
+    const std::size_t end = scan.end;
     if (end == std::string_view::npos) {
-        const auto first_eol = buf.find("\r\n");
-        const std::size_t line_len = first_eol == std::string_view::npos ? buf.size() : first_eol;
+        const std::size_t line_len =
+            scan.first_eol == std::string_view::npos ? buf.size() : scan.first_eol;
         if (line_len > limits.max_start_line) {
             return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
                               : fail(err, 502, "invalid_response", "the status line is too long");
@@ -227,7 +250,7 @@ ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_
         }
         return ParseStatus::incomplete;
     }
-    if (const auto first = buf.find("\r\n"); first > limits.max_start_line) {
+    if (scan.first_eol > limits.max_start_line) {
         return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
                           : fail(err, 502, "invalid_response", "the status line is too long");
     }
@@ -327,13 +350,13 @@ bool MessageHead::has(std::string_view name) const noexcept {
 }
 
 ParseStatus parse_request_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
-                               std::size_t& consumed, ParseError& err) {
-    return head_common(buf, limits, true, out, consumed, err);
+                               std::size_t& consumed, ParseError& err, HeadScan* scan) {
+    return head_common(buf, limits, true, out, consumed, err, scan);
 }
 
 ParseStatus parse_response_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
-                                std::size_t& consumed, ParseError& err) {
-    return head_common(buf, limits, false, out, consumed, err);
+                                std::size_t& consumed, ParseError& err, HeadScan* scan) {
+    return head_common(buf, limits, false, out, consumed, err, scan);
 }
 
 std::size_t ChunkedDecoder::fail(std::string message) {

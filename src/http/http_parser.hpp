@@ -54,13 +54,25 @@ struct HeadLimits {
     std::size_t max_headers = 100;
 };
 
+/// How far a head arriving in pieces has been scanned. Passed back on every call for the same
+/// growing buffer (bytes only appended), it makes a head sent one byte per packet cost each byte
+/// once instead of a rescan from byte 0 per read. Reset it (`= {}`) when the buffer's front is
+/// erased, i.e. for the next head.
+struct HeadScan {
+    std::size_t scanned = 0;                        ///< bytes already checked
+    std::size_t first_eol = std::string_view::npos;  ///< offset of the start line's CRLF
+    std::size_t end = std::string_view::npos;        ///< length of the head once its end is seen
+    std::uint64_t work = 0;                          ///< bytes examined in total (for tests)
+};
+
 /// Looks for a complete head at the start of `buf`. On `done`, `out` holds the parsed head and
 /// `consumed` its length including the blank line. `incomplete` means read more bytes (unless
-/// the buffer already exceeds the limits, which is reported as an error).
+/// the buffer already exceeds the limits, which is reported as an error). With `scan`, the search
+/// resumes where the previous call for the same buffer stopped.
 ParseStatus parse_request_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
-                               std::size_t& consumed, ParseError& err);
+                               std::size_t& consumed, ParseError& err, HeadScan* scan = nullptr);
 ParseStatus parse_response_head(std::string_view buf, const HeadLimits& limits, MessageHead& out,
-                                std::size_t& consumed, ParseError& err);
+                                std::size_t& consumed, ParseError& err, HeadScan* scan = nullptr);
 
 /// Incremental decoder for `Transfer-Encoding: chunked` bodies. Feed bytes split anywhere; the
 /// payload is appended to `out`. Strict per RFC 9112 §7.1: hex sizes without sign, prefix or

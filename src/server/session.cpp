@@ -381,13 +381,15 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             http1::MessageHead head;
             std::size_t consumed = 0;
             http1::ParseError perr;
+            http1::HeadScan scan;  // a head trickling in is scanned once, not per read
             bool started = !link->inbuf.empty();
             // A new connection gets header_timeout for its first request: a client that connects
             // and sends nothing must not hold a descriptor for the keep-alive idle time.
             link->deadline.expires_after(started || served == 0 ? sc.header_timeout : sc.idle_timeout);
             bool done = false;
             while (!done) {
-                const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr);
+                const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr,
+                                                          &scan);
                 if (st == http1::ParseStatus::done) {
                     done = true;
                     break;

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+
 #include "http/http_parser.hpp"
 
 namespace sluice::http1 {
@@ -8,7 +11,7 @@ namespace {
 using namespace std::string_literals;
 
 struct Parsed {
-    ParseStatus status;
+    ParseStatus status = ParseStatus::incomplete;
     MessageHead head;
     ParseError error;
     std::size_t consumed = 0;
@@ -107,6 +110,48 @@ TEST(Framing, A6_OversizedHeadsGetTheirStatus) {
     many += "\r\n";
     p.status = parse_request_head(many, HeadLimits{}, p.head, p.consumed, p.error);
     EXPECT_EQ(p.error.status, 431);
+}
+
+/// Feeds `raw` one byte at a time into a growing buffer, as a client sending one byte per packet
+/// would, and returns the last status with the parser work the resumable scan counted.
+std::pair<Parsed, std::uint64_t> trickle(std::string_view raw, HeadLimits limits = {}) {
+    Parsed p;
+    HeadScan scan;
+    std::string buf;
+    for (const char c : raw) {
+        buf += c;
+        p.status = parse_request_head(buf, limits, p.head, p.consumed, p.error, &scan);
+        if (p.status != ParseStatus::incomplete) {
+            break;
+        }
+    }
+    return {std::move(p), scan.work};
+}
+
+TEST(Framing, A6_AHeadSentOneByteAtATimeCostsEachByteOnce) {
+    std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n";
+    while (head.size() < 16000) {
+        head += "X-Pad: " + std::string(190, 'p') + "\r\n";
+    }
+    head += "Content-Length: 0\r\n\r\n";
+    ASSERT_LT(head.size(), 16384u);
+    const auto [p, work] = trickle(head);
+    ASSERT_EQ(p.status, ParseStatus::done) << p.error.message;
+    EXPECT_EQ(p.consumed, head.size());
+    EXPECT_EQ(p.head.find("content-length"), "0");
+    // Linear: every byte looked at once. A rescan from byte 0 per read would be ~n^2/2 (128 M).
+    EXPECT_LE(work, head.size());
+
+    // Judged the same as in one piece: a CR last in one read, a non-LF first in the next.
+    EXPECT_EQ(trickle("GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n").first.error.code, "invalid_framing");
+    EXPECT_EQ(trickle("GET / HTTP/1.1\nHost: x\r\n\r\n").first.error.code, "invalid_framing");
+    HeadLimits small;
+    small.max_head_bytes = 1024;
+    small.max_start_line = 512;
+    EXPECT_EQ(trickle("GET /" + std::string(600, 'a') + " HTTP/1.1\r\n", small).first.error.status, 414);
+    const auto [big, big_work] = trickle("GET / HTTP/1.1\r\nX: " + std::string(4000, 'a'), small);
+    EXPECT_EQ(big.error.status, 431);
+    EXPECT_LE(big_work, 1100u);  // stopped at the limit, not at the end of what was sent
 }
 
 TEST(Framing, A7_ExpectContinueIsRecognised) {
