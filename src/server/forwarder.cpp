@@ -377,12 +377,15 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
         kind = FailKind::other;
         bool any_byte = !conn.inbuf.empty();
         bool retry = false;
+        http1::HeadScan scan;  // a head trickling in is scanned once, not per read
         while (true) {
             std::size_t consumed = 0;
             http1::ParseError perr;
-            const auto st = http1::parse_response_head(conn.inbuf, limits, head, consumed, perr);
+            const auto st =
+                http1::parse_response_head(conn.inbuf, limits, head, consumed, perr, &scan);
             if (st == http1::ParseStatus::done) {
                 conn.inbuf.erase(0, consumed);
+                scan = {};
                 if (head.status >= 100 && head.status < 200) {
                     if (head.status == 101) {
                         co_return GatewayError::upstream_error("Provider '" + provider.name() +
