@@ -147,15 +147,21 @@ net::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
             co_return a;
         }
         // Wait for a release or an idle connection (woken by release_slot/put_idle/sweep).
-        Waiter w(ex_);
+        Waiter w(ex_, g.waiters);
         w.timer.expires_at(until);
-        g.waiters.push_back(&w);
-        const auto pos = std::prev(g.waiters.end());
         co_await w.timer.async_wait(use_nothrow);
         if (!w.woken) {
-            groups_[key_id].waiters.erase(pos);
-            co_return a;  // timed out
+            co_return a;  // timed out; ~Waiter takes it off the queue
         }
+    }
+}
+
+ConnectionPool::Waiter::Waiter(const net::any_io_executor& ex, std::list<Waiter*>& q)
+    : timer(ex), queue(&q), pos(q.insert(q.end(), this)) {}
+
+ConnectionPool::Waiter::~Waiter() {
+    if (!woken) {
+        queue->erase(pos);
     }
 }
 
@@ -205,6 +211,14 @@ void ConnectionPool::close_all() {
         g.live -= std::min(g.live, g.idle.size());
         g.idle.clear();
     }
+}
+
+std::size_t ConnectionPool::waiting_count() const noexcept {
+    std::size_t n = 0;
+    for (const auto& [id, g] : groups_) {
+        n += g.waiters.size();
+    }
+    return n;
 }
 
 std::size_t ConnectionPool::idle_count() const noexcept {

@@ -103,14 +103,25 @@ public:
     void close_all();
 
     std::size_t idle_count() const noexcept;
+    /// Coroutines queued in acquire() for a slot, over every key.
+    std::size_t waiting_count() const noexcept;
     std::uint64_t connections_opened() const noexcept { return opened_; }
     void note_opened() noexcept { ++opened_; }
     const net::any_io_executor& executor() const noexcept { return ex_; }
 
 private:
+    /// A coroutine queued in acquire(). It registers itself on construction and, unless a
+    /// wake-up already took it off the queue, unregisters on destruction: a frame destroyed while
+    /// suspended (its io_context torn down at shutdown) leaves no dangling pointer behind for the
+    /// next release_slot to wake.
     struct Waiter {
-        explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
+        Waiter(const net::any_io_executor& ex, std::list<Waiter*>& queue);
+        ~Waiter();
+        Waiter(const Waiter&) = delete;
+        Waiter& operator=(const Waiter&) = delete;
         net::steady_timer timer;
+        std::list<Waiter*>* queue;
+        std::list<Waiter*>::iterator pos;
         bool woken = false;
     };
     struct Group {
