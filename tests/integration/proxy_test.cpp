@@ -505,6 +505,34 @@ TEST(Upstream, E2_UntrustedCertificateGives502TlsError) {
     EXPECT_EQ(up.request_count(), 0u);  // the key never left
 }
 
+TEST(Upstream, E3_AnEofDelimitedBodyCutWithoutTlsCloseNotifyIs502NotAnAnswer) {
+    MockUpstreamOptions o;
+    o.cert_file = test_certs().server_cert;
+    o.key_file = test_certs().server_key;
+    MockUpstream up(o);
+    const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+                          "\"\n    api_key: \"" + kProviderKey + "\"\n    ca_file: \"" + test_certs().ca_cert +
+                          "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
+                          "    retries: {attempts: 1}\n";
+    Gateway gw(y);
+    Client c(gw.port());
+    // A JSON body with no Content-Length ends at EOF. Cut without close_notify, anyone on the
+    // path could have ended it early, so it is not passed on as the answer.
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        R"({"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,)"
+        R"("message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]})";
+    up.enqueue_raw(answer);
+    auto r = c.post_json("/v1/chat/completions", chat(false));
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_disconnect") << r.body;
+    // The same bytes ended by close_notify are a complete answer.
+    up.enqueue_raw(answer, true);
+    r = c.post_json("/v1/chat/completions", chat(false));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "hi") << r.body;
+}
+
 TEST(Upstream, ModelsListsExactRoutesAndFilteredProviderModels) {
     MockUpstream up;
     const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +

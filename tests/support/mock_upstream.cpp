@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -54,7 +55,9 @@ struct MockUpstream::Impl {
     std::atomic<std::size_t> request_total{0};
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
-    std::deque<std::string> raw_queue;  ///< exact bytes for the next requests (then close)
+    /// Exact bytes for the next requests (then close), and whether a TLS close_notify precedes
+    /// the close.
+    std::deque<std::pair<std::string, bool>> raw_queue;
     std::deque<std::pair<std::string, int>> scripts;  ///< directives, remaining uses
     std::vector<std::string> cycle;
     std::size_t cycle_pos = 0;
@@ -123,16 +126,22 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         impl.recorded.push_back(std::move(r));
     }
     std::string raw;
+    bool close_notify = false;
     {
         std::lock_guard lock(impl.mutex);
         if (!impl.raw_queue.empty()) {
-            raw = std::move(impl.raw_queue.front());
+            std::tie(raw, close_notify) = std::move(impl.raw_queue.front());
             impl.raw_queue.pop_front();
         }
     }
     if (!raw.empty()) {
         co_await write_raw(stream, raw);
-        hard_close(stream);
+        if constexpr (requires { stream.async_shutdown(nothrow); }) {
+            if (close_notify) {
+                co_await stream.async_shutdown(nothrow);  // an orderly TLS end
+            }
+        }
+        hard_close(stream);  // without close_notify: the TCP connection just ends
         co_return false;
     }
     std::string target(req.target());
@@ -559,9 +568,9 @@ void MockUpstream::set_default(std::string directives) {
     impl_->default_directives = std::move(directives);
 }
 
-void MockUpstream::enqueue_raw(std::string bytes) {
+void MockUpstream::enqueue_raw(std::string bytes, bool close_notify) {
     std::lock_guard lock(impl_->mutex);
-    impl_->raw_queue.push_back(std::move(bytes));
+    impl_->raw_queue.emplace_back(std::move(bytes), close_notify);
 }
 
 void MockUpstream::clear() {

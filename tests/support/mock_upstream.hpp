@@ -66,8 +66,9 @@ public:
     void clear();
     void stop();
     /// The next request is answered with exactly these bytes (status line, headers, body), then
-    /// the connection closes. For golden fixtures and malformed answers.
-    void enqueue_raw(std::string bytes);
+    /// the connection closes. For golden fixtures and malformed answers. Over TLS the close
+    /// comes without close_notify (a truncation) unless `close_notify` is set.
+    void enqueue_raw(std::string bytes, bool close_notify = false);
     /// The next `count` requests get these directives (a JSON object's text, e.g.
     /// R"({"status":500})"); queued scripts run in order.
     void script(std::string directives, int count = 1);
