@@ -28,10 +28,12 @@ bool LineQueue::push(std::string line) noexcept {
         }
         bytes_ += line.size() + 1;
         lines_.push_back(std::move(line));
-        const bool first = lines_.size() == 1;
+        // The writer sleeps on an empty queue, or gathers for a moment after its wake-up; one
+        // notify per batch (and one when the queue is half full) keeps pushes off the futex.
+        const bool wake = lines_.size() == 1 || lines_.size() == half_full();
         lock.unlock();
-        if (first) {
-            wake_.notify_one();  // the writer sleeps only on an empty queue
+        if (wake) {
+            wake_.notify_one();
         }
         return true;
     } catch (...) {  // allocation failure: the line is lost, counted, never thrown to a worker
@@ -83,6 +85,10 @@ void LineQueue::run() {
             if (lines_.empty()) {
                 break;  // stopping and everything written
             }
+            // Let the lines of a moment gather, so that a steady trickle (one access line per
+            // request) costs one wake-up and one write per batch rather than per line.
+            wake_.wait_for(lock, kGather,
+                           [this] { return stopping_ || lines_.size() >= half_full(); });
             batch.swap(lines_);
             bytes_ = 0;
         }

@@ -1,10 +1,11 @@
 #pragma once
 
 // Log output off the event loops. Workers hand finished lines to a bounded queue; one writer
-// thread writes them to a file descriptor in batches. A blocked descriptor (a full container
-// log pipe) stalls only the writer: workers never wait on it. When the queue is full a line is
-// dropped and counted, and once a write succeeds again the writer adds one line saying how many
-// were lost.
+// thread writes them to a file descriptor in batches (it lets lines gather for 2 ms after each
+// wake-up, so a steady trickle costs one wake-up per batch). A blocked descriptor (a full
+// container log pipe) stalls only the writer: workers never wait on it. When the queue is full a
+// line is dropped and counted, and once a write succeeds again the writer adds one line saying
+// how many were lost.
 
 #include <atomic>
 #include <chrono>
@@ -46,6 +47,12 @@ public:
     std::uint64_t dropped_total() const noexcept { return dropped_total_.load(); }
 
 private:
+    /// How long the writer lets lines gather after a wake-up before it writes them.
+    static constexpr std::chrono::milliseconds kGather{2};
+
+    std::size_t half_full() const noexcept {
+        return opts_.max_lines / 2 > 0 ? opts_.max_lines / 2 : 1;
+    }
     void run();
     bool write_all(const std::string& bytes) const;
 
