@@ -11,6 +11,7 @@
 
 #include "log/log.hpp"
 #include "runtime/runtime.hpp"
+#include "server/fd_limit.hpp"
 #include "server/server.hpp"
 
 namespace {
@@ -123,7 +124,18 @@ int main(int argc, char** argv) {
                           "may use every route",
                           runtime->config().server.listen);
     }
-
+    {
+        const auto& sc = runtime->config().server;
+        const auto fds = sluice::raise_open_file_limit(
+            sluice::descriptors_needed(sc.max_connections, sluice::workers_for(sc)));
+        if (fds.soft != fds.soft_before) {
+            sluice::log::info("open-file limit raised from {} to its hard limit {}",
+                              fds.soft_before, fds.soft);
+        }
+        if (fds.warning) {
+            sluice::log::warn("{}", *fds.warning);
+        }
+    }
 
     sluice::Server server(runtime);
     try {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "log/log.hpp"
+#include "server/fd_limit.hpp"
 #include "server/session.hpp"
 #include "util/url.hpp"
 
@@ -135,8 +136,14 @@ void Worker::begin_drain() {
     });
 }
 
+std::size_t workers_for(const ServerConfig& sc) noexcept {
+    return sc.threads > 0 ? static_cast<std::size_t>(sc.threads)
+                          : std::max(1U, std::thread::hardware_concurrency());
+}
+
 net::awaitable<void> Worker::accept_loop() {
     const auto max_conns = static_cast<std::int64_t>(runtime()->config().server.max_connections);
+    auto last_accept_warning = std::chrono::steady_clock::time_point{};
     while (!server_.draining()) {
         if (server_.connections.load(std::memory_order_relaxed) >= max_conns) {
             // Above the cap: stop accepting and let the backlog absorb new connections.
@@ -148,7 +155,15 @@ net::awaitable<void> Worker::accept_loop() {
             if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
                 co_return;
             }
-            // EMFILE and friends: back off briefly instead of spinning.
+            // EMFILE and friends: the connection stays in the backlog while accept pauses
+            // (instead of spinning on an error that repeats until a descriptor is freed).
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_accept_warning >= std::chrono::seconds(10)) {
+                last_accept_warning = now;
+                log::warn("worker {}: accept failed ({}); pausing accepts (open-file limit {}, "
+                          "server.max_connections {})",
+                          index_, ec.message(), open_file_limit(), max_conns);
+            }
             co_await net::steady_timer(ioc_, std::chrono::milliseconds(50)).async_wait(use_nothrow);
             continue;
         }
@@ -226,8 +241,7 @@ void Server::start() {
     if (ec) {
         throw std::runtime_error("listen address '" + sc.listen + "' is not an IP address");
     }
-    const std::size_t threads = sc.threads > 0 ? static_cast<std::size_t>(sc.threads)
-                                               : std::max(1U, std::thread::hardware_concurrency());
+    const std::size_t threads = workers_for(sc);
     for (std::size_t i = 0; i < threads; ++i) {
         workers_.push_back(std::make_unique<Worker>(*this, i));
     }

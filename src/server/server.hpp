@@ -94,6 +94,9 @@ private:
     std::thread thread_;
 };
 
+/// Workers the server runs for `sc.threads` (0 = one per core).
+std::size_t workers_for(const ServerConfig& sc) noexcept;
+
 /// The HTTP server: binds the listen address (one SO_REUSEPORT acceptor per worker), runs the
 /// workers, and drains gracefully: stop accepting, /readyz 503, in-flight requests finish until
 /// drain_timeout, then stop.

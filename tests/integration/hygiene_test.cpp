@@ -1,9 +1,17 @@
 // Connection hygiene: what a silent client, a signal or a hostile value in a log line can do.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <thread>
+#include <vector>
+
+#include <sys/resource.h>
 
 #include "gateway.hpp"
 #include "http_client.hpp"
@@ -46,6 +54,84 @@ TEST(Hygiene, AHostileModelNameCannotForgeAnAccessLogLine) {
     std::this_thread::sleep_for(200ms);
     const std::string out = p.output();
     EXPECT_EQ(out.find("\n2026-01-01T00:00:00.000Z"), std::string::npos) << out;
+}
+
+/// "Max open files" soft and hard limits from /proc/PID/limits ("" when unreadable).
+std::string open_files_line(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Max open files", 0) == 0) {
+            std::istringstream fields(line.substr(14));
+            std::string soft, hard;
+            fields >> soft >> hard;
+            return soft + " " + hard;
+        }
+    }
+    return "";
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+long cpu_ticks(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 of proc(5)
+        if (i == 14) {
+            utime = std::stol(field);
+        } else if (i == 15) {
+            stime = std::stol(field);
+        }
+    }
+    return utime + stime;
+}
+
+TEST(Hygiene, AtStartTheOpenFileLimitIsRaisedToItsHardLimitAndAShortfallIsNamed) {
+    rlimit saved{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rlimit low = saved;
+    low.rlim_cur = std::min<rlim_t>(256, saved.rlim_max);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);  // inherited by the child
+    // A million connections need two million descriptors: more than any kernel's nr_open.
+    SluiceProcess p("  threads: 1\n  max_connections: 1000000\n", kMockOnly);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ASSERT_TRUE(p.ready()) << p.output();
+    const std::string hard = saved.rlim_max == RLIM_INFINITY ? "unlimited"
+                                                             : std::to_string(saved.rlim_max);
+    EXPECT_EQ(open_files_line(p.pid()), hard + " " + hard);
+    const std::string out = p.output();
+    if (saved.rlim_max > 256) {
+        EXPECT_NE(out.find("open-file limit raised from 256 to its hard limit " + hard),
+                  std::string::npos) << out;
+    }
+    EXPECT_NE(out.find("server.max_connections needs about 2000072 descriptors"),
+              std::string::npos) << out;
+}
+
+TEST(Hygiene, AtTheOpenFileLimitAcceptPausesInsteadOfSpinningAndResumesWhenDescriptorsFree) {
+    SluiceProcess p("  threads: 1\n", kMockOnly);
+    ASSERT_TRUE(p.ready()) << p.output();
+    const std::string cmd = "prlimit --pid " + std::to_string(p.pid()) + " --nofile=48:48";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    // More connections than descriptors: accept() fails with EMFILE, the rest wait in the backlog.
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 80; ++i) {
+        clients.push_back(std::make_unique<Client>(p.port(), 5000ms));
+    }
+    std::this_thread::sleep_for(300ms);
+    const long before = cpu_ticks(p.pid());
+    std::this_thread::sleep_for(1000ms);
+    const long used = cpu_ticks(p.pid()) - before;
+    // A worker spinning on EMFILE burns a whole core (~100 ticks a second); paused, it is idle.
+    EXPECT_LT(used, 30) << "ticks in 1 s at the descriptor limit";
+    EXPECT_NE(p.output().find("accept failed (Too many open files); pausing accepts"),
+              std::string::npos) << p.output();
+    // Descriptors come back: accepting resumes and requests are served again.
+    clients.clear();
+    Client c(p.port(), 5000ms);
+    EXPECT_EQ(c.request("GET", "/healthz").status, 200);
 }
 
 TEST(Hygiene, ABlockedStdoutNeverStallsAWorkerAndTheDroppedLinesAreCountedOnceItDrains) {
