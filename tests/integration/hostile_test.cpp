@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -18,6 +19,8 @@
 #include "sluice_process.hpp"
 
 #include <sluice/request_context.hpp>
+
+#include "aws/eventstream.hpp"
 
 namespace sluice::test {
 namespace {
@@ -420,6 +423,136 @@ TEST(StreamScrub, ProviderKeysInStreamedErrorsNeverReachTheClient) {
             EXPECT_EQ(v.find(c.key), std::string::npos) << k;
         }
         EXPECT_NE(r.body.find("error"), std::string::npos) << c.model << ": " << r.body;
+    }
+}
+
+
+/// Bedrock's binary event stream: the given messages as one HTTP answer.
+std::string bedrock_stream_answer(const std::vector<std::string>& frames) {
+    std::string body;
+    for (const auto& f : frames) {
+        body += f;
+    }
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string bedrock_event(const std::string& type, const std::string& payload) {
+    return aws::encode_message(
+        {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}}, payload);
+}
+
+std::string bedrock_exception(const std::string& type, const std::string& message) {
+    return aws::encode_message({{":message-type", "exception"}, {":exception-type", type},
+                                {":content-type", "application/json"}},
+                               json{{"message", message}}.dump());
+}
+
+TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine) {
+    MockUpstream up;
+    const std::string oai_key = "sk-canary-oai-31c7a0";
+    const std::string ant_key = "sk-ant-canary-c0ffee";
+    const std::string gem_key = "AIzaCanaryGem4242";
+    const std::string aws_id = "AKIACANARY7Q2WX5Z9";
+    const std::string aws_secret = "canary/aws+secret9e8d7c";
+    const std::string aws_token = "IQoJcanarySessionToken5a5a";
+    const std::string plain = "\"http://127.0.0.1:" + std::to_string(up.port()) + "\"";
+    SluiceProcess gw("  threads: 1\n",
+                     "log:\n  level: trace\n  format: json\nproviders:\n"
+                     "  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: \"" + oai_key +
+                         "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" + ant_key +
+                         "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
+                         "\"\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: " + plain +
+                         "\nroutes:\n"
+                         "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
+                         "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
+                         "  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n"
+                         "  - model: \"br-*\"\n    targets: [{provider: br, model: \"anthropic.claude-3-5-haiku-20241022-v1:0\"}]\n"
+                         "    retries: {attempts: 1}\n",
+                     {{"AWS_ACCESS_KEY_ID", aws_id},
+                      {"AWS_SECRET_ACCESS_KEY", aws_secret},
+                      {"AWS_SESSION_TOKEN", aws_token}});
+    ASSERT_TRUE(gw.ready()) << gw.output();
+    const std::vector<std::string> canaries = {oai_key, ant_key, gem_key, aws_id, aws_secret, aws_token};
+    // Each provider echoes its own credentials (the only ones it ever received).
+    const std::string aws_all = aws_id + " " + aws_secret + " " + aws_token;
+    const std::string oai_chunk =
+        R"(data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})"
+        "\n\n";
+    const std::string oai_error = "data: " + json{{"error", {{"message", "bad key " + oai_key}, {"type", "server_error"}}}}.dump() + "\n\n";
+    const std::string ant_error = "event: error\ndata: " +
+                                  json{{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "key " + ant_key}}}}.dump() +
+                                  "\n\n";
+    const std::string gem_chunk = R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})" "\n\n";
+    const std::string gem_error = "data: " + json{{"error", {{"code", 503}, {"message", "key " + gem_key}, {"status", "UNAVAILABLE"}}}}.dump() + "\n\n";
+    const std::string br_start = bedrock_event("messageStart", R"({"role":"assistant"})");
+    const std::string br_delta = bedrock_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hi"}})");
+    const std::string br_error = bedrock_exception("validationException", "The security token " + aws_all + " is invalid");
+    const auto error_json = [](const std::string& key) {
+        return json{{"error", {{"message", "invalid key " + key}, {"type", "invalid_request_error"}}}}.dump();
+    };
+    const std::string ant_error_json =
+        json{{"type", "error"}, {"error", {{"type", "authentication_error"}, {"message", "invalid key " + ant_key}}}}.dump();
+    const auto http_error = [](int status, const std::string& body) {
+        return "HTTP/1.1 " + std::to_string(status) + " Error\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    struct Case {
+        std::string path;
+        std::string model;
+        bool stream;
+        std::string answer;
+    };
+    const std::vector<Case> cases = {
+        // Streamed errors: after the first event went out (committed) and before it (uncommitted).
+        {"/v1/chat/completions", "oai-m", true, sse_answer(oai_chunk + oai_error)},
+        {"/v1/chat/completions", "oai-m", true, sse_answer(oai_error)},
+        {"/v1/messages", "oai-m", true, sse_answer(oai_chunk + oai_error)},
+        {"/v1/chat/completions", "claude-m", true, sse_answer(ant_error)},
+        {"/v1/messages", "claude-m", true, sse_answer(ant_error)},
+        {"/v1/chat/completions", "gemini-m", true, sse_answer(gem_chunk + gem_error)},
+        {"/v1/messages", "gemini-m", true, sse_answer(gem_chunk + gem_error)},
+        {"/v1/chat/completions", "br-m", true, bedrock_stream_answer({br_start, br_delta, br_error})},
+        {"/v1/chat/completions", "br-m", true, bedrock_stream_answer({br_error})},
+        {"/v1/messages", "br-m", true, bedrock_stream_answer({br_start, br_delta, br_error})},
+        // Error answers to non-stream requests.
+        {"/v1/chat/completions", "oai-m", false, http_error(401, error_json(oai_key))},
+        {"/v1/messages", "oai-m", false, http_error(429, error_json(oai_key))},
+        {"/v1/chat/completions", "claude-m", false, http_error(401, ant_error_json)},
+        {"/v1/chat/completions", "gemini-m", false, http_error(400, error_json(gem_key))},
+        {"/v1/chat/completions", "br-m", false, http_error(403, json{{"message", "token " + aws_all}}.dump())},
+        {"/v1/messages", "br-m", false, http_error(400, json{{"message", "token " + aws_all}}.dump())},
+    };
+    for (const auto& c : cases) {
+        up.enqueue_raw(c.answer);
+        Client client(gw.port());
+        const std::string body = c.path == "/v1/messages"
+                                     ? R"({"model":")" + c.model + R"(","max_tokens":64,"stream":)" +
+                                           (c.stream ? "true" : "false") +
+                                           R"(,"messages":[{"role":"user","content":"hi"}]})"
+                                     : R"({"model":")" + c.model + R"(","stream":)" + (c.stream ? "true" : "false") +
+                                           R"(,"messages":[{"role":"user","content":"hi"}]})";
+        const auto r = client.post_json(c.path, body);
+        const std::string where = c.path + " " + c.model + (c.stream ? " stream" : "");
+        EXPECT_GT(r.status, 0) << where;
+        EXPECT_NE(r.body.find("rror"), std::string::npos) << where << ": " << r.body;
+        for (const auto& canary : canaries) {
+            EXPECT_EQ(r.body.find(canary), std::string::npos) << where << " leaked " << canary << ": " << r.body;
+            for (const auto& [k, v] : r.headers) {
+                EXPECT_EQ(v.find(canary), std::string::npos) << where << ": header " << k;
+            }
+        }
+    }
+    EXPECT_EQ(up.request_count(), cases.size());
+    gw.signal(SIGTERM);
+    EXPECT_EQ(gw.wait_exit(), 0);
+    const std::string log = gw.output();
+    EXPECT_NE(log.find("\"msg\":\"access\""), std::string::npos) << log.substr(0, 2000);
+    for (const auto& canary : canaries) {
+        const auto at = log.find(canary);
+        EXPECT_EQ(at, std::string::npos)
+            << "log leaked " << canary << ": "
+            << (at == std::string::npos ? "" : log.substr(at > 300 ? at - 300 : 0, 600));
     }
 }
 
