@@ -448,11 +448,12 @@ std::string bedrock_exception(const std::string& type, const std::string& messag
                                json{{"message", message}}.dump());
 }
 
-TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine) {
+TEST(StreamScrub, CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClientByteAndNoLogLine) {
     MockUpstream up;
     const std::string oai_key = "sk-canary-oai-31c7a0";
     const std::string ant_key = "sk-ant-canary-c0ffee";
     const std::string gem_key = "AIzaCanaryGem4242";
+    const std::string az_key = "0f9e8d7c6b5a4canaryazure";
     const std::string aws_id = "AKIACANARY7Q2WX5Z9";
     const std::string aws_secret = "canary/aws+secret9e8d7c";
     const std::string aws_token = "IQoJcanarySessionToken5a5a";
@@ -461,10 +462,12 @@ TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine
                      "log:\n  level: trace\n  format: json\nproviders:\n"
                      "  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: \"" + oai_key +
                          "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" + ant_key +
+                         "\"\n  az:\n    kind: azure\n    base_url: " + plain + "\n    api_key: \"" + az_key +
                          "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
                          "\"\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: " + plain +
                          "\nroutes:\n"
                          "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
+                         "  - model: \"az-*\"\n    targets: [{provider: az}]\n    retries: {attempts: 1}\n"
                          "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
                          "  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n"
                          "  - model: \"br-*\"\n    targets: [{provider: br, model: \"anthropic.claude-3-5-haiku-20241022-v1:0\"}]\n"
@@ -473,13 +476,14 @@ TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine
                       {"AWS_SECRET_ACCESS_KEY", aws_secret},
                       {"AWS_SESSION_TOKEN", aws_token}});
     ASSERT_TRUE(gw.ready()) << gw.output();
-    const std::vector<std::string> canaries = {oai_key, ant_key, gem_key, aws_id, aws_secret, aws_token};
+    const std::vector<std::string> canaries = {oai_key, az_key, ant_key, gem_key, aws_id, aws_secret, aws_token};
     // Each provider echoes its own credentials (the only ones it ever received).
     const std::string aws_all = aws_id + " " + aws_secret + " " + aws_token;
     const std::string oai_chunk =
         R"(data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})"
         "\n\n";
     const std::string oai_error = "data: " + json{{"error", {{"message", "bad key " + oai_key}, {"type", "server_error"}}}}.dump() + "\n\n";
+    const std::string az_error = "data: " + json{{"error", {{"message", "Access denied due to invalid subscription key " + az_key}, {"code", "401"}}}}.dump() + "\n\n";
     const std::string ant_error = "event: error\ndata: " +
                                   json{{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "key " + ant_key}}}}.dump() +
                                   "\n\n";
@@ -508,6 +512,8 @@ TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine
         {"/v1/chat/completions", "oai-m", true, sse_answer(oai_chunk + oai_error)},
         {"/v1/chat/completions", "oai-m", true, sse_answer(oai_error)},
         {"/v1/messages", "oai-m", true, sse_answer(oai_chunk + oai_error)},
+        {"/v1/chat/completions", "az-m", true, sse_answer(oai_chunk + az_error)},
+        {"/v1/messages", "az-m", true, sse_answer(az_error)},
         {"/v1/chat/completions", "claude-m", true, sse_answer(ant_error)},
         {"/v1/messages", "claude-m", true, sse_answer(ant_error)},
         {"/v1/chat/completions", "gemini-m", true, sse_answer(gem_chunk + gem_error)},
@@ -518,6 +524,7 @@ TEST(StreamScrub, CanaryCredentialsInProviderErrorsReachNoClientByteAndNoLogLine
         // Error answers to non-stream requests.
         {"/v1/chat/completions", "oai-m", false, http_error(401, error_json(oai_key))},
         {"/v1/messages", "oai-m", false, http_error(429, error_json(oai_key))},
+        {"/v1/chat/completions", "az-m", false, http_error(401, error_json(az_key))},
         {"/v1/chat/completions", "claude-m", false, http_error(401, ant_error_json)},
         {"/v1/chat/completions", "gemini-m", false, http_error(400, error_json(gem_key))},
         {"/v1/chat/completions", "br-m", false, http_error(403, json{{"message", "token " + aws_all}}.dump())},
