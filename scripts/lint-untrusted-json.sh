@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Data-plane sources read client requests and provider answers: untrusted JSON. On it no
+# accessor may throw (docs/ARCHITECTURE.md, "No exceptions on the data plane"). This lint fails
+# on the nlohmann calls that throw on a wrong type or a missing key, and on a get_ref<> that no
+# type check guards in the lines just before it. Config loading (src/config, src/runtime) and the
+# reader that implements the checks (src/json) are not data plane.
+# Usage: scripts/lint-untrusted-json.sh [source root]   (exit 1 and one line per finding)
+set -euo pipefail
+root=${1:-$(dirname "$0")/..}
+cd "$root"
+dirs=(src/api src/aws src/http src/log src/net src/providers src/routing src/server src/sse
+      src/stages src/upstream src/util)
+files=$(find "${dirs[@]}" \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null | sort || true)
+[ -n "$files" ] || { echo "lint: no sources under $root"; exit 1; }
+# shellcheck disable=SC2086
+awk '
+  function report(why) { printf "%s:%d: %s: %s\n", FILENAME, FNR, why, $0; bad = 1 }
+  FNR == 1 { delete recent; n = 0 }
+  {
+    code = $0
+    sub(/\/\/.*/, "", code)  # comments do not count
+    if (code ~ /\.get<[^>]*>\(/ || code ~ /\.get_to\(/) report("throwing get<>/get_to");
+    else if (code ~ /\.value\("/) report("value(key, default) throws on a wrong type");
+    else if (code ~ /(^|[^A-Za-z0-9_])(nlohmann::)?(json|Json)::parse\(/) report("throwing json::parse (use json::parse_untrusted)");
+    else if (code ~ /\.at\(/ && code !~ /(^|[^A-Za-z0-9_])r\.at\(/) report("at() throws on a missing key or index (use json::find or the Reader)");
+    if (code ~ /get_ref</) {
+      guarded = (code ~ /is_[a-z_]+\(\)|expect\(/)
+      for (i = 1; i <= 4 && !guarded; i++) if (recent[(n - i) % 4] ~ /is_[a-z_]+\(\)|expect\(/) guarded = 1
+      if (!guarded) report("get_ref<> with no type check in the 4 lines before it");
+    }
+    recent[n % 4] = code; n++
+  }
+  END { exit bad }
+' $files
