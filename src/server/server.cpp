@@ -144,6 +144,7 @@ std::size_t workers_for(const ServerConfig& sc) noexcept {
 net::awaitable<void> Worker::accept_loop() {
     const auto max_conns = static_cast<std::int64_t>(runtime()->config().server.max_connections);
     auto last_accept_warning = std::chrono::steady_clock::time_point{};
+    bool accept_warned = false;
     while (!server_.draining()) {
         if (server_.connections.load(std::memory_order_relaxed) >= max_conns) {
             // Above the cap: stop accepting and let the backlog absorb new connections.
@@ -158,7 +159,8 @@ net::awaitable<void> Worker::accept_loop() {
             // EMFILE and friends: the connection stays in the backlog while accept pauses
             // (instead of spinning on an error that repeats until a descriptor is freed).
             const auto now = std::chrono::steady_clock::now();
-            if (now - last_accept_warning >= std::chrono::seconds(10)) {
+            if (!accept_warned || now - last_accept_warning >= std::chrono::seconds(10)) {
+                accept_warned = true;
                 last_accept_warning = now;
                 log::warn("worker {}: accept failed ({}); pausing accepts (open-file limit {}, "
                           "server.max_connections {})",

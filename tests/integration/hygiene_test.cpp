@@ -4,7 +4,8 @@
 #include <algorithm>
 #include <csignal>
 #include <chrono>
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "gateway.hpp"
 #include "http_client.hpp"
@@ -91,18 +93,26 @@ long cpu_ticks(pid_t pid) {
 TEST(Hygiene, AtStartTheOpenFileLimitIsRaisedToItsHardLimitAndAShortfallIsNamed) {
     rlimit saved{};
     ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    // A million connections need about two million descriptors (2000072 for one worker).
+    constexpr rlim_t kNeeded = 2000072;
     rlimit low = saved;
     low.rlim_cur = std::min<rlim_t>(256, saved.rlim_max);
+    if (saved.rlim_max >= kNeeded) {
+        // A host whose hard limit would fit (systemd raises nr_open to 2^30): lower the hard
+        // limit for the child, which only root can undo for this process afterwards.
+        if (geteuid() != 0) {
+            GTEST_SKIP() << "the hard open-file limit fits a million connections here";
+        }
+        low.rlim_max = 4096;
+    }
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);  // inherited by the child
-    // A million connections need two million descriptors: more than any kernel's nr_open.
     SluiceProcess p("  threads: 1\n  max_connections: 1000000\n", kMockOnly);
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
     ASSERT_TRUE(p.ready()) << p.output();
-    const std::string hard = saved.rlim_max == RLIM_INFINITY ? "unlimited"
-                                                             : std::to_string(saved.rlim_max);
+    const std::string hard = std::to_string(low.rlim_max);
     EXPECT_EQ(open_files_line(p.pid()), hard + " " + hard);
     const std::string out = p.output();
-    if (saved.rlim_max > 256) {
+    if (low.rlim_max > 256) {
         EXPECT_NE(out.find("open-file limit raised from 256 to its hard limit " + hard),
                   std::string::npos) << out;
     }
@@ -113,8 +123,8 @@ TEST(Hygiene, AtStartTheOpenFileLimitIsRaisedToItsHardLimitAndAShortfallIsNamed)
 TEST(Hygiene, AtTheOpenFileLimitAcceptPausesInsteadOfSpinningAndResumesWhenDescriptorsFree) {
     SluiceProcess p("  threads: 1\n", kMockOnly);
     ASSERT_TRUE(p.ready()) << p.output();
-    const std::string cmd = "prlimit --pid " + std::to_string(p.pid()) + " --nofile=48:48";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const rlimit tight{48, 48};
+    ASSERT_EQ(::prlimit(p.pid(), RLIMIT_NOFILE, &tight, nullptr), 0) << std::strerror(errno);
     // More connections than descriptors: accept() fails with EMFILE, the rest wait in the backlog.
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 80; ++i) {

@@ -8,4 +8,6 @@ void bad(const Json& body, const Json& v) {
 
 
     const auto& s = v.get_ref<const std::string&>();
+    auto u = body->at(0);  auto url = std::string("http://x") + body->template get<std::string>();
+    auto w = v->value(key, 0);
 }
