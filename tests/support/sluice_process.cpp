@@ -31,6 +31,27 @@ SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& 
 void SluiceProcess::start(const std::string& server_keys, const std::string& rest,
                           const std::vector<std::pair<std::string, std::string>>& env,
                           int pipe_bytes) {
+    // The port was free when probed; a test running beside this one may take it before the child
+    // binds. The child then exits with "cannot listen on": try another port.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        launch(server_keys, rest, env, pipe_bytes);
+        if (ready_ || !reaped_ || output().find("cannot listen on") == std::string::npos) {
+            return;
+        }
+        pid_ = -1;
+        reaped_ = false;
+        if (pipe_fd_ >= 0) {
+            close(pipe_fd_);
+            pipe_fd_ = -1;
+        }
+        std::remove(config_.c_str());
+        std::remove(output_file_.c_str());
+    }
+}
+
+void SluiceProcess::launch(const std::string& server_keys, const std::string& rest,
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           int pipe_bytes) {
     {
         MockUpstream probe;  // a port that was free a moment ago
         port_ = probe.port();
@@ -67,6 +88,10 @@ void SluiceProcess::start(const std::string& server_keys, const std::string& res
         close(fds[1]);
     }
     for (int i = 0; i < 200 && !ready_ && pid_ > 0; ++i) {
+        if (waitpid(pid_, &reaped_status_, WNOHANG) == pid_) {
+            reaped_ = true;  // it ended during start-up (a config error, a taken port)
+            break;
+        }
         try {
             Client probe(port_);
             ready_ = probe.request("GET", "/readyz").status == 200;
@@ -77,7 +102,7 @@ void SluiceProcess::start(const std::string& server_keys, const std::string& res
 }
 
 SluiceProcess::~SluiceProcess() {
-    if (pid_ > 0) {
+    if (pid_ > 0 && !reaped_) {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
     }
@@ -126,7 +151,7 @@ std::string SluiceProcess::read_pipe(const std::string& until, std::chrono::mill
 }
 
 void SluiceProcess::signal(int sig) const {
-    if (pid_ > 0) {
+    if (pid_ > 0 && !reaped_) {
         kill(pid_, sig);
     }
 }
@@ -135,8 +160,8 @@ int SluiceProcess::wait_exit() {
     if (pid_ <= 0) {
         return -1;
     }
-    int status = 0;
-    const pid_t waited = waitpid(pid_, &status, 0);
+    int status = reaped_status_;
+    const pid_t waited = reaped_ ? pid_ : waitpid(pid_, &status, 0);
     pid_ = -1;
     return waited > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -52,8 +52,12 @@ private:
     std::string output_file_;
     void start(const std::string& server_keys, const std::string& rest,
                const std::vector<std::pair<std::string, std::string>>& env, int pipe_bytes);
+    void launch(const std::string& server_keys, const std::string& rest,
+                const std::vector<std::pair<std::string, std::string>>& env, int pipe_bytes);
 
     pid_t pid_ = -1;
+    bool reaped_ = false;     ///< the child ended during start-up and was waited for
+    int reaped_status_ = 0;
     int pipe_fd_ = -1;  ///< read end of the stdout pipe, or -1
     bool ready_ = false;
 };
