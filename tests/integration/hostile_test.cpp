@@ -448,7 +448,7 @@ std::string bedrock_exception(const std::string& type, const std::string& messag
                                json{{"message", message}}.dump());
 }
 
-TEST(StreamScrub, CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClientByteAndNoLogLine) {
+TEST(StreamScrub, I5_CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClientByteAndNoLogLine) {
     MockUpstream up;
     const std::string oai_key = "sk-canary-oai-31c7a0";
     const std::string ant_key = "sk-ant-canary-c0ffee";

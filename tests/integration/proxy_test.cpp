@@ -505,7 +505,7 @@ TEST(Upstream, E2_UntrustedCertificateGives502TlsError) {
     EXPECT_EQ(up.request_count(), 0u);  // the key never left
 }
 
-TEST(Upstream, E3_AnEofDelimitedBodyCutWithoutTlsCloseNotifyIs502NotAnAnswer) {
+TEST(Upstream, E5_AnEofDelimitedBodyCutWithoutTlsCloseNotifyIs502NotAnAnswer) {
     MockUpstreamOptions o;
     o.cert_file = test_certs().server_cert;
     o.key_file = test_certs().server_key;
