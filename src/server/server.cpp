@@ -76,6 +76,7 @@ Worker::Worker(Server& server, std::size_t index)
       acceptor_(ioc_),
       sweep_timer_(ioc_) {
     pool_ = std::make_unique<ConnectionPool>(ioc_.get_executor());
+    set_runtime(server_.runtime());
 }
 
 Worker::~Worker() {
@@ -84,8 +85,12 @@ Worker::~Worker() {
     pool_->close_all();
 }
 
-std::shared_ptr<const Runtime> Worker::runtime() const {
-    return server_.runtime();
+void Worker::set_runtime(std::shared_ptr<const Runtime> rt) {
+    // An alias owned by a holder of this worker's own: the snapshot lives while any worker's
+    // holder or any request's copy does.
+    auto holder = std::make_shared<const std::shared_ptr<const Runtime>>(std::move(rt));
+    const Runtime* raw = holder->get();
+    runtime_ = std::shared_ptr<const Runtime>(std::move(holder), raw);
 }
 
 void Worker::open_acceptor(const tcp::endpoint& ep) {
@@ -229,6 +234,17 @@ Server::~Server() {
 std::shared_ptr<const Runtime> Server::runtime() const {
     std::lock_guard lock(runtime_mutex_);
     return runtime_;
+}
+
+void Server::publish(std::shared_ptr<const Runtime> rt) {
+    {
+        std::lock_guard lock(runtime_mutex_);
+        runtime_ = rt;
+    }
+    for (auto& w : workers_) {
+        Worker* worker = w.get();
+        net::post(worker->io(), [worker, rt] { worker->set_runtime(rt); });
+    }
 }
 
 void Server::start() {

@@ -62,7 +62,13 @@ public:
     ConnectionPool& pool() noexcept { return *pool_; }
     Server& server() noexcept { return server_; }
     std::size_t index() const noexcept { return index_; }
-    std::shared_ptr<const Runtime> runtime() const;
+    /// The runtime snapshot this worker serves with; worker thread only (or before start()).
+    /// No lock: the copy a request takes increments a control block of this worker's own, so
+    /// workers never contend on one reference count.
+    std::shared_ptr<const Runtime> runtime() const { return runtime_; }
+    /// Replaces the snapshot; requests already running keep the one they took. Worker thread
+    /// only (Server::publish posts it).
+    void set_runtime(std::shared_ptr<const Runtime> rt);
 
     void open_acceptor(const tcp::endpoint& ep);
     std::uint16_t local_port() const;
@@ -84,6 +90,7 @@ private:
 
     Server& server_;
     std::size_t index_;
+    std::shared_ptr<const Runtime> runtime_;
     // Declared before the io_context: coroutine frames still pending when the worker stops are
     // destroyed with the io_context, and their Leases give slots back to this pool.
     std::unique_ptr<ConnectionPool> pool_;
@@ -119,7 +126,13 @@ public:
 
     bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
     bool stopped() const noexcept { return stopped_.load(); }
+    /// The newest published snapshot, for code off the workers (start-up, drain). Requests read
+    /// their worker's copy instead (Worker::runtime), which takes no lock.
     std::shared_ptr<const Runtime> runtime() const;
+    /// Makes `rt` the snapshot for every request that starts from now on: each worker takes it
+    /// on its own thread (a posted message); requests and streams in flight finish on theirs.
+    /// This is what config reload swaps.
+    void publish(std::shared_ptr<const Runtime> rt);
 
     std::atomic<std::int64_t> active_requests{0};
     std::atomic<std::int64_t> connections{0};

@@ -369,12 +369,13 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
     std::size_t served = 0;
     try {
         while (true) {
-            // Snapshot per request: a config reload applies from the next request on.
-            const std::shared_ptr<const Runtime> runtime = worker.runtime();
-            const auto& sc = runtime->config().server;
+            // The limits and timeouts for reading the next head come from the snapshot current
+            // now; the request itself takes a fresh one once its head is in (below).
+            const std::shared_ptr<const Runtime> idle_rt = worker.runtime();
+            const auto& isc = idle_rt->config().server;
             http1::HeadLimits limits;
-            limits.max_head_bytes = sc.max_header_bytes;
-            limits.max_start_line = std::min<std::size_t>(8192, sc.max_header_bytes);
+            limits.max_head_bytes = isc.max_header_bytes;
+            limits.max_start_line = std::min<std::size_t>(8192, isc.max_header_bytes);
 
             // 1. The request head: keep-alive idle time until the first byte, then the header
             //    timeout (absolute) for the rest of it.
@@ -385,7 +386,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             bool started = !link->inbuf.empty();
             // A new connection gets header_timeout for its first request: a client that connects
             // and sends nothing must not hold a descriptor for the keep-alive idle time.
-            link->deadline.expires_after(started || served == 0 ? sc.header_timeout : sc.idle_timeout);
+            link->deadline.expires_after(started || served == 0 ? isc.header_timeout : isc.idle_timeout);
             bool done = false;
             while (!done) {
                 const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr,
@@ -396,7 +397,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 }
                 if (st == http1::ParseStatus::error) {
                     link->deadline.clear();
-                    co_await reject(link, *runtime, perr);
+                    co_await reject(link, *idle_rt, perr);
                     co_return;
                 }
                 if (link->eof || link->read_error || (worker.server().draining() && !started)) {
@@ -407,16 +408,20 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     if (started) {
                         http1::ParseError timeout{408, "request_timeout", "timeout"};
                         link->deadline.clear();
-                        co_await reject(link, *runtime, timeout);
+                        co_await reject(link, *idle_rt, timeout);
                     }
                     co_return;
                 }
                 if (!started && !link->inbuf.empty()) {
                     started = true;
-                    link->deadline.expires_after(sc.header_timeout);
+                    link->deadline.expires_after(isc.header_timeout);
                 }
             }
             link->inbuf.erase(0, consumed);
+            // The request runs on the snapshot current when its head arrived, not on the one
+            // the connection held while it sat idle: a reload in between applies to it.
+            const std::shared_ptr<const Runtime> runtime = worker.runtime();
+            const auto& sc = runtime->config().server;
             // In flight from its head on: a request still uploading its body when the drain
             // begins is waited for and served, not answered 503 or cut when the workers stop.
             ActiveRequest active(worker.server());

@@ -17,8 +17,16 @@ Gateway::Gateway(const std::string& yaml, std::vector<std::unique_ptr<Stage>> ex
     GatewayConfig cfg = load_config_text(yaml);
     cfg.server.listen = "127.0.0.1:0";
     cfg.server.threads = threads;
+    threads_ = threads;
     server_ = std::make_unique<Server>(Runtime::build(std::move(cfg), std::move(extra)));
     server_->start();
+}
+
+void Gateway::publish(const std::string& yaml) {
+    GatewayConfig cfg = load_config_text(yaml);
+    cfg.server.listen = "127.0.0.1:0";
+    cfg.server.threads = threads_;
+    server_->publish(Runtime::build(std::move(cfg)));
 }
 
 Gateway::~Gateway() {

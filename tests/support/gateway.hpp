@@ -20,8 +20,12 @@ public:
     ~Gateway();
     std::uint16_t port() const { return server_->port(); }
     Server& server() { return *server_; }
+    /// Publishes a runtime built from `yaml` (as a config reload will): requests that start
+    /// after the workers took it use it.
+    void publish(const std::string& yaml);
 
 private:
+    int threads_ = 2;
     std::unique_ptr<Server> server_;
 };
 
