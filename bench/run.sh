@@ -36,9 +36,53 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 )
 
 MOCK_PORT=$(free_port); MOCK_TLS_PORT=$(free_port); SLUICE_PORT=$(free_port); NGINX_PORT=$(free_port)
+STATIC_PORT=$(free_port); STATIC_TLS_PORT=$(free_port)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+
+# The static upstream: a second nginx, on the load CPU, answering every chat request with the
+# same fixed bytes (a ~400 B JSON completion, or a 100-event SSE stream with usage), so the
+# upstream costs almost nothing and each proxy's CPU column is its own per-request and per-event
+# work. It is its own instance, not a server block of the nginx under test: that one's CPU is
+# measured, and serving the answers must not be counted as proxying them.
+STATIC_JSON='{"id":"chatcmpl-static","object":"chat.completion","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"A short deterministic answer from the static upstream, about the size of a real reply."},"finish_reason":"stop"}],"usage":{"prompt_tokens":112,"completion_tokens":17,"total_tokens":129}}'
+STATIC_SSE='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+for i in $(seq 1 98); do
+  STATIC_SSE+='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"delta":{"content":"word "},"finish_reason":null}]}\n\n'
+done
+STATIC_SSE+='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+STATIC_SSE+='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[],"usage":{"prompt_tokens":112,"completion_tokens":98,"total_tokens":210}}\n\n'
+STATIC_SSE+='data: [DONE]\n\n'
+mkdir -p "$OUT/static-nginx/logs" "$OUT/static-nginx/www/json/v1/chat" "$OUT/static-nginx/www/sse/v1/chat"
+printf '%s' "$STATIC_JSON" > "$OUT/static-nginx/www/json/v1/chat/completions"
+printf '%b' "$STATIC_SSE" > "$OUT/static-nginx/www/sse/v1/chat/completions"
+cat > "$OUT/static-nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $PWD/$OUT/static-nginx/nginx.pid;
+error_log $PWD/$OUT/static-nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $PWD/$OUT/static-nginx/body;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$STATIC_PORT;
+    listen 127.0.0.1:$STATIC_TLS_PORT ssl;
+    ssl_certificate $PWD/$OUT/certs/srv.pem;
+    ssl_certificate_key $PWD/$OUT/certs/srv.key;
+    root $PWD/$OUT/static-nginx/www;
+    # Static files answer GET only; a POST's 405 is turned into the file (nginx redirects it
+    # internally as a GET).
+    error_page 405 =200 \$uri;
+    location /json/ { default_type application/json; }
+    location /sse/ { default_type text/event-stream; }
+  }
+}
+NGINX
+taskset -c "$LOAD_CPU" nginx -p "$PWD/$OUT/static-nginx" -c "$PWD/$OUT/static-nginx/nginx.conf" \
+  -g 'daemon off;' > "$OUT/static-nginx/stdout.log" 2>&1 &
+pids+=($!)
 
 taskset -c "$LOAD_CPU" "$BUILD_DIR/sluice-mock-upstream" --port "$MOCK_PORT" --tls-port "$MOCK_TLS_PORT" \
   --cert "$OUT/certs/srv.pem" --key "$OUT/certs/srv.key" --threads 1 > "$OUT/mock.log" 2>&1 &
@@ -68,7 +112,27 @@ providers:
   w1: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
   w2: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
   w3: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "sk-bench-provider-key"}
+  static-json: {kind: openai, base_url: "http://127.0.0.1:$STATIC_PORT/json/v1", api_key: "sk-bench-provider-key"}
+  static-sse: {kind: openai, base_url: "http://127.0.0.1:$STATIC_PORT/sse/v1", api_key: "sk-bench-provider-key"}
+  statictls-json:
+    kind: openai
+    base_url: "https://localhost:$STATIC_TLS_PORT/json/v1"
+    api_key: "sk-bench-provider-key"
+    ca_file: "$PWD/$OUT/certs/ca.pem"
+  statictls-sse:
+    kind: openai
+    base_url: "https://localhost:$STATIC_TLS_PORT/sse/v1"
+    api_key: "sk-bench-provider-key"
+    ca_file: "$PWD/$OUT/certs/ca.pem"
 routes:
+  - model: "static-json"
+    targets: [{provider: static-json, model: "mock-gpt-4o"}]
+  - model: "static-sse"
+    targets: [{provider: static-sse, model: "mock-gpt-4o"}]
+  - model: "statictls-json"
+    targets: [{provider: statictls-json, model: "mock-gpt-4o"}]
+  - model: "statictls-sse"
+    targets: [{provider: statictls-sse, model: "mock-gpt-4o"}]
   - model: "wt3"   # routing on the happy path: three weighted targets, breakers on, retries on
     targets:
       - {provider: w1, model: "mock-gpt-4o", weight: 2}
@@ -100,6 +164,8 @@ http {
   proxy_temp_path $PWD/$OUT/nginx/proxy;
   upstream mock_plain { server 127.0.0.1:$MOCK_PORT; keepalive 128; }
   upstream mock_tls { server 127.0.0.1:$MOCK_TLS_PORT; keepalive 128; }
+  upstream static_plain { server 127.0.0.1:$STATIC_PORT; keepalive 128; }
+  upstream static_tls { server 127.0.0.1:$STATIC_TLS_PORT; keepalive 128; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
     keepalive_requests 100000;
@@ -112,6 +178,44 @@ http {
     }
     location /tls/ {
       proxy_pass https://mock_tls/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
+      proxy_ssl_session_reuse on;
+      proxy_buffering off;
+    }
+    location /static-json/ {
+      proxy_pass http://static_plain/json/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_buffering off;
+    }
+    location /static-sse/ {
+      proxy_pass http://static_plain/sse/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_buffering off;
+    }
+    location /statictls-json/ {
+      proxy_pass https://static_tls/json/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
+      proxy_ssl_session_reuse on;
+      proxy_buffering off;
+    }
+    location /statictls-sse/ {
+      proxy_pass https://static_tls/sse/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "Bearer sk-bench-provider-key";
@@ -173,15 +277,16 @@ run_case() { # proxy body upstream conns
   local proxy=$1 body=$2 up=$3 conns=$4 url pidlist
   local name="$proxy-$body-$up-c$conns"
   if [ -n "${BENCH_CASES:-}" ] && ! grep -qw -- "$name" <<<"$BENCH_CASES"; then return; fi
-  local bf="$OUT/$body-$up.json"
-  if [ "$body" = json ]; then echo "${JSON_BODY/MODEL/$up}" > "$bf";
+  local bf="$OUT/$body-$up.json" model=$up
+  case $up in static*) model="$up-$body";; esac  # one static answer per body kind
+  if [ "$body" = json ]; then echo "${JSON_BODY/MODEL/$model}" > "$bf";
   elif [ "$up" = anthropic ]; then echo "$ANTHROPIC_BODY" > "$bf";
-  else echo "${SSE_BODY/MODEL/$up}" > "$bf"; fi
+  else echo "${SSE_BODY/MODEL/$model}" > "$bf"; fi
   lua_for "$bf" "$OUT/$body-$up.lua"
   if [ "$proxy" = sluice ]; then
     url="http://127.0.0.1:$SLUICE_PORT/v1/chat/completions"; pidlist=$(tree_pids "$SLUICE_PID")
   else
-    url="http://127.0.0.1:$NGINX_PORT/$up/v1/chat/completions"; pidlist=$(tree_pids "$(cat "$OUT/nginx/nginx.pid")")
+    url="http://127.0.0.1:$NGINX_PORT/$model/v1/chat/completions"; pidlist=$(tree_pids "$(cat "$OUT/nginx/nginx.pid")")
   fi
   # Warm-up (connections, TLS sessions), then the measured run.
   taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d1s -s "$OUT/$body-$up.lua" "$url" > /dev/null 2>&1 || true
@@ -204,6 +309,16 @@ run_case() { # proxy body upstream conns
 
 for body in json sse; do
   for up in plain tls; do
+    for conns in 1 64; do
+      for proxy in sluice nginx; do
+        run_case "$proxy" "$body" "$up" "$conns"
+      done
+    done
+  done
+done
+# Static upstream: the proxies' own cost, with an upstream that costs almost nothing.
+for body in json sse; do
+  for up in static statictls; do
     for conns in 1 64; do
       for proxy in sluice nginx; do
         run_case "$proxy" "$body" "$up" "$conns"
