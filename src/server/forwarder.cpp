@@ -275,8 +275,10 @@ AttemptTimeouts provider_timeouts(const UpstreamSettings& s) {
 
 /// Opens or reuses a connection, sends the request and reads the response head (1xx skipped).
 /// A reused connection that fails before any response byte is retried once on a fresh one.
-/// On failure `kind` tells the retry policy what happened.
-net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, ClientLink* link,
+/// On failure `kind` tells the retry policy what happened. `rt` is the snapshot the request
+/// runs on (the one `provider` belongs to), never the worker's newest.
+net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, const Runtime& rt,
+                                                           ClientLink* link,
                                                            const Provider& provider,
                                                            const UpstreamRequest& req,
                                                            std::string request_id,
@@ -287,12 +289,11 @@ net::awaitable<std::optional<GatewayError>> start_exchange(Worker& worker, Clien
                                                            FailKind& kind) {
     const UpstreamSettings& s = provider.settings();
     kind = FailKind::connect;
-    const std::shared_ptr<const Runtime> rt = worker.runtime();
     PoolKey key;
     key.tls = s.tls;
     key.host = s.host;
     key.port = s.port;
-    auto* tls = rt->tls_context(&provider);
+    auto* tls = rt.tls_context(&provider);
     key.tls_context = tls;
     const std::string key_id = key.id();
     if (auto bad = check_upstream_request(provider, req, request_id)) {
@@ -866,7 +867,8 @@ struct ModelList {
     std::optional<GatewayError> error;
 };
 
-net::awaitable<ModelList> fetch_model_list(Worker& worker, const Provider& provider,
+net::awaitable<ModelList> fetch_model_list(Worker& worker, const Runtime& rt,
+                                           const Provider& provider,
                                            const UpstreamRequest& req, std::string request_id,
                                            Clock::duration timeout) {
     ModelList out;
@@ -877,8 +879,8 @@ net::awaitable<ModelList> fetch_model_list(Worker& worker, const Provider& provi
     t.connect = std::min(t.connect, timeout);
     t.first_byte = timeout;
     const auto deadline = Clock::now() + timeout;
-    out.error = co_await start_exchange(worker, nullptr, provider, req, request_id, deadline, t,
-                                        lease, head, kind);
+    out.error = co_await start_exchange(worker, rt, nullptr, provider, req, request_id, deadline,
+                                        t, lease, head, kind);
     if (out.error) {
         co_return out;
     }
@@ -897,14 +899,15 @@ net::awaitable<ModelList> fetch_model_list(Worker& worker, const Provider& provi
 
 }  // namespace
 
-net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
+net::awaitable<bool> check_provider(Worker& worker, const Runtime& rt, const Provider& provider,
                                     std::chrono::milliseconds timeout) {
     const auto req = provider.models_request();
     if (provider.local() || !req) {
         co_return true;
     }
     const std::string request_id = "health-check";
-    const ModelList got = co_await fetch_model_list(worker, provider, *req, request_id, timeout);
+    const ModelList got =
+        co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
     const bool ok = !got.error && got.status >= 200 && got.status < 300;
     if (got.error) {
         log::debug("health check of provider '{}': {}", provider.name(), got.error->message);
@@ -914,16 +917,16 @@ net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
     co_return ok;
 }
 
-net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
+net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Runtime& rt,
+                                                         const Provider& provider,
                                                          std::string request_id) {
-    const std::shared_ptr<const Runtime> rt = worker.runtime();
-    const auto cache_key = std::make_pair(rt->generation(), &provider);
+    const auto cache_key = std::make_pair(rt.generation(), &provider);
     {
         std::lock_guard lock(models_cache().mutex);
         auto& entries = models_cache().entries;
         // Entries of replaced runtimes are dropped (their pointers may be reused).
         for (auto it = entries.begin(); it != entries.end();) {
-            it = it->first.first != rt->generation() ? entries.erase(it) : std::next(it);
+            it = it->first.first != rt.generation() ? entries.erase(it) : std::next(it);
         }
         const auto it = entries.find(cache_key);
         if (it != entries.end() && Clock::now() < it->second.first) {
@@ -939,7 +942,8 @@ net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const P
         ids = provider.parse_models(provider.respond_locally(*req).body);
     } else {
         const Clock::duration timeout = provider.settings().first_byte_timeout;
-        const ModelList got = co_await fetch_model_list(worker, provider, *req, request_id, timeout);
+        const ModelList got =
+            co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
         if (got.error) {
             log::warn("listing the models of provider '{}' failed: {}", provider.name(),
                       got.error->message);
@@ -1032,8 +1036,8 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
     Lease lease;
     http1::MessageHead head;
     FailKind kind = FailKind::other;
-    auto err = co_await start_exchange(link.worker, &link, provider, req, ctx.request_id,
-                                       deadline, t, lease, head, kind);
+    auto err = co_await start_exchange(link.worker, ctx.runtime, &link, provider, req,
+                                       ctx.request_id, deadline, t, lease, head, kind);
     ctx.upstream_time += Clock::now() - began;
     if (err) {
         if (err->status == 499) {

@@ -191,7 +191,7 @@ net::awaitable<void> Worker::health_loop(const Provider* provider) {
     unsigned failed = 0;
     net::steady_timer timer(ioc_);
     while (!server_.draining() && cfg != nullptr) {
-        const bool ok = co_await check_provider(*this, *provider, cfg->health_timeout);
+        const bool ok = co_await check_provider(*this, *rt, *provider, cfg->health_timeout);
         passed = ok ? passed + 1 : 0;
         failed = ok ? 0 : failed + 1;
         const bool was_up = up->load();

@@ -303,7 +303,7 @@ net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContex
         }
         for (const Target& t : route.targets) {
             const std::vector<std::string> ids =
-                co_await provider_models(worker, *t.provider, ctx.request_id);
+                co_await provider_models(worker, ctx.runtime, *t.provider, ctx.request_id);
             for (const auto& id : ids) {
                 if (route.matches(id)) {
                     add(id, t.provider->name());

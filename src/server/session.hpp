@@ -42,12 +42,15 @@ net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const Gat
 /// answer. Sets `close` when the client connection must not be reused.
 net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close);
 
-/// One active health check: the provider's model list answers 2xx within `timeout`.
-net::awaitable<bool> check_provider(Worker& worker, const Provider& provider,
+/// One active health check: the provider's model list answers 2xx within `timeout`. `rt` is
+/// the snapshot `provider` belongs to (it holds the provider's TLS context).
+net::awaitable<bool> check_provider(Worker& worker, const Runtime& rt, const Provider& provider,
                                     std::chrono::milliseconds timeout);
 
-/// Model ids a provider offers (cached for a minute per runtime), fetched with its key.
-net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Provider& provider,
+/// Model ids a provider offers (cached for a minute per runtime), fetched with its key, on the
+/// snapshot `rt` that `provider` belongs to.
+net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Runtime& rt,
+                                                         const Provider& provider,
                                                          std::string request_id);
 
 }  // namespace sluice
