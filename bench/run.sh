@@ -152,6 +152,33 @@ taskset -c "$PROXY_CPU" "$BUILD_DIR/sluice" --config "$OUT/sluice.yaml" > "$OUT/
 SLUICE_PID=$!
 pids+=($SLUICE_PID)
 
+# One proxying location per upstream: nginx as a plain reverse proxy, keep-alive to the
+# upstream, no buffering, and for https upstreams the same verification sluice does.
+proxy_location() { # path upstream-url
+  local tls=""
+  if [[ $2 == https://* ]]; then
+    tls="
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
+      proxy_ssl_session_reuse on;"
+  fi
+  cat <<LOC
+    location /$1/ {
+      proxy_pass $2;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-bench-provider-key";$tls
+      proxy_buffering off;
+    }
+LOC
+}
+PROXY_LOCATIONS=$(proxy_location plain http://mock_plain/; proxy_location tls https://mock_tls/
+  for body in json sse; do
+    proxy_location "static-$body" "http://static_plain/$body/"
+    proxy_location "statictls-$body" "https://static_tls/$body/"
+  done)
 cat > "$OUT/nginx/nginx.conf" <<NGINX
 worker_processes 1;
 worker_cpu_affinity 1;
@@ -169,63 +196,7 @@ http {
   server {
     listen 127.0.0.1:$NGINX_PORT;
     keepalive_requests 100000;
-    location /plain/ {
-      proxy_pass http://mock_plain/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_buffering off;
-    }
-    location /tls/ {
-      proxy_pass https://mock_tls/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_ssl_server_name on;
-      proxy_ssl_name localhost;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
-      proxy_ssl_session_reuse on;
-      proxy_buffering off;
-    }
-    location /static-json/ {
-      proxy_pass http://static_plain/json/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_buffering off;
-    }
-    location /static-sse/ {
-      proxy_pass http://static_plain/sse/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_buffering off;
-    }
-    location /statictls-json/ {
-      proxy_pass https://static_tls/json/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_ssl_server_name on;
-      proxy_ssl_name localhost;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
-      proxy_ssl_session_reuse on;
-      proxy_buffering off;
-    }
-    location /statictls-sse/ {
-      proxy_pass https://static_tls/sse/;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer sk-bench-provider-key";
-      proxy_ssl_server_name on;
-      proxy_ssl_name localhost;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate $PWD/$OUT/certs/ca.pem;
-      proxy_ssl_session_reuse on;
-      proxy_buffering off;
-    }
+$PROXY_LOCATIONS
   }
 }
 NGINX
