@@ -17,6 +17,7 @@
 #include "json/json_reader.hpp"
 #include "log/log.hpp"
 #include "providers/messages_translate.hpp"
+#include "proxy/router.hpp"
 #include "routing/health.hpp"
 #include "routing/pauses.hpp"
 #include "routing/select.hpp"
@@ -250,14 +251,8 @@ Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
     return a < b ? a : b;
 }
 
-/// How an attempt failed, for the retry policy and the circuit breaker.
-enum class FailKind {
-    connect,  ///< no connection (refused, DNS, TLS, pool exhausted) or the request not fully sent
-    timeout,  ///< connect, first-byte or first-token timeout
-    reset,    ///< the provider closed the connection before answering
-    status,   ///< the provider answered with an error status
-    other,    ///< anything else (invalid answer, cut body, draining): never retried
-};
+using proxy::AttemptFailure;
+using proxy::FailKind;
 
 /// The timeouts of one attempt: the target's, else the route's, else the provider's.
 struct AttemptTimeouts {
@@ -588,15 +583,6 @@ private:
     bool probe_;
     bool measure_;
     bool decided_ = false;
-};
-
-/// An attempt that ended without answering the client: the loop may try again.
-struct AttemptFailure {
-    GatewayError error;
-    FailKind kind = FailKind::other;
-    int status = 0;                            ///< the provider's status (kind status)
-    std::optional<Clock::duration> retry_after;  ///< what the provider asked for
-    bool final = false;  ///< never retried nor sent to a fallback (an account out of quota)
 };
 
 /// A 429 that says the account is out of money or quota: no wait makes it succeed.
@@ -1175,25 +1161,6 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
     co_return std::nullopt;
 }
 
-/// When the target's provider lets this request's model be sent again (<= now: not paused).
-Clock::time_point paused_until(const Target& target, std::string_view client_model,
-                               Clock::time_point now) {
-    return target.pauses ? target.pauses->paused_until(target.upstream_model(client_model), now)
-                         : Clock::time_point::min();
-}
-
-bool retryable(const RetryConfig& r, const AttemptFailure& f) {
-    switch (f.kind) {
-        case FailKind::connect: return r.on_connect_error;
-        case FailKind::timeout: return r.on_timeout;
-        case FailKind::reset: return r.on_reset;
-        case FailKind::status:
-            return std::find(r.on_status.begin(), r.on_status.end(), f.status) != r.on_status.end();
-        case FailKind::other: return false;
-    }
-    return false;
-}
-
 /// Sleeps between attempts. false when the client left or the server is draining meanwhile.
 net::awaitable<bool> pause(ClientLink& link, RequestContext& ctx, Clock::duration d) {
     if (d > Clock::duration::zero()) {
@@ -1212,242 +1179,51 @@ routing::Rng& worker_rng() {
     return rng;
 }
 
-/// The routes a non-retryable failure sends the request to, by its error class.
-const std::vector<const Route*>* class_fallbacks(const Route& route, const GatewayError& e) {
-    switch (routing::classify(e)) {
-        case routing::ErrorClass::context_length_exceeded:
-            return route.on_context_length.empty() ? nullptr : &route.on_context_length;
-        case routing::ErrorClass::content_policy:
-            return route.on_content_policy.empty() ? nullptr : &route.on_content_policy;
-        case routing::ErrorClass::none: break;
-    }
-    return nullptr;
-}
-
 }  // namespace
 
 net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& ctx, bool& close) {
-    constexpr std::size_t kMaxRoutes = 16;  // bounds a chain of fallback routes
-    const Route* primary = ctx.route;
-    const auto total_deadline = ctx.started + primary->config->total_timeout;
-    // Routes to try, in order (no allocation on the happy path).
-    boost::container::small_vector<const Route*, 4> pending{primary};
-    std::size_t next_route = 0;
-    boost::container::small_vector<const Route*, 4> visited;
-    std::optional<AttemptFailure> last;
-    bool final_answer = false;  // `last` must not be retried anywhere (a client error)
-    Clock::time_point earliest_back = Clock::time_point::max();
-    // Why targets were unavailable when no attempt could be made: a provider's Retry-After
-    // pause for the model (the client gets a 429) or an open circuit (503).
-    Clock::time_point earliest_unpaused = Clock::time_point::max();
-    bool unavailable_otherwise = false;
-    bool deadline_hit = false;
-    routing::Rng& rng = worker_rng();
-
-    bool stopped = false;       // the client left or the drain deadline passed during a wait
-    while (next_route < pending.size() && visited.size() < kMaxRoutes && !deadline_hit &&
-           !final_answer && !stopped) {
-        const Route& route = *pending[next_route++];
-        if (std::find(visited.begin(), visited.end(), &route) != visited.end()) {
-            continue;
-        }
-        visited.push_back(&route);
-        const RouteConfig& rc = *route.config;
-        const auto strategy = static_cast<routing::Strategy>(route.strategy);
-        const std::size_t n = route.targets.size();
-        // Per target, within this request: failed here already; skipped for the rest of the
-        // route (its provider asked for a pause longer than retry_after_cap).
-        boost::container::small_vector<char, 8> tried(n, 0);
-        boost::container::small_vector<char, 8> skipped(n, 0);
-        boost::container::small_vector<routing::Candidate, 8> candidates;
-        unsigned used = 0;
-        unsigned retries = 0;
-        Clock::time_point last_failure_at{};
-        const std::vector<const Route*>* by_class = nullptr;
-
-        while (used < rc.retries.attempts) {
-            auto now = Clock::now();
-            if (now >= total_deadline) {
-                deadline_hit = true;
-                break;
-            }
-            candidates.clear();
-            bool any_untried = false;
-            for (std::size_t i = 0; i < n; ++i) {
-                if (skipped[i] || !route.targets[i].health->available(now) ||
-                    paused_until(route.targets[i], ctx.api.model, now) > now) {
-                    continue;
+    const Route& primary = *ctx.route;
+    proxy::AttemptPlan plan(primary, ctx.api.model, ctx.started + primary.config->total_timeout,
+                            worker_rng());
+    for (proxy::Step step = plan.next(Clock::now()); step.kind != proxy::Step::exhausted;
+         step = plan.next(Clock::now())) {
+        if (step.kind == proxy::Step::wait) {
+            if (!co_await pause(*link, ctx, step.until - Clock::now())) {
+                // The client left or the drain deadline passed during the wait.
+                if (!link->gone) {
+                    const auto e = GatewayError::draining();
+                    co_await send_error(*link, ctx, e, true);
+                    close = true;
                 }
-                routing::Candidate c;
-                c.index = i;
-                c.weight = route.targets[i].weight;
-                if (strategy == routing::Strategy::least_latency) {
-                    c.score = route.targets[i].health->latency_score();
-                } else if (strategy == routing::Strategy::least_busy) {
-                    c.in_flight = route.targets[i].health->in_flight.load(std::memory_order_relaxed);
-                }
-                any_untried = any_untried || !tried[i];
-                candidates.push_back(c);
-            }
-            if (any_untried) {
-                // Targets that already failed this request come only after the others.
-                const auto untried_end =
-                    std::remove_if(candidates.begin(), candidates.end(),
-                                   [&tried](const routing::Candidate& c) { return tried[c.index] != 0; });
-                candidates.erase(untried_end, candidates.end());
-            }
-            if (candidates.empty()) {
-                // Every target is open or backing off: wait for the first one back when that
-                // is soon enough, else this route is exhausted.
-                Clock::time_point soonest = Clock::time_point::max();
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (skipped[i]) {
-                        continue;
-                    }
-                    const auto healthy_at = route.targets[i].health->available_at(now);
-                    const auto unpaused_at = paused_until(route.targets[i], ctx.api.model, now);
-                    if (healthy_at > now) {
-                        unavailable_otherwise = true;
-                    } else if (unpaused_at > now) {
-                        earliest_unpaused = std::min(earliest_unpaused, unpaused_at);
-                    }
-                    soonest = std::min(soonest, std::max(healthy_at, unpaused_at));
-                }
-                earliest_back = std::min(earliest_back, soonest);
-                if (soonest == Clock::time_point::max() || soonest - now > rc.retries.retry_after_cap ||
-                    soonest >= total_deadline) {
-                    break;
-                }
-                if (!co_await pause(*link, ctx, soonest - now)) {
-                    stopped = true;
-                    break;
-                }
-                last_failure_at = Clock::time_point{};  // that wait was the backoff
-                continue;
-            }
-            const routing::ChooseOptions options{rc.latency_band, rc.latency_explore};
-            const std::size_t pos = routing::choose(strategy, candidates, rng, options);
-            const std::size_t index = candidates[pos].index;
-            const Target& target = route.targets[index];
-            if (tried[index] && last_failure_at != Clock::time_point{}) {
-                // The same target again: exponential backoff with full jitter first.
-                const auto wait_until = last_failure_at + routing::backoff_delay(rc.retries, retries, rng);
-                if (wait_until >= total_deadline) {
-                    deadline_hit = true;
-                    break;
-                }
-                if (wait_until > now && !co_await pause(*link, ctx, wait_until - now)) {
-                    stopped = true;
-                    break;
-                }
-                now = Clock::now();
-                last_failure_at = Clock::time_point{};
-            }
-            const routing::Admit admit = target.health->admit(now);
-            if (admit == routing::Admit::no) {
-                continue;  // opened meanwhile, or another request took the half-open probe
-            }
-            ++used;
-            retries += tried[index] ? 1 : 0;
-            tried[index] = 1;
-            ctx.error_code.clear();
-            ctx.usage = Usage{};
-            std::optional<AttemptFailure> failure;
-            {
-                AttemptGuard guard(*target.health, admit == routing::Admit::probe,
-                                   strategy == routing::Strategy::least_latency);
-                const auto attempt_began = Clock::now();
-                failure = co_await run_attempt(*link, ctx, route, target, total_deadline, guard, close);
-                ctx.attempts.back().duration = Clock::now() - attempt_began;
-            }
-            if (!failure) {
-                co_return;  // answered
-            }
-            ctx.attempts.back().error =
-                failure->error.code.empty() ? std::to_string(failure->status) : failure->error.code;
-            if (link->gone) {
                 co_return;
             }
-            last_failure_at = Clock::now();
-            last = std::move(failure);
-            if (last->final) {
-                final_answer = true;
-                break;
-            }
-            if (!retryable(rc.retries, *last)) {
-                by_class = class_fallbacks(route, last->error);
-                final_answer = by_class == nullptr;
-                break;
-            }
-            if (last->retry_after && *last->retry_after > rc.retries.retry_after_cap) {
-                skipped[index] = 1;  // the provider wants a longer pause than we wait: move on
-            }
-        }
-        if (stopped) {
-            break;
-        }
-        if (by_class != nullptr) {
-            // An error class with its own routes: those, instead of the generic fallbacks.
-            pending.insert(pending.begin() + static_cast<std::ptrdiff_t>(next_route), by_class->begin(),
-                           by_class->end());
             continue;
         }
-        for (const Route* f : route.fallbacks) {
-            pending.push_back(f);
+        const Target& target = *step.target;
+        ctx.error_code.clear();
+        ctx.usage = Usage{};
+        std::optional<AttemptFailure> failed;
+        {
+            AttemptGuard guard(*target.health, step.probe,
+                               static_cast<routing::Strategy>(step.route->strategy) ==
+                                   routing::Strategy::least_latency);
+            const auto attempt_began = Clock::now();
+            failed = co_await run_attempt(*link, ctx, *step.route, target, plan.deadline(), guard,
+                                          close);
+            ctx.attempts.back().duration = Clock::now() - attempt_began;
         }
-    }
-
-    if (stopped) {
-        if (!link->gone) {
-            const auto e = GatewayError::draining();
-            co_await send_error(*link, ctx, e, true);
-            close = true;
+        if (!failed) {
+            co_return;  // answered, or the client left
         }
-        co_return;
-    }
-    if (last) {
-        if (deadline_hit) {
-            last->error.message += " (retries ended by the route's total deadline of " +
-                                   std::to_string(std::chrono::duration_cast<milliseconds>(
-                                                      primary->config->total_timeout).count()) +
-                                   " ms)";
+        AttemptFailure& failure = *failed;
+        ctx.attempts.back().error =
+            failure.error.code.empty() ? std::to_string(failure.status) : failure.error.code;
+        if (link->gone) {
+            co_return;
         }
-        co_await send_error(*link, ctx, last->error, close);
-        co_return;
+        plan.failed(std::move(failure), Clock::now());
     }
-    if (deadline_hit) {
-        const auto e = GatewayError::upstream_timeout(
-            "The route's total deadline passed before any provider could be tried.");
-        co_await send_error(*link, ctx, e, close);
-        co_return;
-    }
-    if (!unavailable_otherwise && earliest_unpaused != Clock::time_point::max()) {
-        // Only Retry-After pauses stood in the way: the client is rate limited, and its SDK
-        // should raise RateLimitError and back off for the shortest remaining pause.
-        GatewayError e;
-        e.status = 429;
-        e.type = "rate_limit_error";
-        e.code = "rate_limit_exceeded";
-        e.source = ErrorSource::upstream;
-        const auto remaining = earliest_unpaused - Clock::now();
-        const auto secs = std::max<long long>(
-            1, (std::chrono::duration_cast<milliseconds>(remaining).count() + 999) / 1000);
-        e.retry_after = std::to_string(secs);
-        e.message = "The providers of route '" + primary->name + "' asked to wait before model '" +
-                    ctx.api.model + "' is sent again; retry after " + e.retry_after + " s.";
-        co_await send_error(*link, ctx, e, close);
-        co_return;
-    }
-    // No attempt was made: every target's circuit is open (or failing its health check).
-    auto e = GatewayError::upstream_error("No target of route '" + primary->name +
-                                              "' is available: circuits open or providers backing off.",
-                                          "no_available_target");
-    e.status = 503;
-    if (earliest_back != Clock::time_point::max()) {
-        const auto secs =
-            std::chrono::duration_cast<std::chrono::seconds>(earliest_back - Clock::now()).count() + 1;
-        e.retry_after = std::to_string(std::max<long long>(1, secs));
-    }
+    const GatewayError e = plan.final_error(Clock::now());
     co_await send_error(*link, ctx, e, close);
 }
 
