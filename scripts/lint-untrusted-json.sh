@@ -8,8 +8,8 @@
 set -euo pipefail
 root=${1:-$(dirname "$0")/..}
 cd "$root"
-dirs=(src/api src/aws src/http src/log src/net src/providers src/proxy src/routing src/server src/sse
-      src/stages src/upstream src/util)
+dirs=(src/api src/aws src/filters src/http src/log src/net src/providers src/proxy src/routing src/server src/sse
+      src/upstream src/util)
 not_data_plane=(src/config src/json src/runtime)
 # Every directory is either scanned or named as not data plane, so a new one cannot slip past;
 # a listed one that disappears is an error too (LINT_FIXTURE=1: a fixture tree with a few).

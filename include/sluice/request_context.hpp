@@ -65,10 +65,11 @@ struct Attempt {
     int status = 0;
     std::string error;  ///< code of the failure, empty on success
     std::chrono::steady_clock::duration duration{};
+    Usage usage;        ///< what this attempt reported (a failed stream may have some)
 };
 
 /// Everything sluice knows about one API request while it runs. Owned by the downstream session's
-/// coroutine frame; stages read and fill it in pipeline order. Not thread-safe (one worker).
+/// coroutine frame; filters read and fill it in chain order. Not thread-safe (one worker).
 struct RequestContext {
     using Clock = std::chrono::steady_clock;
 
@@ -95,6 +96,12 @@ struct RequestContext {
     Clock::duration upstream_time{};  ///< spent waiting on providers (connect, answer), summed
     Clock::duration retry_wait{};     ///< spent in backoff and Retry-After waits between attempts
     bool client_gone = false;
+    /// The request reached the filter chain: its response head and completion hooks run.
+    bool filtered = false;
+    bool served = false;  ///< a request filter answered it (an error or a served 200)
+
+    /// First value of the named request header (case-insensitive); empty when absent.
+    std::string_view header(std::string_view name) const noexcept;
 };
 
 }  // namespace sluice

@@ -13,7 +13,7 @@
 #include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"
 #include "providers/openai_provider.hpp"
-#include "stages/stages.hpp"
+#include "filters/registry.hpp"
 #include "util/strings.hpp"
 #include "util/url.hpp"
 
@@ -38,16 +38,6 @@ bool Route::matches(std::string_view model) const noexcept {
         return false;  // fallback-only
     }
     return glob ? glob_match(pattern, model) : pattern == model;
-}
-
-net::awaitable<StageResult> Pipeline::run(RequestContext& ctx) const {
-    for (const auto& stage : stages_) {
-        StageResult result = co_await stage->on_request(ctx);
-        if (result.reply) {
-            co_return result;
-        }
-    }
-    co_return StageResult::next();
 }
 
 namespace {
@@ -93,7 +83,7 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg) {
 }
 
 std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
-                                              std::vector<std::unique_ptr<Stage>> extra) {
+                                              std::vector<std::shared_ptr<const Filter>> extra) {
     std::shared_ptr<Runtime> rt(new Runtime());
     static std::atomic<std::uint64_t> generations{0};
     rt->generation_ = generations.fetch_add(1) + 1;
@@ -233,11 +223,9 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
     for (auto& kc : rt->cfg_.keys) {
         kc.key.clear();
     }
-    auto stages = make_stages();
-    for (auto& s : extra) {
-        stages.push_back(std::move(s));
-    }
-    rt->pipeline_ = std::make_unique<Pipeline>(std::move(stages));
+    static const SystemClock system_clock;
+    const Services services{system_clock};
+    rt->filters_ = std::make_unique<FilterChain>(build_filters(rt->cfg_, services, std::move(extra)));
     return rt;
 }
 

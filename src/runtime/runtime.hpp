@@ -11,33 +11,23 @@
 #include <sluice/config.hpp>
 #include <sluice/provider.hpp>
 #include <sluice/request_context.hpp>
-#include <sluice/stage.hpp>
+#include <sluice/filter.hpp>
+
+#include "filters/chain.hpp"
 
 namespace sluice {
 
-/// Runs the request stages in order; the first that answers stops the pipeline.
-class Pipeline {
-public:
-    explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {}
-    boost::asio::awaitable<StageResult> run(RequestContext& ctx) const;
-    const std::vector<std::unique_ptr<Stage>>& stages() const noexcept { return stages_; }
-    const std::vector<std::unique_ptr<ChunkHook>>& chunk_hooks() const noexcept { return hooks_; }
-
-private:
-    std::vector<std::unique_ptr<Stage>> stages_;
-    std::vector<std::unique_ptr<ChunkHook>> hooks_;
-};
-
-/// Everything built from one config: providers, TLS contexts, routes, keys and the pipeline.
+/// Everything built from one config: providers, TLS contexts, routes, keys and the filters.
 /// Immutable and shared by all workers through a shared_ptr snapshot: a request keeps the
 /// snapshot it started with.
 class Runtime {
 public:
     /// Builds the runtime; throws ConfigError (e.g. an unreadable ca_file).
     static std::shared_ptr<const Runtime> build(GatewayConfig cfg);
-    /// The same with `extra` stages run after the built-in ones (tests; future plugins).
+    /// The same with `extra` filters after the configured ones, before the access log (tests;
+    /// embedders).
     static std::shared_ptr<const Runtime> build(GatewayConfig cfg,
-                                                std::vector<std::unique_ptr<Stage>> extra);
+                                                std::vector<std::shared_ptr<const Filter>> extra);
 
     const GatewayConfig& config() const noexcept { return cfg_; }
     /// Unique per built runtime in this process (an address may be reused after a reload).
@@ -58,7 +48,7 @@ public:
     /// The up/down flag active health checks keep for a provider; nullptr when it has none.
     std::shared_ptr<std::atomic<bool>> provider_up(const Provider* p) const;
 
-    const Pipeline& pipeline() const noexcept { return *pipeline_; }
+    const FilterChain& filters() const noexcept { return *filters_; }
     /// Notes found while building (disabled providers, routes left without targets).
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
@@ -75,7 +65,7 @@ private:
     std::vector<Route> routes_;
     std::vector<KeyEntry> keys_;
     std::unordered_map<std::string, std::size_t> key_by_digest_;
-    std::unique_ptr<Pipeline> pipeline_;
+    std::unique_ptr<FilterChain> filters_;
     std::vector<std::string> warnings_;
 };
 

@@ -509,26 +509,6 @@ std::string terminal_error_event(const GatewayError& e, Endpoint endpoint) {
     return out;
 }
 
-/// Writes `events` as one HTTP chunk (after `prefix`, the response head on the first write; and,
-/// when `last`, followed by the terminating chunk) in one contiguous buffer.
-net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
-                                 const std::string& events, bool last, std::string& frame) {
-    frame.clear();
-    frame += prefix;
-    if (!events.empty()) {
-        char size_line[24];
-        const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
-        frame.append(size_line, static_cast<std::size_t>(n));
-        frame += events;
-        frame += "\r\n";
-    }
-    if (last) {
-        frame += "0\r\n\r\n";
-    }
-    const std::array<net::const_buffer, 1> bufs{net::buffer(frame)};
-    co_return co_await write_client(link, ctx, bufs);
-}
-
 /// One attempt's claim on its target: in-flight count, breaker verdict, latency sample. The
 /// verdict is given once; an attempt that ends without one (the client left) releases a
 /// half-open probe so the next request probes instead.
@@ -704,9 +684,8 @@ net::awaitable<bool> relay_stream(ClientLink& link, RequestContext& ctx, const P
                 guard->success();
             }
             ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-            add_transparency_headers(ctx, stream_headers);
-            response_prefix = response_head(200, "text/event-stream", std::nullopt, ctx.request_id,
-                                            close, stream_headers);
+            response_prefix =
+                answer_head(ctx, 200, "text/event-stream", std::nullopt, close, std::move(stream_headers));
         }
         if (!committed && failure) {
             ctx.usage = relay->usage();
@@ -797,6 +776,7 @@ net::awaitable<std::optional<AttemptFailure>> answer_local(ClientLink& link, Req
     const auto began = Clock::now();
     LocalResponse resp = provider.respond_locally(req);
     ctx.upstream_time += Clock::now() - began;
+    ctx.runtime.filters().on_upstream_response(ctx, UpstreamResponseHead(provider, resp.status, nullptr));
     if (resp.status >= 400) {
         AttemptFailure f;
         f.error = provider.translate_error(resp.status, resp.body);
@@ -1000,7 +980,7 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
     const Provider& provider = *target.provider;
     const std::string_view upstream_model = target.upstream_model(ctx.api.model);
     const std::size_t attempt_index = ctx.attempts.size();
-    ctx.attempts.push_back(Attempt{&provider, &route, std::string(upstream_model), 0, {}, {}});
+    ctx.attempts.push_back(Attempt{&provider, &route, std::string(upstream_model), 0, {}, {}, {}});
     const auto began = Clock::now();
 
     UpstreamRequest req;
@@ -1009,6 +989,12 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
         guard.neutral();
         AttemptFailure f;
         f.error = std::move(*err);
+        co_return f;
+    }
+    if (auto refused = ctx.runtime.filters().on_upstream_request(ctx, target, req)) {
+        guard.neutral();
+        AttemptFailure f;
+        f.error = std::move(*refused);
         co_return f;
     }
     if (provider.local()) {
@@ -1041,6 +1027,7 @@ net::awaitable<std::optional<AttemptFailure>> run_attempt(ClientLink& link,
         co_return f;
     }
     ctx.attempts[attempt_index].status = head.status;
+    ctx.runtime.filters().on_upstream_response(ctx, UpstreamResponseHead(provider, head.status, &head));
     CancelHook hook(&link, lease.conn.get());
     UpstreamConnection& conn = *lease.conn;
 
@@ -1211,6 +1198,7 @@ net::awaitable<void> forward(std::shared_ptr<ClientLink> link, RequestContext& c
             failed = co_await run_attempt(*link, ctx, *step.route, target, plan.deadline(), guard,
                                           close);
             ctx.attempts.back().duration = Clock::now() - attempt_began;
+            ctx.attempts.back().usage = ctx.usage;
         }
         if (!failed) {
             co_return;  // answered, or the client left

@@ -72,7 +72,7 @@ std::string_view api_path(std::string_view path) {
 
 std::string response_head(int status, std::string_view content_type,
                           std::optional<std::size_t> content_length, std::string_view request_id,
-                          bool close, const ExtraHeaders& extra) {
+                          bool close, const ExtraHeaders& extra, const ResponseHeaders* added) {
     std::string h;
     h.reserve(256);
     h += "HTTP/1.1 ";
@@ -104,6 +104,14 @@ std::string response_head(int status, std::string_view content_type,
         h += ": ";
         h += v;
         h += "\r\n";
+    }
+    if (added != nullptr) {
+        for (const auto& [k, v] : added->fields()) {
+            h += k;
+            h += ": ";
+            h += v;
+            h += "\r\n";
+        }
     }
     if (close) {
         h += "Connection: close\r\n";
@@ -177,15 +185,41 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
     extra.emplace_back("server-timing", timing);
 }
 
+std::string answer_head(const RequestContext& ctx, int status, std::string_view content_type,
+                        std::optional<std::size_t> content_length, bool close, ExtraHeaders extra) {
+    add_transparency_headers(ctx, extra);
+    if (!ctx.filtered) {
+        return response_head(status, content_type, content_length, ctx.request_id, close, extra);
+    }
+    ResponseHeaders added;
+    ctx.runtime.filters().on_response_head(ctx, status, added);
+    return response_head(status, content_type, content_length, ctx.request_id, close, extra, &added);
+}
+
 net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
                                std::string_view content_type, const std::string& body, bool close,
-                               const ExtraHeaders& extra_in) {
+                               const ExtraHeaders& extra) {
     ctx.status = status;
-    ExtraHeaders extra = extra_in;
-    add_transparency_headers(ctx, extra);
-    const std::string head =
-        response_head(status, content_type, body.size(), ctx.request_id, close, extra);
+    const std::string head = answer_head(ctx, status, content_type, body.size(), close, extra);
     const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+    co_return co_await write_client(link, ctx, bufs);
+}
+
+net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
+                                 const std::string& events, bool last, std::string& frame) {
+    frame.clear();
+    frame += prefix;
+    if (!events.empty()) {
+        char size_line[24];
+        const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
+        frame.append(size_line, static_cast<std::size_t>(n));
+        frame += events;
+        frame += "\r\n";
+    }
+    if (last) {
+        frame += "0\r\n\r\n";
+    }
+    const std::array<net::const_buffer, 1> bufs{net::buffer(frame)};
     co_return co_await write_client(link, ctx, bufs);
 }
 
@@ -325,7 +359,26 @@ net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContex
     }
 }
 
-/// The pipeline, then the model list or the forwarder, behind the last-resort handler: an
+/// A 200 a request filter answers with: a JSON body, or a whole event stream in one chunk.
+net::awaitable<void> serve(ClientLink& link, RequestContext& ctx, const ServedResponse& r,
+                           bool& close) {
+    ctx.usage = r.usage;
+    if (!r.stream) {
+        if (!co_await send_body(link, ctx, 200, "application/json", r.body, close)) {
+            close = true;
+        }
+        co_return;
+    }
+    ctx.status = 200;
+    ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+    const std::string head = answer_head(ctx, 200, "text/event-stream", std::nullopt, close, stream_headers);
+    std::string frame;
+    if (!co_await write_chunk(link, ctx, head, r.body, true, frame)) {
+        close = true;
+    }
+}
+
+/// The filters, then the model list or the forwarder, behind the last-resort handler: an
 /// exception (a bug: the data plane reads untrusted input without throwing) becomes a 500
 /// JSON answer when no response byte was sent yet, else a closed connection; the caller still
 /// writes the access-log line.
@@ -333,9 +386,13 @@ net::awaitable<void> dispatch(Worker& worker, std::shared_ptr<ClientLink> link, 
                               std::string_view model_id, bool& close) {
     std::string what;
     try {
-        const StageResult result = co_await ctx.runtime.pipeline().run(ctx);
-        if (result.reply) {
-            co_await send_error(*link, ctx, *result.reply, close);
+        const RequestVerdict verdict = co_await ctx.runtime.filters().on_request(ctx);
+        if (verdict.kind == RequestVerdict::Kind::reject) {
+            ctx.served = true;
+            co_await send_error(*link, ctx, verdict.error, close);
+        } else if (verdict.kind == RequestVerdict::Kind::serve) {
+            ctx.served = true;
+            co_await serve(*link, ctx, verdict.served, close);
         } else if (ctx.endpoint == Endpoint::models) {
             co_await list_models(worker, *link, ctx, model_id, close);
         } else {
@@ -560,6 +617,7 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                     known = false;
                 }
                 ctx.endpoint = endpoint;
+                ctx.filtered = true;
                 if (!known) {
                     std::string msg = "Unknown endpoint: ";
                     msg += method;
@@ -585,7 +643,9 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 if (ctx.client_gone && ctx.status == 0) {
                     ctx.status = 499;
                 }
-                log::access(ctx, method, target.substr(0, q));
+                // Exactly once per request that reached the filters; the access log is last.
+                const Outcome outcome = outcome_of(ctx);
+                runtime->filters().on_complete(ctx, outcome);
             }
             link->busy = false;
             if (close || link->gone || worker.server().draining()) {

@@ -11,6 +11,8 @@
 #include "http/http_parser.hpp"
 #include "server/server.hpp"
 
+#include <sluice/filter.hpp>
+
 namespace sluice {
 
 /// Response headers beyond the fixed ones.
@@ -23,7 +25,16 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra);
 /// Builds a response head. `content_length` nullopt = chunked.
 std::string response_head(int status, std::string_view content_type,
                           std::optional<std::size_t> content_length, std::string_view request_id,
-                          bool close, const ExtraHeaders& extra = {});
+                          bool close, const ExtraHeaders& extra = {},
+                          const ResponseHeaders* added = nullptr);
+/// The head of a request's answer: `extra`, the transparency headers and, once the request
+/// reached the filters, what their response-head hooks add.
+std::string answer_head(const RequestContext& ctx, int status, std::string_view content_type,
+                        std::optional<std::size_t> content_length, bool close, ExtraHeaders extra);
+/// Writes `events` as one HTTP chunk (after `prefix`, the response head on the first write; and,
+/// when `last`, followed by the terminating chunk) in one contiguous buffer.
+net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
+                                 const std::string& events, bool last, std::string& frame);
 
 /// Writes buffers to the client under the write timeout; counts bytes and the first byte.
 /// false when the client is gone or too slow (the connection must then be closed).

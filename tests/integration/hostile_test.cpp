@@ -301,21 +301,22 @@ TEST_F(Catalogue, ArgumentsNested150000DeepAreRefusedWithoutCrashing) {
 namespace sluice::test {
 namespace {
 
-/// A stage with a bug: it throws for requests whose model is "boom".
-class ThrowingStage final : public Stage {
+/// A filter with a bug: it throws for requests whose model is "boom".
+class ThrowingFilter final : public Filter {
 public:
     std::string_view name() const noexcept override { return "throwing"; }
-    boost::asio::awaitable<StageResult> on_request(RequestContext& ctx) const override {
+    unsigned hooks() const noexcept override { return request; }
+    boost::asio::awaitable<RequestVerdict> on_request(RequestContext& ctx) const override {
         if (ctx.api.model == "boom") {
-            throw std::runtime_error("a bug in a stage");
+            throw std::runtime_error("a bug in a filter");
         }
-        co_return StageResult{};
+        co_return RequestVerdict::proceed();
     }
 };
 
 TEST(LastResort, AnExceptionBecomesA500JsonAnswerAndTheServerKeepsServing) {
-    std::vector<std::unique_ptr<Stage>> extra;
-    extra.push_back(std::make_unique<ThrowingStage>());
+    std::vector<std::shared_ptr<const Filter>> extra;
+    extra.push_back(std::make_shared<ThrowingFilter>());
     Gateway gw("providers:\n  mk:\n    kind: mock\nroutes:\n  - model: \"*\"\n    targets: [{provider: mk}]\n",
                std::move(extra));
     Client c(gw.port());

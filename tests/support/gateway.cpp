@@ -6,7 +6,7 @@ namespace sluice::test {
 
 Gateway::Gateway(const std::string& yaml, int threads) : Gateway(yaml, {}, threads) {}
 
-Gateway::Gateway(const std::string& yaml, std::vector<std::unique_ptr<Stage>> extra, int threads) {
+Gateway::Gateway(const std::string& yaml, std::vector<std::shared_ptr<const Filter>> extra, int threads) {
     static const bool logging = [] {
         LogConfig lc;
         lc.level = "warn";

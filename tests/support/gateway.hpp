@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include <sluice/stage.hpp>
+#include <sluice/filter.hpp>
 
 #include "runtime/runtime.hpp"
 #include "server/server.hpp"
@@ -15,8 +15,8 @@ namespace sluice::test {
 class Gateway {
 public:
     explicit Gateway(const std::string& yaml, int threads = 2);
-    /// With `extra` stages after the built-in ones (e.g. one that throws).
-    Gateway(const std::string& yaml, std::vector<std::unique_ptr<Stage>> extra, int threads = 2);
+    /// With `extra` filters after the configured ones, before the access log (test filters).
+    Gateway(const std::string& yaml, std::vector<std::shared_ptr<const Filter>> extra, int threads = 2);
     ~Gateway();
     std::uint16_t port() const { return server_->port(); }
     Server& server() { return *server_; }

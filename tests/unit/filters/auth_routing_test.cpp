@@ -49,12 +49,16 @@ std::optional<GatewayError> run(const Runtime& rt, const std::string& headers, c
     ctx = std::make_unique<RequestContext>(rt, h);
     ctx->api.body = body;
     boost::asio::io_context io;
-    auto fut = boost::asio::co_spawn(io, rt.pipeline().run(*ctx), boost::asio::use_future);
+    auto fut = boost::asio::co_spawn(io, rt.filters().on_request(*ctx), boost::asio::use_future);
     io.run();
     if (out != nullptr) {
         *out = ctx.get();
     }
-    return fut.get().reply;
+    RequestVerdict v = fut.get();
+    if (v.kind == RequestVerdict::Kind::reject) {
+        return v.error;
+    }
+    return std::nullopt;
 }
 
 const std::string kBody = R"({"model":"gpt-4o-mini","messages":[]})";
