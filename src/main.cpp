@@ -11,6 +11,7 @@
 
 #include "log/log.hpp"
 #include "runtime/runtime.hpp"
+#include "proxy/proxy.hpp"
 #include "server/fd_limit.hpp"
 #include "server/server.hpp"
 
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
         }
     }
 
-    sluice::Server server(runtime);
+    sluice::Server server(runtime, sluice::proxy::make_request_handler());
     try {
         server.start();
     } catch (const std::exception& e) {

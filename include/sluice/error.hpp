@@ -23,6 +23,8 @@ struct GatewayError {
 
     /// The body: {"error":{"message","type","param","code"}}.
     std::string to_json() const;
+    /// The same error in Anthropic's shape: {"type":"error","error":{"type":...,"message":...}}.
+    std::string to_anthropic_json() const;
 
     static GatewayError bad_request(std::string message, std::string code = "invalid_request",
                                     std::string param = {});

@@ -481,29 +481,6 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
     return std::nullopt;
 }
 
-std::string anthropic_error_json(const GatewayError& e) {
-    std::string type = "api_error";
-    switch (e.status) {
-        case 400: case 405: case 408: case 414: case 415: case 431: type = "invalid_request_error"; break;
-        case 401: type = "authentication_error"; break;
-        case 403: type = "permission_error"; break;
-        case 404: type = "not_found_error"; break;
-        case 413: type = "request_too_large"; break;
-        case 429: type = "rate_limit_error"; break;
-        case 503: case 529: type = "overloaded_error"; break;
-        default: break;
-    }
-    if (e.code == "insufficient_quota") {
-        type = "billing_error";
-    }
-    std::string out = R"({"error":{"message":)";
-    append_json_string(out, e.message);
-    out += R"(,"type":)";
-    append_json_string(out, type);
-    out += R"(},"type":"error"})";
-    return out;
-}
-
 void ChatToMessagesStream::start(std::string_view id, std::string& out) {
     started_ = true;
     const std::string msg_id = id.rfind("msg_", 0) == 0 ? std::string(id) : "msg_" + std::string(id);

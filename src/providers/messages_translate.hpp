@@ -29,8 +29,6 @@ std::optional<GatewayError> messages_to_chat_request(const nlohmann::json& in, s
 std::optional<GatewayError> chat_to_messages_response(const nlohmann::json& chat, std::string_view model,
                                                       std::string_view provider, nlohmann::json& out,
                                                       Usage& usage);
-/// An error body in Anthropic's shape: {"type":"error","error":{"type":...,"message":...}}.
-std::string anthropic_error_json(const GatewayError& e);
 
 /// OpenAI chat.completion.chunk stream → Anthropic Messages event stream.
 class ChatToMessagesStream : public StreamRelay {

@@ -19,6 +19,7 @@ enum class FailKind {
     reset,    ///< the provider closed the connection before answering
     status,   ///< the provider answered with an error status
     other,    ///< anything else (invalid answer, cut body, draining): never retried
+    client_gone,  ///< the client left meanwhile: nothing more to do for this request
 };
 
 /// An attempt that ended without answering the client: the router may try again.

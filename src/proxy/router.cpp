@@ -35,7 +35,8 @@ bool retryable(const RetryConfig& r, const AttemptFailure& f) {
         case FailKind::reset: return r.on_reset;
         case FailKind::status:
             return std::find(r.on_status.begin(), r.on_status.end(), f.status) != r.on_status.end();
-        case FailKind::other: return false;
+        case FailKind::other:
+        case FailKind::client_gone: return false;
     }
     return false;
 }

@@ -5,7 +5,6 @@
 
 #include "log/log.hpp"
 #include "server/fd_limit.hpp"
-#include "server/session.hpp"
 #include "util/url.hpp"
 
 namespace sluice {
@@ -109,13 +108,7 @@ std::uint16_t Worker::local_port() const {
 void Worker::start() {
     net::co_spawn(ioc_, accept_loop(), net::detached);
     net::co_spawn(ioc_, sweep_loop(), net::detached);
-    if (index_ == 0) {
-        for (const auto& p : runtime()->providers()) {
-            if (runtime()->provider_up(p.get())) {
-                net::co_spawn(ioc_, health_loop(p.get()), net::detached);
-            }
-        }
-    }
+    server_.handler().start_worker(*this);
     thread_ = std::thread([this] { ioc_.run(); });
 }
 
@@ -178,36 +171,6 @@ net::awaitable<void> Worker::accept_loop() {
     }
 }
 
-net::awaitable<void> Worker::health_loop(const Provider* provider) {
-    const std::shared_ptr<const Runtime> rt = runtime();
-    const std::shared_ptr<std::atomic<bool>> up = rt->provider_up(provider);
-    const ProviderConfig* cfg = nullptr;
-    for (const auto& pc : rt->config().providers) {
-        if (pc.name == provider->name()) {
-            cfg = &pc;
-        }
-    }
-    unsigned passed = 0;
-    unsigned failed = 0;
-    net::steady_timer timer(ioc_);
-    while (!server_.draining() && cfg != nullptr) {
-        const bool ok = co_await check_provider(*this, *rt, *provider, cfg->health_timeout);
-        passed = ok ? passed + 1 : 0;
-        failed = ok ? 0 : failed + 1;
-        const bool was_up = up->load();
-        if (was_up && failed >= cfg->health_unhealthy_after) {
-            up->store(false);
-            log::warn("provider '{}' failed {} health checks in a row: its targets take no traffic",
-                      provider->name(), failed);
-        } else if (!was_up && passed >= cfg->health_healthy_after) {
-            up->store(true);
-            log::info("provider '{}' passed its health check: back in rotation", provider->name());
-        }
-        timer.expires_after(cfg->health_interval);
-        co_await timer.async_wait(use_nothrow);
-    }
-}
-
 net::awaitable<void> Worker::sweep_loop() {
     while (!server_.draining()) {
         sweep_timer_.expires_after(std::chrono::seconds(1));
@@ -224,7 +187,8 @@ net::awaitable<void> Worker::sweep_loop() {
     }
 }
 
-Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {}
+Server::Server(std::shared_ptr<const Runtime> runtime, std::shared_ptr<const RequestHandler> handler)
+    : runtime_(std::move(runtime)), handler_(std::move(handler)) {}
 
 Server::~Server() {
     stop_now();

@@ -11,6 +11,7 @@
 #include "net/asio.hpp"
 #include "net/deadline.hpp"
 #include "runtime/runtime.hpp"
+#include "server/request_handler.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace sluice {
@@ -38,6 +39,7 @@ struct ClientLink {
     bool receiving = false;            ///< a request head arrived; its body is being read
     bool gone = false;                 ///< the client left while a request was in flight
     bool drain_abort = false;          ///< the drain deadline passed: end the request now
+    bool close = false;                ///< the connection closes after the current answer
     UpstreamConnection* upstream = nullptr;  ///< cancelled when the client leaves
     net::steady_timer* retry_timer = nullptr;  ///< a wait between attempts; cancelled likewise
     Deadline deadline;
@@ -85,8 +87,6 @@ public:
 private:
     net::awaitable<void> accept_loop();
     net::awaitable<void> sweep_loop();
-    /// Active health checks of one provider (worker 0 runs them all).
-    net::awaitable<void> health_loop(const Provider* provider);
 
     Server& server_;
     std::size_t index_;
@@ -109,7 +109,8 @@ std::size_t workers_for(const ServerConfig& sc) noexcept;
 /// drain_timeout, then stop.
 class Server {
 public:
-    explicit Server(std::shared_ptr<const Runtime> runtime);
+    /// `handler` answers the requests (the proxy); shared by every worker, hence const.
+    Server(std::shared_ptr<const Runtime> runtime, std::shared_ptr<const RequestHandler> handler);
     ~Server();
 
     /// Binds and starts the worker threads. Throws std::runtime_error when the bind fails.
@@ -125,6 +126,7 @@ public:
     void wait();
 
     bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
+    const RequestHandler& handler() const noexcept { return *handler_; }
     bool stopped() const noexcept { return stopped_.load(); }
     /// The newest published snapshot, for code off the workers (start-up, drain). Requests read
     /// their worker's copy instead (Worker::runtime), which takes no lock.
@@ -146,6 +148,7 @@ private:
     void drain_watch();
 
     std::shared_ptr<const Runtime> runtime_;
+    std::shared_ptr<const RequestHandler> handler_;
     mutable std::mutex runtime_mutex_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::uint16_t port_ = 0;

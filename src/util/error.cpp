@@ -28,6 +28,30 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
+std::string GatewayError::to_anthropic_json() const {
+    const GatewayError& e = *this;
+    std::string kind = "api_error";
+    switch (e.status) {
+        case 400: case 405: case 408: case 414: case 415: case 431: kind = "invalid_request_error"; break;
+        case 401: kind = "authentication_error"; break;
+        case 403: kind = "permission_error"; break;
+        case 404: kind = "not_found_error"; break;
+        case 413: kind = "request_too_large"; break;
+        case 429: kind = "rate_limit_error"; break;
+        case 503: case 529: kind = "overloaded_error"; break;
+        default: break;
+    }
+    if (e.code == "insufficient_quota") {
+        kind = "billing_error";
+    }
+    std::string out = R"({"error":{"message":)";
+    append_json_string(out, e.message);
+    out += R"(,"type":)";
+    append_json_string(out, kind);
+    out += R"(},"type":"error"})";
+    return out;
+}
+
 std::string GatewayError::to_json() const {
     std::string out;
     out.reserve(96 + message.size());

@@ -1,6 +1,7 @@
 #include "gateway.hpp"
 
 #include "log/log.hpp"
+#include "proxy/proxy.hpp"
 
 namespace sluice::test {
 
@@ -18,7 +19,8 @@ Gateway::Gateway(const std::string& yaml, std::vector<std::shared_ptr<const Filt
     cfg.server.listen = "127.0.0.1:0";
     cfg.server.threads = threads;
     threads_ = threads;
-    server_ = std::make_unique<Server>(Runtime::build(std::move(cfg), std::move(extra)));
+    server_ = std::make_unique<Server>(Runtime::build(std::move(cfg), std::move(extra)),
+                                       proxy::make_request_handler());
     server_->start();
 }
 

@@ -109,9 +109,9 @@ TEST(MessagesPassthrough, CountsUsageAndChangesNothing) {
 
 TEST(AnthropicErrorShape, MapsStatuses) {
     GatewayError e = GatewayError::unauthorized("no");
-    EXPECT_EQ(anthropic_error_json(e), R"({"error":{"message":"no","type":"authentication_error"},"type":"error"})");
+    EXPECT_EQ(e.to_anthropic_json(), R"({"error":{"message":"no","type":"authentication_error"},"type":"error"})");
     e.status = 529;
-    EXPECT_NE(anthropic_error_json(e).find("overloaded_error"), std::string::npos);
+    EXPECT_NE(e.to_anthropic_json().find("overloaded_error"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,229 @@
+// The client response writer (see client_writer.hpp).
+#include "server/client_writer.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "sse/sse.hpp"
+
+namespace sluice {
+
+namespace {
+
+std::string_view http_date() {
+    thread_local std::time_t cached_second = 0;
+    thread_local char buf[64] = {};
+    const std::time_t now = std::time(nullptr);
+    if (now != cached_second) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_second = now;
+    }
+    return buf;
+}
+
+}  // namespace
+
+std::string response_head(int status, std::string_view content_type,
+                          std::optional<std::size_t> content_length, std::string_view request_id,
+                          bool close, const ExtraHeaders& extra, const ResponseHeaders* added) {
+    std::string h;
+    h.reserve(256);
+    h += "HTTP/1.1 ";
+    h += std::to_string(status);
+    h += ' ';
+    h += boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+    h += "\r\nDate: ";
+    h += http_date();
+    h += "\r\nServer: sluice\r\n";
+    if (!content_type.empty()) {
+        h += "Content-Type: ";
+        h += content_type;
+        h += "\r\n";
+    }
+    if (content_length) {
+        h += "Content-Length: ";
+        h += std::to_string(*content_length);
+        h += "\r\n";
+    } else {
+        h += "Transfer-Encoding: chunked\r\n";
+    }
+    if (!request_id.empty()) {
+        h += "x-request-id: ";
+        h += request_id;
+        h += "\r\n";
+    }
+    for (const auto& [k, v] : extra) {
+        h += k;
+        h += ": ";
+        h += v;
+        h += "\r\n";
+    }
+    if (added != nullptr) {
+        for (const auto& [k, v] : added->fields()) {
+            h += k;
+            h += ": ";
+            h += v;
+            h += "\r\n";
+        }
+    }
+    if (close) {
+        h += "Connection: close\r\n";
+    }
+    h += "\r\n";
+    return h;
+}
+
+net::awaitable<bool> write_client(ClientLink& link, RequestContext& ctx,
+                                  std::span<const net::const_buffer> buffers) {
+    if (link.gone) {
+        co_return false;
+    }
+    link.deadline.expires_after(ctx.runtime.config().server.write_timeout);
+    auto [ec, n] = co_await net::async_write(link.socket, buffers, use_nothrow);
+    link.deadline.clear();
+    ctx.bytes_out += n;
+    if (ctx.first_byte.time_since_epoch().count() == 0 && n > 0) {
+        ctx.first_byte = RequestContext::Clock::now();
+    }
+    if (ec) {
+        link.gone = true;
+        link.close = true;
+        co_return false;
+    }
+    co_return true;
+}
+
+namespace {
+/// A value safe to put in a response header: visible ASCII and spaces only, capped (a model name
+/// comes from the client and may carry "\r\n" through a JSON escape).
+std::string header_safe(std::string_view v) {
+    std::string out;
+    for (const char c : v.substr(0, 200)) {
+        const auto u = static_cast<unsigned char>(c);
+        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+    }
+    return out;
+}
+}  // namespace
+
+void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
+    if (ctx.attempts.empty()) {
+        return;
+    }
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    const auto total = RequestContext::Clock::now() - ctx.started;
+    const auto outside = ctx.upstream_time + ctx.retry_wait;
+    const auto inside = total > outside ? total - outside : RequestContext::Clock::duration{};
+    const Attempt& last = ctx.attempts.back();
+    if (last.provider != nullptr) {
+        extra.emplace_back("x-sluice-provider", header_safe(last.provider->name()));
+    }
+    if (last.route != nullptr && last.route != ctx.route) {
+        extra.emplace_back("x-sluice-route", header_safe(last.route->name));  // a fallback route answered
+    }
+    extra.emplace_back("x-sluice-model", header_safe(last.model));
+    extra.emplace_back("x-sluice-attempts", std::to_string(ctx.attempts.size()));
+    const auto inside_us = duration_cast<microseconds>(inside).count();
+    const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
+    extra.emplace_back("x-sluice-overhead-us", std::to_string(inside_us));
+    char timing[128];
+    int len = std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
+                            static_cast<double>(inside_us) / 1000.0,
+                            static_cast<double>(upstream_us) / 1000.0);
+    if (ctx.retry_wait.count() > 0 && len > 0 && static_cast<std::size_t>(len) < sizeof timing) {
+        const auto wait_us = duration_cast<microseconds>(ctx.retry_wait).count();
+        std::snprintf(timing + len, sizeof timing - static_cast<std::size_t>(len), ", retry-wait;dur=%.3f",
+                      static_cast<double>(wait_us) / 1000.0);
+    }
+    extra.emplace_back("server-timing", timing);
+}
+
+std::string answer_head(const ClientLink& link, const RequestContext& ctx, int status,
+                        std::string_view content_type, std::optional<std::size_t> content_length,
+                        ExtraHeaders extra) {
+    const bool close = link.close;
+    add_transparency_headers(ctx, extra);
+    if (!ctx.filtered) {
+        return response_head(status, content_type, content_length, ctx.request_id, close, extra);
+    }
+    ResponseHeaders added;
+    ctx.runtime.filters().on_response_head(ctx, status, added);
+    return response_head(status, content_type, content_length, ctx.request_id, close, extra, &added);
+}
+
+net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
+                               std::string_view content_type, const std::string& body,
+                               const ExtraHeaders& extra) {
+    ctx.status = status;
+    const std::string head = answer_head(link, ctx, status, content_type, body.size(), extra);
+    const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+    co_return co_await write_client(link, ctx, bufs);
+}
+
+net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
+                                 const std::string& events, bool last, std::string& frame) {
+    frame.clear();
+    frame += prefix;
+    if (!events.empty()) {
+        char size_line[24];
+        const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
+        frame.append(size_line, static_cast<std::size_t>(n));
+        frame += events;
+        frame += "\r\n";
+    }
+    if (last) {
+        frame += "0\r\n\r\n";
+    }
+    const std::array<net::const_buffer, 1> bufs{net::buffer(frame)};
+    co_return co_await write_client(link, ctx, bufs);
+}
+
+net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const GatewayError& err) {
+    ExtraHeaders extra;
+    if (!err.retry_after.empty()) {
+        extra.emplace_back("Retry-After", err.retry_after);
+    }
+    ctx.error_code = err.code;
+    if (err.close_connection) {
+        link.close = true;
+    }
+    // The Anthropic front door answers errors in Anthropic's shape.
+    const std::string body = anthropic_format(ctx.endpoint) ? err.to_anthropic_json() : err.to_json();
+    co_return co_await send_body(link, ctx, err.status, "application/json", body, extra);
+}
+
+std::string terminal_error_event(const GatewayError& e, Endpoint endpoint) {
+    std::string out;
+    if (anthropic_format(endpoint)) {
+        out = "event: error\ndata: " + e.to_anthropic_json() + "\n\n";
+    } else {
+        sse::encode_data(e.to_json(), out);
+    }
+    return out;
+}
+
+std::string stream_head(const ClientLink& link, const RequestContext& ctx) {
+    ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+    return answer_head(link, ctx, 200, "text/event-stream", std::nullopt, std::move(stream_headers));
+}
+
+net::awaitable<void> send_served(ClientLink& link, RequestContext& ctx, const ServedResponse& r) {
+    ctx.usage = r.usage;
+    if (!r.stream) {
+        co_await send_body(link, ctx, 200, "application/json", r.body);
+        co_return;
+    }
+    ctx.status = 200;
+    const std::string head = stream_head(link, ctx);
+    std::string frame;
+    co_await write_chunk(link, ctx, head, r.body, true, frame);
+}
+
+}  // namespace sluice
