@@ -147,6 +147,231 @@ net::awaitable<void> dispatch(Worker& worker, std::shared_ptr<ClientLink> link, 
     ctx.error_code = "internal_error";
 }
 
+/// Reads the next request head into `head` (`consumed`: its bytes in link->inbuf). Keep-alive
+/// idle time until the first byte, then the header timeout (absolute) for the rest of it; a new
+/// connection gets header_timeout for its first request, so a client that connects and sends
+/// nothing does not hold a descriptor for the keep-alive idle time. false: the session ends
+/// (answered 400/408/414/431 where due).
+net::awaitable<bool> read_head(Worker& worker, std::shared_ptr<ClientLink> link, std::size_t served,
+                               http1::MessageHead& head, std::size_t& consumed) {
+    // The limits and timeouts for reading the next head come from the snapshot current now;
+    // the request itself takes a fresh one once its head is in.
+    const std::shared_ptr<const Runtime> idle_rt = worker.runtime();
+    const auto& isc = idle_rt->config().server;
+    http1::HeadLimits limits;
+    limits.max_head_bytes = isc.max_header_bytes;
+    limits.max_start_line = std::min<std::size_t>(8192, isc.max_header_bytes);
+    http1::ParseError perr;
+    http1::HeadScan scan;  // a head trickling in is scanned once, not per read
+    bool started = !link->inbuf.empty();
+    link->deadline.expires_after(started || served == 0 ? isc.header_timeout : isc.idle_timeout);
+    while (true) {
+        const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr, &scan);
+        if (st == http1::ParseStatus::done) {
+            co_return true;
+        }
+        if (st == http1::ParseStatus::error) {
+            link->deadline.clear();
+            co_await reject(link, *idle_rt, perr);
+            co_return false;
+        }
+        if (link->eof || link->read_error || (worker.server().draining() && !started)) {
+            co_return false;
+        }
+        co_await wait_client_read(link);
+        if (link->deadline.expired()) {
+            if (started) {
+                const http1::ParseError timeout{408, "request_timeout", "timeout"};
+                link->deadline.clear();
+                co_await reject(link, *idle_rt, timeout);
+            }
+            co_return false;
+        }
+        if (!started && !link->inbuf.empty()) {
+            started = true;
+            link->deadline.expires_after(isc.header_timeout);
+        }
+    }
+}
+
+/// Reads the request body (Content-Length or chunked) into `body`: 413 before reading when the
+/// declared length is over the limit, 100 Continue when asked for, the body timeout. false: the
+/// session ends (answered where due).
+net::awaitable<bool> read_body(std::shared_ptr<ClientLink> link, const Runtime& rt,
+                               const http1::MessageHead& head, std::string& body) {
+    const auto& sc = rt.config().server;
+    const http1::ParseError too_large{
+        413, "request_too_large", "The request body exceeds " + std::to_string(sc.max_body_bytes) + " bytes."};
+    const http1::ParseError body_timeout{408, "request_timeout", "The request body was not received in time."};
+    if (head.content_length && *head.content_length > sc.max_body_bytes) {
+        link->deadline.clear();
+        co_await reject(link, rt, too_large, *head.content_length);
+        co_return false;
+    }
+    const bool has_body = (head.content_length && *head.content_length > 0) || head.chunked;
+    if (has_body && head.expect_continue && link->inbuf.empty()) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        link->deadline.expires_after(sc.write_timeout);
+        auto [ec, n] = co_await net::async_write(link->socket, net::buffer(kContinue), use_nothrow);
+        if (ec) {
+            co_return false;
+        }
+    }
+    link->deadline.expires_after(sc.body_timeout);
+    http1::ChunkedDecoder decoder;
+    const auto need = static_cast<std::size_t>(head.content_length.value_or(0));
+    while (true) {
+        if (head.chunked) {
+            const auto used = decoder.feed(link->inbuf, body);
+            if (decoder.failed()) {
+                link->deadline.clear();
+                co_await reject(link, rt, decoder.error());
+                co_return false;
+            }
+            link->inbuf.erase(0, used);
+            if (body.size() > sc.max_body_bytes) {
+                link->deadline.clear();
+                co_await reject(link, rt, too_large);
+                co_return false;
+            }
+            if (decoder.done()) {
+                break;
+            }
+        } else if (link->inbuf.size() >= need) {
+            body.assign(link->inbuf, 0, need);
+            link->inbuf.erase(0, need);
+            break;
+        }
+        const BodyWait w = co_await wait_body_bytes(link);
+        if (w == BodyWait::closed) {
+            co_return false;
+        }
+        if (w == BodyWait::timed_out) {
+            link->deadline.clear();
+            co_await reject(link, rt, body_timeout);
+            co_return false;
+        }
+    }
+    link->deadline.clear();
+    co_return true;
+}
+
+/// An API path: its endpoint and the one method it takes; known false for anything else.
+struct ApiRoute {
+    bool known = false;
+    Endpoint endpoint = Endpoint::chat_completions;
+    const char* method = "POST";
+    std::string_view model_id;  ///< GET /models/{id}
+};
+
+ApiRoute api_route(std::string_view path) {
+    static constexpr std::pair<std::string_view, Endpoint> kPost[] = {
+        {"/chat/completions", Endpoint::chat_completions},
+        {"/completions", Endpoint::completions},
+        {"/embeddings", Endpoint::embeddings},
+        {"/messages", Endpoint::messages},
+        {"/messages/count_tokens", Endpoint::count_tokens},
+    };
+    for (const auto& [p, e] : kPost) {
+        if (path == p) {
+            return ApiRoute{true, e, "POST", {}};
+        }
+    }
+    if (path == "/models") {
+        return ApiRoute{true, Endpoint::models, "GET", {}};
+    }
+    if (path.rfind("/models/", 0) == 0 && path.size() > 8) {
+        return ApiRoute{true, Endpoint::models, "GET", path.substr(8)};
+    }
+    return ApiRoute{};
+}
+
+/// /healthz and /readyz: answered by the server itself.
+net::awaitable<void> health_answer(Worker& worker, ClientLink& link, RequestContext& ctx,
+                                   std::string_view path) {
+    static const std::string kOk = "{\"status\":\"ok\"}";
+    static const std::string kReady = "{\"status\":\"ready\"}";
+    static const std::string kDraining = "{\"status\":\"draining\"}";
+    if (ctx.head.method != "GET" && ctx.head.method != "HEAD") {
+        const auto err = GatewayError::method_not_allowed("Use GET.");
+        co_await send_error(link, ctx, err);
+    } else if (path == "/readyz" && worker.server().draining()) {
+        co_await send_body(link, ctx, 503, "application/json", kDraining);
+    } else {
+        const std::string& answer = path == "/healthz" ? kOk : kReady;
+        co_await send_body(link, ctx, 200, "application/json", answer);
+    }
+}
+
+/// An API request: unknown paths (404), wrong methods (405), requests whose head came after the
+/// drain began (503), else the request handler. Then the completion hooks, exactly once.
+net::awaitable<void> api_answer(Worker& worker, std::shared_ptr<ClientLink> link, RequestContext& ctx,
+                                std::string_view path, bool admitted, std::string body) {
+    const ApiRoute route = api_route(path);
+    const std::string_view target = ctx.head.target;
+    const auto q = target.find('?');
+    ctx.endpoint = route.endpoint;
+    ctx.filtered = true;
+    if (!route.known) {
+        std::string msg = "Unknown endpoint: ";
+        msg += ctx.head.method;
+        msg += ' ';
+        msg += target.substr(0, std::min<std::size_t>(q, 200));
+        const auto err = GatewayError::not_found(msg, "unknown_url");
+        co_await send_error(*link, ctx, err);
+    } else if (ctx.head.method != route.method) {
+        ExtraHeaders extra{{"Allow", route.method}};
+        auto err = GatewayError::method_not_allowed(std::string("Use ") + route.method + ".");
+        ctx.error_code = err.code;
+        const std::string body405 = err.to_json();
+        co_await send_body(*link, ctx, 405, "application/json", body405, extra);
+    } else if (!admitted) {  // its head came after the drain began
+        const auto err = GatewayError::draining();
+        link->close = true;
+        co_await send_error(*link, ctx, err);
+    } else {
+        ctx.api.body = std::move(body);
+        co_await dispatch(worker, link, ctx, route.model_id);
+    }
+    ctx.client_gone = link->gone;
+    if (ctx.client_gone && ctx.status == 0) {
+        ctx.status = 499;
+    }
+    // Exactly once per request that reached the filters; the access log is last.
+    const Outcome outcome = outcome_of(ctx);
+    ctx.runtime.filters().on_complete(ctx, outcome);
+}
+
+/// One request whose head and body were read. false: the session ends now.
+net::awaitable<bool> answer(Worker& worker, std::shared_ptr<ClientLink> link, const Runtime& rt,
+                            const http1::MessageHead& head, std::string body, std::size_t head_bytes,
+                            bool admitted) {
+    RequestContext ctx(rt, head);
+    const auto client_id = head.find("x-request-id");
+    ctx.request_id = sane_request_id(client_id) ? std::string(client_id) : random_request_id();
+    ctx.bytes_in = head_bytes + body.size();
+    const std::string_view target = head.target;
+    const std::string_view path = api_path(target.substr(0, target.find('?')));
+    link->busy = true;
+    link->receiving = false;
+    start_client_read(link);  // watch for a disconnect while the request runs
+    if (target.empty() || target.front() != '/') {
+        // Absolute-form, authority-form and '*': sluice is not a forward proxy.
+        const auto err = GatewayError::bad_request("Only origin-form request targets are accepted.",
+                                                   "invalid_request_target");
+        link->close = true;
+        co_await send_error(*link, ctx, err);
+        co_return false;
+    }
+    if (path == "/healthz" || path == "/readyz") {
+        co_await health_answer(worker, *link, ctx, path);
+    } else {
+        co_await api_answer(worker, link, ctx, path, admitted, std::move(body));
+    }
+    link->busy = false;
+    co_return true;
+}
+
 }  // namespace
 
 net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
@@ -157,53 +382,10 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
     std::size_t served = 0;
     try {
         while (true) {
-            // The limits and timeouts for reading the next head come from the snapshot current
-            // now; the request itself takes a fresh one once its head is in (below).
-            const std::shared_ptr<const Runtime> idle_rt = worker.runtime();
-            const auto& isc = idle_rt->config().server;
-            http1::HeadLimits limits;
-            limits.max_head_bytes = isc.max_header_bytes;
-            limits.max_start_line = std::min<std::size_t>(8192, isc.max_header_bytes);
-
-            // 1. The request head: keep-alive idle time until the first byte, then the header
-            //    timeout (absolute) for the rest of it.
             http1::MessageHead head;
             std::size_t consumed = 0;
-            http1::ParseError perr;
-            http1::HeadScan scan;  // a head trickling in is scanned once, not per read
-            bool started = !link->inbuf.empty();
-            // A new connection gets header_timeout for its first request: a client that connects
-            // and sends nothing must not hold a descriptor for the keep-alive idle time.
-            link->deadline.expires_after(started || served == 0 ? isc.header_timeout : isc.idle_timeout);
-            bool done = false;
-            while (!done) {
-                const auto st = http1::parse_request_head(link->inbuf, limits, head, consumed, perr,
-                                                          &scan);
-                if (st == http1::ParseStatus::done) {
-                    done = true;
-                    break;
-                }
-                if (st == http1::ParseStatus::error) {
-                    link->deadline.clear();
-                    co_await reject(link, *idle_rt, perr);
-                    co_return;
-                }
-                if (link->eof || link->read_error || (worker.server().draining() && !started)) {
-                    co_return;
-                }
-                co_await wait_client_read(link);
-                if (link->deadline.expired()) {
-                    if (started) {
-                        http1::ParseError timeout{408, "request_timeout", "timeout"};
-                        link->deadline.clear();
-                        co_await reject(link, *idle_rt, timeout);
-                    }
-                    co_return;
-                }
-                if (!started && !link->inbuf.empty()) {
-                    started = true;
-                    link->deadline.expires_after(isc.header_timeout);
-                }
+            if (!co_await read_head(worker, link, served, head, consumed)) {
+                co_return;
             }
             link->inbuf.erase(0, consumed);
             // The request runs on the snapshot current when its head arrived, not on the one
@@ -215,171 +397,16 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
             ActiveRequest active(worker.server());
             const bool admitted = !worker.server().draining();
             link->receiving = true;
-
-            // 2. The body: 413 before reading when Content-Length is over the limit.
             std::string body;
-            const http1::ParseError too_large{
-                413, "request_too_large",
-                "The request body exceeds " + std::to_string(sc.max_body_bytes) + " bytes."};
-            const http1::ParseError body_timeout{408, "request_timeout",
-                                                 "The request body was not received in time."};
-            if (head.content_length && *head.content_length > sc.max_body_bytes) {
-                link->deadline.clear();
-                co_await reject(link, *runtime, too_large, *head.content_length);
+            if (!co_await read_body(link, *runtime, head, body)) {
                 co_return;
             }
-            const bool has_body = (head.content_length && *head.content_length > 0) || head.chunked;
-            if (has_body && head.expect_continue && link->inbuf.empty()) {
-                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                link->deadline.expires_after(sc.write_timeout);
-                auto [ec, n] = co_await net::async_write(link->socket, net::buffer(kContinue),
-                                                         use_nothrow);
-                if (ec) {
-                    co_return;
-                }
-            }
-            link->deadline.expires_after(sc.body_timeout);
-            if (head.content_length) {
-                const auto need = static_cast<std::size_t>(*head.content_length);
-                while (link->inbuf.size() < need) {
-                    const BodyWait w = co_await wait_body_bytes(link);
-                    if (w == BodyWait::closed) {
-                        co_return;
-                    }
-                    if (w == BodyWait::timed_out) {
-                        link->deadline.clear();
-                        co_await reject(link, *runtime, body_timeout);
-                        co_return;
-                    }
-                }
-                body.assign(link->inbuf, 0, need);
-                link->inbuf.erase(0, need);
-            } else if (head.chunked) {
-                http1::ChunkedDecoder decoder;
-                while (true) {
-                    const auto used = decoder.feed(link->inbuf, body);
-                    if (decoder.failed()) {
-                        link->deadline.clear();
-                        co_await reject(link, *runtime, decoder.error());
-                        co_return;
-                    }
-                    link->inbuf.erase(0, used);
-                    if (body.size() > sc.max_body_bytes) {
-                        link->deadline.clear();
-                        co_await reject(link, *runtime, too_large);
-                        co_return;
-                    }
-                    if (decoder.done()) {
-                        break;
-                    }
-                    const BodyWait w = co_await wait_body_bytes(link);
-                    if (w == BodyWait::closed) {
-                        co_return;
-                    }
-                    if (w == BodyWait::timed_out) {
-                        link->deadline.clear();
-                        co_await reject(link, *runtime, body_timeout);
-                        co_return;
-                    }
-                }
-            }
-            link->deadline.clear();
             ++served;
-
-            // 3. Dispatch.
-            RequestContext ctx(*runtime, head);
-            const auto client_id = head.find("x-request-id");
-            ctx.request_id = sane_request_id(client_id) ? std::string(client_id) : random_request_id();
-            ctx.bytes_in = consumed + body.size();
             link->close = !head.keep_alive || served >= sc.max_requests_per_connection ||
                           worker.server().draining();
-            const std::string_view target = head.target;
-            const auto q = target.find('?');
-            const std::string_view path = api_path(target.substr(0, q));
-            const std::string_view method = head.method;
-
-            link->busy = true;
-            link->receiving = false;
-            start_client_read(link);  // watch for a disconnect while the request runs
-
-            if (target.empty() || target.front() != '/') {
-                // Absolute-form, authority-form and '*': sluice is not a forward proxy.
-                const auto err = GatewayError::bad_request(
-                    "Only origin-form request targets are accepted.", "invalid_request_target");
-                link->close = true;
-                co_await send_error(*link, ctx, err);
+            if (!co_await answer(worker, link, *runtime, head, std::move(body), consumed, admitted)) {
                 co_return;
             }
-            if (path == "/healthz" || path == "/readyz") {
-                static const std::string kOk = "{\"status\":\"ok\"}";
-                static const std::string kReady = "{\"status\":\"ready\"}";
-                static const std::string kDraining = "{\"status\":\"draining\"}";
-                if (method != "GET" && method != "HEAD") {
-                    const auto err = GatewayError::method_not_allowed("Use GET.");
-                    co_await send_error(*link, ctx, err);
-                } else if (path == "/readyz" && worker.server().draining()) {
-                    co_await send_body(*link, ctx, 503, "application/json", kDraining);
-                } else {
-                    const std::string& answer = path == "/healthz" ? kOk : kReady;
-                    co_await send_body(*link, ctx, 200, "application/json", answer);
-                }
-            } else {
-                Endpoint endpoint = Endpoint::chat_completions;
-                bool known = true;
-                std::string_view model_id;
-                const char* allowed = "POST";
-                if (path == "/chat/completions") {
-                    endpoint = Endpoint::chat_completions;
-                } else if (path == "/completions") {
-                    endpoint = Endpoint::completions;
-                } else if (path == "/embeddings") {
-                    endpoint = Endpoint::embeddings;
-                } else if (path == "/messages") {
-                    endpoint = Endpoint::messages;
-                } else if (path == "/messages/count_tokens") {
-                    endpoint = Endpoint::count_tokens;
-                } else if (path == "/models") {
-                    endpoint = Endpoint::models;
-                    allowed = "GET";
-                } else if (path.rfind("/models/", 0) == 0 && path.size() > 8) {
-                    endpoint = Endpoint::models;
-                    model_id = path.substr(8);
-                    allowed = "GET";
-                } else {
-                    known = false;
-                }
-                ctx.endpoint = endpoint;
-                ctx.filtered = true;
-                if (!known) {
-                    std::string msg = "Unknown endpoint: ";
-                    msg += method;
-                    msg += ' ';
-                    msg += target.substr(0, std::min<std::size_t>(q, 200));
-                    const auto err = GatewayError::not_found(msg, "unknown_url");
-                    co_await send_error(*link, ctx, err);
-                } else if (method != allowed) {
-                    ExtraHeaders extra{{"Allow", allowed}};
-                    auto err = GatewayError::method_not_allowed(std::string("Use ") + allowed + ".");
-                    ctx.error_code = err.code;
-                    const std::string body405 = err.to_json();
-                    co_await send_body(*link, ctx, 405, "application/json", body405, extra);
-                } else if (!admitted) {  // its head came after the drain began
-                    const auto err = GatewayError::draining();
-                    link->close = true;
-                    co_await send_error(*link, ctx, err);
-                } else {
-                    ctx.api.body = std::move(body);
-                    co_await dispatch(worker, link, ctx, model_id);
-                }
-                ctx.client_gone = link->gone;
-                if (ctx.client_gone && ctx.status == 0) {
-                    ctx.status = 499;
-                }
-                // Exactly once per request that reached the filters; the access log is last.
-                const Outcome outcome = outcome_of(ctx);
-                runtime->filters().on_complete(ctx, outcome);
-            }
-            link->busy = false;
             if (link->close || link->gone || worker.server().draining()) {
                 link->socket.shutdown(tcp::socket::shutdown_send, ignored);
                 co_return;
