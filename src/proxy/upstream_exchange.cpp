@@ -251,25 +251,8 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
             link_->upstream = &conn;  // the client leaving cancels the exchange
         }
         if (!reused) {
-            worker_.pool().note_opened();
-            worker_.opened_total.fetch_add(1, std::memory_order_relaxed);
-            const auto [ec, stage] = co_await conn.connect(connect_timeout);
-            if (ec) {
-                if (link_ != nullptr && link_->gone) {
-                    co_return failure(client_gone_error(), FailKind::client_gone);
-                }
-                if (ec == net::error::timed_out) {
-                    co_return failure(GatewayError::upstream_timeout("Timed out connecting to " + where + "."),
-                                      FailKind::timeout);
-                }
-                if (std::string_view(stage) == "tls") {
-                    co_return failure(GatewayError::upstream_tls_error("TLS handshake with " + where +
-                                                                       " failed: " + ec.message()),
-                                      FailKind::connect);
-                }
-                co_return failure(GatewayError::upstream_connect_failed(
-                                      "Could not connect to " + where + " (" + stage + "): " + ec.message()),
-                                  FailKind::connect);
+            if (auto err = co_await connect(connect_timeout, where)) {
+                co_return err;
             }
         }
         conn.mark_used();
@@ -304,6 +287,32 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
     }
     co_return failure(GatewayError::upstream_error("Provider '" + provider_.name() + "' is unreachable."),
                       FailKind::connect);
+}
+
+net::awaitable<std::optional<ExchangeError>> UpstreamExchange::connect(std::chrono::milliseconds connect_timeout,
+                                                                       const std::string& where) {
+    UpstreamConnection& conn = *conn_;
+    worker_.pool().note_opened();
+    worker_.opened_total.fetch_add(1, std::memory_order_relaxed);
+    const auto [ec, stage] = co_await conn.connect(connect_timeout);
+    if (ec) {
+        if (link_ != nullptr && link_->gone) {
+            co_return failure(client_gone_error(), FailKind::client_gone);
+        }
+        if (ec == net::error::timed_out) {
+            co_return failure(GatewayError::upstream_timeout("Timed out connecting to " + where + "."),
+                              FailKind::timeout);
+        }
+        if (std::string_view(stage) == "tls") {
+            co_return failure(GatewayError::upstream_tls_error("TLS handshake with " + where +
+                                                               " failed: " + ec.message()),
+                              FailKind::connect);
+        }
+        co_return failure(GatewayError::upstream_connect_failed(
+                              "Could not connect to " + where + " (" + stage + "): " + ec.message()),
+                          FailKind::connect);
+    }
+    co_return std::nullopt;
 }
 
 net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_head(bool may_retry_fresh,

@@ -89,7 +89,10 @@ public:
     bool reusable() const noexcept { return reusable_; }
 
 private:
-    net::awaitable<std::optional<ExchangeError>> read_head(bool reused, bool& retry_fresh);
+    /// Connects the fresh connection in conn_ (DNS, TCP, TLS) under `connect_timeout`.
+    net::awaitable<std::optional<ExchangeError>> connect(std::chrono::milliseconds connect_timeout,
+                                                         const std::string& where);
+    net::awaitable<std::optional<ExchangeError>> read_head(bool may_retry_fresh, bool& retry_fresh);
     void drop();
     std::optional<ExchangeError> stopped() const;
 
