@@ -92,6 +92,15 @@ public:
     virtual bool wants_bytes() const { return false; }
     /// Raw stream bytes, split anywhere.
     virtual bool on_bytes(std::string_view /*bytes*/, std::string& /*out*/) { return true; }
+    /// True when the relay has a fast path for plain events (on_plain_data).
+    virtual bool takes_plain_data() const { return false; }
+    /// Fast path for a complete event that is exactly "data: <data>\n\n" (one line, no CR;
+    /// `raw` is those bytes): append what the client gets to `out` and return true, or return
+    /// false to have the event decoded and passed to on_event() instead. Must give the same
+    /// output on_event() would.
+    virtual bool on_plain_data(std::string_view /*data*/, std::string_view /*raw*/, std::string& /*out*/) {
+        return false;
+    }
     /// The upstream body ended cleanly: append what closes the client's stream when the provider
     /// has no end marker of its own (Gemini: the finish chunk, usage and `[DONE]`).
     virtual bool on_end(std::string& /*out*/) { return true; }

@@ -426,6 +426,20 @@ GatewayError OpenAiProvider::translate_error(int status, std::string_view body) 
     return e;
 }
 
+bool OpenAiStreamRelay::on_plain_data(std::string_view data, std::string_view raw, std::string& out) {
+    // Only events that carry usage or an error need their JSON read (on_event); a key can be
+    // spelled with escapes ("\u0075sage"), so an escaped lowercase letter sends it there too.
+    if (data.find("\"usage\"") != std::string_view::npos || data.find("\"error\"") != std::string_view::npos ||
+        data.find("\\u006") != std::string_view::npos || data.find("\\u007") != std::string_view::npos) {
+        return false;
+    }
+    if (data == "[DONE]") {
+        done_ = true;
+    }
+    out += raw;
+    return true;
+}
+
 bool OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     if (ev.comment_only) {
         sse::encode(ev, out);

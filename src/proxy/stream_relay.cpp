@@ -1,5 +1,6 @@
 #include "proxy/stream_relay.hpp"
 
+#include "proxy/event_pump.hpp"
 #include "server/client_writer.hpp"
 #include "sse/sse.hpp"
 
@@ -77,23 +78,19 @@ private:
         bool relay_failed = false;
         if (!failure_ && r.wants_bytes()) {
             relay_failed = !payload_.empty() && !r.on_bytes(payload_, out_);
-        } else if (!failure_) {
-            const bool decoded =
-                payload_.empty() ||
-                decoder_.feed(payload_, [&r, this, &relay_failed](const sse::Event& ev) {
-                    if (!relay_failed && !r.on_event(ev, out_)) {
-                        relay_failed = true;  // later events of this read are ignored
-                    }
-                });
-            if (!decoded && !relay_failed) {
+        } else if (!failure_ && !pump_.feed(payload_, r, out_, !reader_ || reader_->done())) {
+            relay_failed = pump_.relay_failed();
+            if (!relay_failed) {
                 failure_ = GatewayError::upstream_error(
-                    std::string_view(decoder_.failure()) == "line"
+                    std::string_view(pump_.failure()) == "line"
                         ? "The provider sent an SSE line over " + std::to_string(sse::kMaxLineBytes) + " bytes."
                         : "The provider sent an SSE event over " + std::to_string(sse::kMaxEventBytes) + " bytes.",
                     "upstream_response_too_large");
             }
         }
-        payload_.clear();
+        if (r.wants_bytes() || failure_) {
+            payload_.clear();  // (the pump keeps an incomplete event in payload_ itself)
+        }
         if (!failure_ && !relay_failed && (!reader_ || reader_->done())) {
             relay_failed = !relay_->on_end(out_);
         }
@@ -151,7 +148,7 @@ private:
                 guard_->failure(Clock::duration::zero());
             }
         }
-        const bool ok = co_await write_chunk(link_, ctx_, response_prefix_, out_, end, frame_);
+        const bool ok = co_await write_chunk(link_, ctx_, response_prefix_, out_, end);
         response_prefix_.clear();
         co_return ok;
     }
@@ -200,7 +197,7 @@ private:
     }
 
     RelayResult finish() {
-        if (clean_end_ && decoder_.has_partial() && !relay_->finished()) {
+        if (clean_end_ && pump_.has_partial() && !relay_->finished()) {
             ctx_.error_code = "upstream_disconnect";
         }
         ctx_.usage = relay_->usage();
@@ -229,11 +226,10 @@ private:
     Clock::time_point first_token_deadline_;
 
     std::unique_ptr<StreamRelay> relay_;
-    sse::Decoder decoder_;
+    EventPump pump_;
     std::optional<BodyReader> reader_;
-    std::string payload_;          ///< body bytes not yet decoded
+    std::string payload_;          ///< body bytes not yet decoded (an incomplete event)
     std::string out_;              ///< the client's events of this read
-    std::string frame_;            ///< the chunk being written
     std::string response_prefix_;  ///< the response head, until the first write
     bool committed_ = false;
     Clock::time_point committed_at_{};

@@ -168,20 +168,22 @@ net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status
 }
 
 net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
-                                 const std::string& events, bool last, std::string& frame) {
-    frame.clear();
-    frame += prefix;
+                                 const std::string& events, bool last) {
+    // Gathered (one sendmsg): the events are not copied into a frame.
+    static constexpr std::string_view kEnd = "\r\n";
+    static constexpr std::string_view kEndLast = "\r\n0\r\n\r\n";
+    static constexpr std::string_view kLast = "0\r\n\r\n";
+    char size_line[24];
+    std::size_t size_len = 0;
+    std::string_view trailer = last ? kLast : std::string_view{};
     if (!events.empty()) {
-        char size_line[24];
         const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", events.size());
-        frame.append(size_line, static_cast<std::size_t>(n));
-        frame += events;
-        frame += "\r\n";
+        size_len = static_cast<std::size_t>(n);
+        trailer = last ? kEndLast : kEnd;
     }
-    if (last) {
-        frame += "0\r\n\r\n";
-    }
-    const std::array<net::const_buffer, 1> bufs{net::buffer(frame)};
+    const std::array<net::const_buffer, 4> bufs{
+        net::buffer(prefix), net::buffer(size_line, size_len), net::buffer(events),
+        net::buffer(trailer.data(), trailer.size())};
     co_return co_await write_client(link, ctx, bufs);
 }
 
@@ -222,8 +224,7 @@ net::awaitable<void> send_served(ClientLink& link, RequestContext& ctx, const Se
     }
     ctx.status = 200;
     const std::string head = stream_head(link, ctx);
-    std::string frame;
-    co_await write_chunk(link, ctx, head, r.body, true, frame);
+    co_await write_chunk(link, ctx, head, r.body, true);
 }
 
 }  // namespace sluice

@@ -50,9 +50,9 @@ net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status
 /// Retry-After when set.
 net::awaitable<bool> send_error(ClientLink& link, RequestContext& ctx, const GatewayError& err);
 /// Writes `events` as one HTTP chunk (after `prefix`, the response head on the first write; and,
-/// when `last`, followed by the terminating chunk) in one contiguous buffer.
+/// when `last`, followed by the terminating chunk) in one gathered write.
 net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const std::string& prefix,
-                                 const std::string& events, bool last, std::string& frame);
+                                 const std::string& events, bool last);
 /// The event that ends a stream with an error, in the client's dialect.
 std::string terminal_error_event(const GatewayError& e, Endpoint endpoint);
 /// A 200 a request filter serves: a JSON body, or a whole event stream in one chunk.
