@@ -308,6 +308,11 @@ for body in json sse; do
     run_case sluice "$body" wt3 "$conns"
   done
 done
+# The stream path's own cost per event and its allocations, without sockets (fails the bench
+# when the event pump allocates per event).
+echo
+echo "stream relay, per event (bench/relay_alloc.cpp):"
+taskset -c "$PROXY_CPU" "$BUILD_DIR/sluice-relay-bench" | tee "$OUT/relay.txt"
 echo
 echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(uname -r)"
 echo "results: $OUT/results.txt (wrk output per case in $OUT/wrk-*.txt)"
