@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -94,10 +95,14 @@ public:
     virtual bool on_bytes(std::string_view /*bytes*/, std::string& /*out*/) { return true; }
     /// True when the relay has a fast path for plain events (on_plain_data).
     virtual bool takes_plain_data() const { return false; }
+    /// Byte strings (at most 8) whose presence in an event means it must be decoded and given
+    /// to on_event() (e.g. a usage or error key). The caller searches each read for them once,
+    /// so events without any cost a few comparisons.
+    virtual std::span<const std::string_view> plain_data_markers() const { return {}; }
     /// Fast path for a complete event that is exactly "data: <data>\n\n" (one line, no CR;
-    /// `raw` is those bytes): append what the client gets to `out` and return true, or return
-    /// false to have the event decoded and passed to on_event() instead. Must give the same
-    /// output on_event() would.
+    /// `raw` is those bytes) and holds none of the markers: append what the client gets to
+    /// `out` and return true, or return false to have the event decoded and passed to
+    /// on_event() instead. Must give the same output on_event() would.
     virtual bool on_plain_data(std::string_view /*data*/, std::string_view /*raw*/, std::string& /*out*/) {
         return false;
     }

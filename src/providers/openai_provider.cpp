@@ -1,7 +1,5 @@
 #include "providers/openai_provider.hpp"
 
-#include <cstring>
-
 #include <algorithm>
 #include <cctype>
 
@@ -428,36 +426,14 @@ GatewayError OpenAiProvider::translate_error(int status, std::string_view body) 
     return e;
 }
 
-namespace {
-
-bool contains(std::string_view hay, std::string_view needle) {
-    return ::memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
+std::span<const std::string_view> OpenAiStreamRelay::plain_data_markers() const {
+    // Only events that carry usage or an error need their JSON read (on_event). A key can be
+    // spelled with escapes ("\u0075sage"), so an escaped lowercase letter sends an event there too.
+    static constexpr std::string_view kMarkers[] = {"\"usage\"", "\"error\"", "\\u006", "\\u007"};
+    return kMarkers;
 }
-
-/// An escaped lowercase ASCII letter (\u0061-\u007a): a key spelled with escapes.
-bool has_escaped_letter(std::string_view s) {
-    const char* p = s.data();
-    const char* const end = p + s.size();
-    while ((p = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(end - p)))) != nullptr) {
-        if (end - p >= 5 && p[1] == 'u' && p[2] == '0' && p[3] == '0' && (p[4] == '6' || p[4] == '7')) {
-            return true;
-        }
-        p += 2;  // the escaped character is never a backslash that starts another escape
-        if (p >= end) {
-            break;
-        }
-    }
-    return false;
-}
-
-}  // namespace
 
 bool OpenAiStreamRelay::on_plain_data(std::string_view data, std::string_view raw, std::string& out) {
-    // Only events that carry usage or an error need their JSON read (on_event); a key can be
-    // spelled with escapes ("\u0075sage"), so an escaped lowercase letter sends it there too.
-    if (contains(data, "\"usage\"") || contains(data, "\"error\"") || has_escaped_letter(data)) {
-        return false;
-    }
     if (data == "[DONE]") {
         done_ = true;
     }

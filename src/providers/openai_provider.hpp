@@ -82,6 +82,7 @@ public:
     explicit OpenAiStreamRelay(bool client_wants_usage) : client_wants_usage_(client_wants_usage) {}
     bool on_event(const sse::Event& ev, std::string& out) override;
     bool takes_plain_data() const override { return true; }
+    std::span<const std::string_view> plain_data_markers() const override;
     bool on_plain_data(std::string_view data, std::string_view raw, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }

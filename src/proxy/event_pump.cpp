@@ -1,6 +1,12 @@
 #include "proxy/event_pump.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sluice::proxy {
 
@@ -16,6 +22,52 @@ bool EventPump::decode(std::string_view bytes, StreamRelay& relay, std::string& 
     return ok && !relay_failed_;
 }
 
+EventPump::Searcher::Searcher(std::string_view m) : needle(m) {}
+
+std::size_t EventPump::Searcher::find(const char* d, std::size_t from, std::size_t n) const {
+    // Compare the needle's first and last bytes against 16 positions at once and verify only
+    // where both match (W. Mula's "SIMD-friendly" substring search): in JSON text the quotes
+    // of a 5-letter key or an escape's backslash are rare pairs, so almost no position is verified.
+    const std::size_t m = needle.size();
+    if (m == 0 || n < m || from > n - m) {
+        return std::string::npos;
+    }
+    const char first = needle.front();
+    const char last = needle.back();
+    std::size_t i = from;
+#if defined(__SSE2__)
+    const __m128i vf = _mm_set1_epi8(first);
+    const __m128i vl = _mm_set1_epi8(last);
+    for (; i + m - 1 + 16 <= n; i += 16) {
+        const __m128i bf = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+        const __m128i bl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + m - 1));
+        auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(bf, vf), _mm_cmpeq_epi8(bl, vl))));
+        while (mask != 0) {
+            const auto bit = static_cast<std::size_t>(__builtin_ctz(mask));
+            if (m <= 2 || std::memcmp(d + i + bit + 1, needle.data() + 1, m - 2) == 0) {
+                return i + bit;
+            }
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i + m <= n; ++i) {
+        if (d[i] == first && d[i + m - 1] == last && std::memcmp(d + i, needle.data(), m) == 0) {
+            return i;
+        }
+    }
+    return std::string::npos;
+}
+
+void EventPump::build_searchers(std::span<const std::string_view> markers) {
+    searchers_built_ = true;
+    for (const std::string_view m : markers.first(std::min(markers.size(), kMaxMarkers))) {
+        if (!m.empty() && m.size() <= kMaxMarkerBytes) {
+            searchers_.emplace_back(m);
+        }
+    }
+}
+
 bool EventPump::feed(std::string& payload, StreamRelay& relay, std::string& out, bool at_end) {
     const bool fast = relay.takes_plain_data() && !decoder_.has_partial() &&
                       std::memchr(payload.data(), '\r', payload.size()) == nullptr;
@@ -26,6 +78,17 @@ bool EventPump::feed(std::string& payload, StreamRelay& relay, std::string& out,
     }
     const char* const d = payload.data();
     const std::size_t n = payload.size();
+    // Where each marker occurs next (npos: not in this read): searched once per read and again
+    // only past an event that held it, so a plain event costs a few comparisons.
+    if (!searchers_built_) {
+        build_searchers(relay.plain_data_markers());
+    }
+    std::array<std::size_t, kMaxMarkers> next{};
+    const std::size_t marker_count = searchers_.size();
+    const auto find_from = [&](std::size_t i, std::size_t from) { return searchers_[i].find(d, from, n); };
+    for (std::size_t i = 0; i < marker_count; ++i) {
+        next[i] = find_from(i, 0);
+    }
     std::size_t pos = 0;
     while (pos < n) {
         // The event ends at the first "\n\n"; any other LF on the way makes it multi-line.
@@ -52,7 +115,14 @@ bool EventPump::feed(std::string& payload, StreamRelay& relay, std::string& out,
             break;
         }
         const std::string_view raw(d + pos, end - pos);
-        const bool plain = one_line && raw.size() >= 8 && raw.compare(0, 6, "data: ") == 0;
+        bool marked = false;
+        for (std::size_t i = 0; i < marker_count; ++i) {
+            if (next[i] < end) {
+                marked = true;
+                next[i] = find_from(i, end);
+            }
+        }
+        const bool plain = !marked && one_line && raw.size() >= 8 && raw.compare(0, 6, "data: ") == 0;
         if (!(plain && relay.on_plain_data(raw.substr(6, raw.size() - 8), raw, out)) &&
             !decode(raw, relay, out)) {
             payload.clear();

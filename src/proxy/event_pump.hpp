@@ -7,7 +7,11 @@
 // through the WHATWG decoder, event by event, in order. The output is the same byte for byte as
 // decoding every event (tests/unit/proxy/event_pump_test.cpp checks that on every split).
 
+#include <array>
+#include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <sluice/provider.hpp>
 
@@ -33,8 +37,22 @@ public:
     /// Above this an incomplete event is handed to the decoder (which enforces the caps).
     static constexpr std::size_t kMaxCarry = 64 * 1024;
 
+    static constexpr std::size_t kMaxMarkers = 8;
+    static constexpr std::size_t kMaxMarkerBytes = 64;
+
 private:
+    /// One marker (glibc's memmem is several times slower on these short needles in JSON text).
+    struct Searcher {
+        explicit Searcher(std::string_view m);
+        /// Offset of the first occurrence in d[from, n), or npos.
+        std::size_t find(const char* d, std::size_t from, std::size_t n) const;
+        std::string_view needle;
+    };
     bool decode(std::string_view bytes, StreamRelay& relay, std::string& out);
+    void build_searchers(std::span<const std::string_view> markers);
+
+    std::vector<Searcher> searchers_;  ///< the relay's markers
+    bool searchers_built_ = false;
 
     sse::Decoder decoder_;
     bool relay_failed_ = false;
