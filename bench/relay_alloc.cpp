@@ -11,8 +11,8 @@
 #include <new>
 #include <string>
 
-#include "proxy/event_pump.hpp"
 #include "providers/openai_provider.hpp"
+#include "proxy/event_pump.hpp"
 #include "sse/sse.hpp"
 
 namespace {
@@ -26,21 +26,31 @@ void* operator new(std::size_t n) {
     }
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace {
 
 using sluice::OpenAiStreamRelay;
 
 std::string static_stream(int words) {
-    const std::string head = R"(data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"delta":)";
-    std::string s = head + R"({"role":"assistant","content":""},"finish_reason":null}]})" "\n\n";
+    const std::string head =
+        R"(data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[{"index":0,"delta":)";
+    std::string s = head + R"({"role":"assistant","content":""},"finish_reason":null}]})"
+                           "\n\n";
     for (int i = 0; i < words; ++i) {
-        s += head + R"({"content":"word "},"finish_reason":null}]})" "\n\n";
+        s += head + R"({"content":"word "},"finish_reason":null}]})"
+                    "\n\n";
     }
-    s += head + R"({},"finish_reason":"stop"}]})" "\n\n";
-    s += R"(data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[],"usage":{"prompt_tokens":112,"completion_tokens":98,"total_tokens":210}})" "\n\n";
+    s += head + R"({},"finish_reason":"stop"}]})"
+                "\n\n";
+    s +=
+        R"(data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"mock-gpt-4o","choices":[],"usage":{"prompt_tokens":112,"completion_tokens":98,"total_tokens":210}})"
+        "\n\n";
     s += "data: [DONE]\n\n";
     return s;
 }
@@ -116,7 +126,8 @@ int main() {
     // Steady state: the relay and its few buffers per request, nothing per event.
     if (pump_allocs[0] != pump_allocs[1]) {
         std::printf("FAIL: the event pump allocates per event (%llu vs %llu allocations per request)\n",
-                    static_cast<unsigned long long>(pump_allocs[0]), static_cast<unsigned long long>(pump_allocs[1]));
+                    static_cast<unsigned long long>(pump_allocs[0]),
+                    static_cast<unsigned long long>(pump_allocs[1]));
         return 1;
     }
     std::printf("ok: no allocation per event on the stream path (%llu per request, whatever its length)\n",

@@ -10,8 +10,8 @@
 #include <sluice/version.hpp>
 
 #include "log/log.hpp"
-#include "runtime/runtime.hpp"
 #include "proxy/proxy.hpp"
+#include "runtime/runtime.hpp"
 #include "server/fd_limit.hpp"
 #include "server/server.hpp"
 
@@ -40,8 +40,8 @@ std::string summary(const sluice::Runtime& rt) {
         first = false;
         s += p->name() + ":" + std::string(p->kind()) + (p->enabled() ? "" : " (disabled)");
     }
-    s += "], " + std::to_string(rt.routes().size()) + " route(s), " +
-         std::to_string(cfg.keys.size()) + " key(s), " +
+    s += "], " + std::to_string(rt.routes().size()) + " route(s), " + std::to_string(cfg.keys.size()) +
+         " key(s), " +
          (cfg.server.threads == 0 ? std::string("one worker per core")
                                   : std::to_string(cfg.server.threads) + " worker(s)");
     return s;
@@ -121,17 +121,18 @@ int main(int argc, char** argv) {
         sluice::log::warn("{}", w);
     }
     if (!runtime->auth_enabled()) {
-        sluice::log::warn("no keys configured: authentication is off and anyone who can reach {} "
-                          "may use every route",
-                          runtime->config().server.listen);
+        sluice::log::warn(
+            "no keys configured: authentication is off and anyone who can reach {} "
+            "may use every route",
+            runtime->config().server.listen);
     }
     {
         const auto& sc = runtime->config().server;
         const auto fds = sluice::raise_open_file_limit(
             sluice::descriptors_needed(sc.max_connections, sluice::workers_for(sc)));
         if (fds.soft != fds.soft_before) {
-            sluice::log::info("open-file limit raised from {} to its hard limit {}",
-                              fds.soft_before, fds.soft);
+            sluice::log::info("open-file limit raised from {} to its hard limit {}", fds.soft_before,
+                              fds.soft);
         }
         if (fds.warning) {
             sluice::log::warn("{}", *fds.warning);
@@ -165,8 +166,9 @@ int main(int argc, char** argv) {
         }
         if (sig == SIGHUP) {
             // No config reload yet: say so instead of dying (the default action of SIGHUP).
-            sluice::log::warn("received SIGHUP: ignored (config reload is not supported; restart "
-                              "to apply a new config)");
+            sluice::log::warn(
+                "received SIGHUP: ignored (config reload is not supported; restart "
+                "to apply a new config)");
             continue;
         }
         if (++signals_seen == 1) {

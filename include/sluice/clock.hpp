@@ -10,8 +10,8 @@ public:
     using steady = std::chrono::steady_clock;
     using wall = std::chrono::system_clock;
     virtual ~Clock() = default;
-    virtual steady::time_point now() const = 0;        ///< for durations and deadlines
-    virtual wall::time_point wall_now() const = 0;     ///< for calendar periods and dates
+    virtual steady::time_point now() const = 0;     ///< for durations and deadlines
+    virtual wall::time_point wall_now() const = 0;  ///< for calendar periods and dates
 };
 
 /// The process's real clocks.

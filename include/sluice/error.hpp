@@ -6,7 +6,11 @@
 namespace sluice {
 
 /// Which side of the proxy an error came from (downstream = client, upstream = provider).
-enum class ErrorSource { downstream, upstream, internal };
+enum class ErrorSource {
+    downstream,
+    upstream,
+    internal
+};
 
 /// An error sluice answers with, always serialized in OpenAI's shape:
 /// {"error":{"message":...,"type":...,"param":...,"code":...}}.
@@ -14,11 +18,11 @@ enum class ErrorSource { downstream, upstream, internal };
 struct GatewayError {
     int status = 500;
     std::string type = "server_error";
-    std::string code;     ///< empty → JSON null
+    std::string code;  ///< empty → JSON null
     std::string message;
-    std::string param;    ///< empty → JSON null
+    std::string param;  ///< empty → JSON null
     ErrorSource source = ErrorSource::internal;
-    std::string retry_after;      ///< Retry-After header value to send, empty = none
+    std::string retry_after;        ///< Retry-After header value to send, empty = none
     bool close_connection = false;  ///< answer with Connection: close and close afterwards
 
     /// The body: {"error":{"message","type","param","code"}}.

@@ -49,7 +49,11 @@ struct ServedResponse {
 
 /// What a request filter decided.
 struct RequestVerdict {
-    enum class Kind { proceed, reject, serve };
+    enum class Kind {
+        proceed,
+        reject,
+        serve
+    };
     Kind kind = Kind::proceed;
     GatewayError error;     ///< reject: answered in the client's dialect (OpenAI or Anthropic shape)
     ServedResponse served;  ///< serve: answered with status 200
@@ -103,16 +107,16 @@ private:
 /// How a request ended, for the completion hooks.
 struct Outcome {
     using Clock = std::chrono::steady_clock;
-    int status = 0;               ///< what the client got; 499 when it left before an answer
-    std::string_view error_code;  ///< empty on success; else the code in the error or terminal event
-    bool client_gone = false;     ///< the client left before the answer was complete
-    bool served = false;          ///< a request filter answered (an error or a served 200)
-    bool stream = false;          ///< the client asked for a stream
-    Usage billed;                 ///< usage of the answer the client got (partial for a cut stream)
+    int status = 0;                     ///< what the client got; 499 when it left before an answer
+    std::string_view error_code;        ///< empty on success; else the code in the error or terminal event
+    bool client_gone = false;           ///< the client left before the answer was complete
+    bool served = false;                ///< a request filter answered (an error or a served 200)
+    bool stream = false;                ///< the client asked for a stream
+    Usage billed;                       ///< usage of the answer the client got (partial for a cut stream)
     std::span<const Attempt> attempts;  ///< every upstream attempt, each with its own usage
-    Clock::duration total{};      ///< head parsed -> last byte written
-    Clock::duration upstream{};   ///< waiting on providers
-    Clock::duration retry_wait{}; ///< backoff and Retry-After waits
+    Clock::duration total{};            ///< head parsed -> last byte written
+    Clock::duration upstream{};         ///< waiting on providers
+    Clock::duration retry_wait{};       ///< backoff and Retry-After waits
     std::optional<Clock::duration> first_byte;  ///< head parsed -> first response byte
 };
 
@@ -139,15 +143,13 @@ public:
     /// Per attempt, after the provider translated the request, before a byte is sent. May add
     /// headers (they are checked for CR/LF/NUL before sending) or refuse the attempt with an
     /// error (not retried).
-    virtual std::optional<GatewayError> on_upstream_request(RequestContext& /*ctx*/,
-                                                            const Target& /*target*/,
+    virtual std::optional<GatewayError> on_upstream_request(RequestContext& /*ctx*/, const Target& /*target*/,
                                                             UpstreamRequest& /*req*/) const {
         return std::nullopt;
     }
     /// Per attempt, when the provider's response head arrived (errors and 1xx-skipped heads
     /// included). Read-only: the attempt's fate is decided by the router.
-    virtual void on_upstream_response(RequestContext& /*ctx*/,
-                                      const UpstreamResponseHead& /*head*/) const {}
+    virtual void on_upstream_response(RequestContext& /*ctx*/, const UpstreamResponseHead& /*head*/) const {}
     /// Once per request, before its response head goes to the client (errors, served and
     /// streamed answers included): add headers such as x-ratelimit-* or x-sluice-cache.
     virtual void on_response_head(const RequestContext& /*ctx*/, int /*status*/,

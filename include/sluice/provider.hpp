@@ -22,7 +22,14 @@ struct Event;
 }
 
 /// The endpoints sluice serves: OpenAI's, and Anthropic's Messages API (the front door).
-enum class Endpoint { chat_completions, completions, embeddings, models, messages, count_tokens };
+enum class Endpoint {
+    chat_completions,
+    completions,
+    embeddings,
+    models,
+    messages,
+    count_tokens
+};
 /// True for the Anthropic-format endpoints (answers and errors in Anthropic's shape).
 inline bool anthropic_format(Endpoint e) noexcept {
     return e == Endpoint::messages || e == Endpoint::count_tokens;
@@ -166,8 +173,7 @@ public:
     virtual const UpstreamSettings& settings() const noexcept = 0;
 
     /// Builds the upstream request. `upstream_model` is the target's model (or the client's).
-    virtual std::optional<GatewayError> build_request(const ApiRequest& req,
-                                                      std::string_view upstream_model,
+    virtual std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                                       UpstreamRequest& out) const = 0;
     /// The request that lists the provider's models (GET /models); nullopt if unsupported.
     virtual std::optional<UpstreamRequest> models_request() const = 0;

@@ -19,13 +19,13 @@ class Runtime;
 namespace routing {
 class TargetHealth;
 class Pauses;
-}
+}  // namespace routing
 
 /// A virtual key from the config. Keys are held as SHA-256 digests only.
 struct KeyEntry {
     std::string name;
-    std::string digest;                 ///< raw 32-byte SHA-256 of the key
-    std::vector<std::string> models;    ///< allow-list of globs; empty = every model
+    std::string digest;               ///< raw 32-byte SHA-256 of the key
+    std::vector<std::string> models;  ///< allow-list of globs; empty = every model
     bool allows(std::string_view model) const noexcept;
 };
 
@@ -48,7 +48,7 @@ struct Route {
     std::string name;
     std::string pattern;  ///< empty: reachable only as a fallback
     bool glob = false;
-    std::vector<Target> targets;  ///< enabled targets only
+    std::vector<Target> targets;          ///< enabled targets only
     const RouteConfig* config = nullptr;  ///< strategy, retries, timeouts (the runtime's copy)
     int strategy = 0;                     ///< routing::Strategy
     std::vector<const Route*> fallbacks;
@@ -65,7 +65,7 @@ struct Attempt {
     int status = 0;
     std::string error;  ///< code of the failure, empty on success
     std::chrono::steady_clock::duration duration{};
-    Usage usage;        ///< what this attempt reported (a failed stream may have some)
+    Usage usage;  ///< what this attempt reported (a failed stream may have some)
 };
 
 /// Everything sluice knows about one API request while it runs. Owned by the downstream session's
@@ -79,7 +79,7 @@ struct RequestContext {
     const http1::MessageHead& head;
     std::string request_id;
     Endpoint endpoint = Endpoint::chat_completions;
-    ApiRequest api;                ///< parsed by the routing stage (models: unused)
+    ApiRequest api;                 ///< parsed by the routing stage (models: unused)
     const KeyEntry* key = nullptr;  ///< set by auth; nullptr when auth is off
     const Route* route = nullptr;
     const Target* target = nullptr;
@@ -92,7 +92,7 @@ struct RequestContext {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     Clock::time_point started = Clock::now();
-    Clock::time_point first_byte{};  ///< first response byte written to the client
+    Clock::time_point first_byte{};   ///< first response byte written to the client
     Clock::duration upstream_time{};  ///< spent waiting on providers (connect, answer), summed
     Clock::duration retry_wait{};     ///< spent in backoff and Retry-After waits between attempts
     bool client_gone = false;

@@ -41,9 +41,8 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
     const json::Member* stream = nullptr;
     const json::Member* stream_options = nullptr;
     for (const auto& m : members) {
-        std::string key = m.raw_key.find('\\') == std::string_view::npos
-                              ? std::string(m.raw_key)
-                              : json::unescape(m.raw_key);
+        std::string key = m.raw_key.find('\\') == std::string_view::npos ? std::string(m.raw_key)
+                                                                         : json::unescape(m.raw_key);
         if (!seen.insert(key).second) {
             return GatewayError::bad_request("The field '" + key + "' appears more than once.",
                                              "duplicate_key", key);
@@ -58,8 +57,7 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
         out.member_spans.emplace_back(m.begin, m.end);
     }
     if (model == nullptr) {
-        return GatewayError::bad_request("You must provide a model parameter.", "missing_model",
-                                         "model");
+        return GatewayError::bad_request("You must provide a model parameter.", "missing_model", "model");
     }
     auto name = json::string_value(model->value);
     if (!name || name->empty()) {
@@ -69,9 +67,9 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
     // The model name travels into upstream paths (Gemini, Azure, Bedrock), response headers and
     // logs: no control characters, bounded length.
     if (name->size() > kMaxModelNameBytes) {
-        return GatewayError::bad_request("The model parameter is longer than " +
-                                             std::to_string(kMaxModelNameBytes) + " bytes.",
-                                         "invalid_parameter", "model");
+        return GatewayError::bad_request(
+            "The model parameter is longer than " + std::to_string(kMaxModelNameBytes) + " bytes.",
+            "invalid_parameter", "model");
     }
     for (const char c : *name) {
         const auto u = static_cast<unsigned char>(c);
@@ -82,21 +80,19 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
     }
     out.model = std::move(*name);
     out.model_value = {static_cast<std::size_t>(model->value.data() - out.body.data()),
-                       static_cast<std::size_t>(model->value.data() - out.body.data()) +
-                           model->value.size()};
+                       static_cast<std::size_t>(model->value.data() - out.body.data()) + model->value.size()};
     if (stream != nullptr) {
         if (stream->kind == json::Kind::null) {
             out.stream = false;
         } else if (stream->kind != json::Kind::boolean) {
-            return GatewayError::bad_request("The stream parameter must be a boolean.",
-                                             "invalid_parameter", "stream");
+            return GatewayError::bad_request("The stream parameter must be a boolean.", "invalid_parameter",
+                                             "stream");
         } else {
             out.stream = stream->value == "true";
         }
     }
     if (endpoint == Endpoint::embeddings && out.stream) {
-        return GatewayError::bad_request("Embeddings cannot be streamed.", "invalid_parameter",
-                                         "stream");
+        return GatewayError::bad_request("Embeddings cannot be streamed.", "invalid_parameter", "stream");
     }
     if (stream_options != nullptr) {
         out.stream_options_member = std::make_pair(stream_options->begin, stream_options->end);
@@ -106,15 +102,14 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
             json::scan(stream_options->value, &opts, e2);
             if (const auto* iu = json::find(opts, "include_usage")) {
                 if (iu->kind != json::Kind::boolean && iu->kind != json::Kind::null) {
-                    return GatewayError::bad_request(
-                        "stream_options.include_usage must be a boolean.", "invalid_parameter",
-                        "stream_options.include_usage");
+                    return GatewayError::bad_request("stream_options.include_usage must be a boolean.",
+                                                     "invalid_parameter", "stream_options.include_usage");
                 }
                 out.client_wants_usage = iu->value == "true";
             }
         } else if (stream_options->kind != json::Kind::null) {
-            return GatewayError::bad_request("stream_options must be an object.",
-                                             "invalid_parameter", "stream_options");
+            return GatewayError::bad_request("stream_options must be an object.", "invalid_parameter",
+                                             "stream_options");
         }
     }
     return std::nullopt;

@@ -10,7 +10,7 @@ using json::Reader;
 using json::Type;
 
 /// OpenAI chat fields no translator maps; kept apart so a target can say why it refuses them.
-constexpr std::string_view kOpenAiOnly[] = {"audio", "modalities", "prediction", "web_search_options",
+constexpr std::string_view kOpenAiOnly[] = {"audio",     "modalities",    "prediction", "web_search_options",
                                             "functions", "function_call", "verbosity"};
 
 void read_part(Reader& r, const Json& p, std::size_t index, ChatPart& out) {
@@ -335,12 +335,33 @@ void read_stop(Reader& r, const Json& doc, ChatRequestView& out) {
 }
 
 bool is_known(std::string_view key) {
-    static constexpr std::string_view kKnown[] = {
-        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-        "temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty", "seed",
-        "logprobs", "top_logprobs", "logit_bias", "user", "tools", "tool_choice",
-        "parallel_tool_calls", "response_format", "reasoning_effort", "service_tier", "store",
-        "metadata", "prompt_cache_key", "safety_identifier"};
+    static constexpr std::string_view kKnown[] = {"model",
+                                                  "messages",
+                                                  "stream",
+                                                  "stream_options",
+                                                  "max_tokens",
+                                                  "max_completion_tokens",
+                                                  "temperature",
+                                                  "top_p",
+                                                  "n",
+                                                  "stop",
+                                                  "presence_penalty",
+                                                  "frequency_penalty",
+                                                  "seed",
+                                                  "logprobs",
+                                                  "top_logprobs",
+                                                  "logit_bias",
+                                                  "user",
+                                                  "tools",
+                                                  "tool_choice",
+                                                  "parallel_tool_calls",
+                                                  "response_format",
+                                                  "reasoning_effort",
+                                                  "service_tier",
+                                                  "store",
+                                                  "metadata",
+                                                  "prompt_cache_key",
+                                                  "safety_identifier"};
     for (const auto k : kKnown) {
         if (k == key) {
             return true;

@@ -25,7 +25,14 @@ using Json = nlohmann::json;
 
 /// One content part of a message.
 struct ChatPart {
-    enum class Kind { text, image, audio, file, refusal, other };
+    enum class Kind {
+        text,
+        image,
+        audio,
+        file,
+        refusal,
+        other
+    };
     Kind kind = Kind::other;
     std::size_t index = 0;          ///< position in the content array (for error paths)
     std::string_view type;          ///< the part's "type"
@@ -43,37 +50,43 @@ struct ChatToolCall {
     std::size_t index = 0;
     std::string_view id;
     std::string_view name;
-    std::string_view arguments;            ///< JSON text, as OpenAI sends it
-    const Json* extra_content = nullptr;   ///< Google's thought-signature convention
+    std::string_view arguments;           ///< JSON text, as OpenAI sends it
+    const Json* extra_content = nullptr;  ///< Google's thought-signature convention
 };
 
 struct ChatMessage {
     std::size_t index = 0;
-    std::string_view role;  ///< system, developer, user, assistant, tool
-    bool has_content = false;         ///< content present and not null
-    bool content_is_text = false;     ///< content was a string
-    std::string_view text;            ///< when content_is_text
-    std::vector<ChatPart> parts;      ///< when content was an array
+    std::string_view role;         ///< system, developer, user, assistant, tool
+    bool has_content = false;      ///< content present and not null
+    bool content_is_text = false;  ///< content was a string
+    std::string_view text;         ///< when content_is_text
+    std::vector<ChatPart> parts;   ///< when content was an array
     std::vector<ChatToolCall> tool_calls;
-    std::string_view tool_call_id;    ///< tool messages
-    std::string_view name;            ///< participant name (OpenAI's `name`)
+    std::string_view tool_call_id;          ///< tool messages
+    std::string_view name;                  ///< participant name (OpenAI's `name`)
     const Json* thinking_blocks = nullptr;  ///< sluice's round trip of Anthropic thinking
     const Json* raw = nullptr;
 };
 
 struct ChatTool {
     std::size_t index = 0;
-    bool function = true;               ///< type "function" (else a provider-native tool)
+    bool function = true;  ///< type "function" (else a provider-native tool)
     std::string_view name;
     const std::string* description = nullptr;
-    const Json* parameters = nullptr;   ///< JSON schema object
+    const Json* parameters = nullptr;  ///< JSON schema object
     std::optional<bool> strict;
     const Json* raw = nullptr;
 };
 
 /// tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name":...}}.
 struct ChatToolChoice {
-    enum class Mode { none_set, none, auto_, required, function };
+    enum class Mode {
+        none_set,
+        none,
+        auto_,
+        required,
+        function
+    };
     Mode mode = Mode::none_set;
     std::string_view function;
 };

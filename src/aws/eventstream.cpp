@@ -93,13 +93,16 @@ std::size_t EventStreamDecoder::decode_one(std::string_view in, EventMessage& ou
         const auto type = static_cast<unsigned char>(headers[p++]);
         std::size_t value_len = 0;
         switch (type) {
-            case 0: case 1: value_len = 0; break;           // bool true / false
-            case 2: value_len = 1; break;                   // byte
-            case 3: value_len = 2; break;                   // short
-            case 4: value_len = 4; break;                   // int
-            case 5: case 8: value_len = 8; break;           // long, timestamp
-            case 9: value_len = 16; break;                  // uuid
-            case 6: case 7: {                               // bytes, string: u16 length first
+            case 0:
+            case 1: value_len = 0; break;  // bool true / false
+            case 2: value_len = 1; break;  // byte
+            case 3: value_len = 2; break;  // short
+            case 4: value_len = 4; break;  // int
+            case 5:
+            case 8: value_len = 8; break;   // long, timestamp
+            case 9: value_len = 16; break;  // uuid
+            case 6:
+            case 7: {  // bytes, string: u16 length first
                 if (p + 2 > headers.size()) {
                     error_ = "event-stream header truncated";
                     return 0;
@@ -109,9 +112,7 @@ std::size_t EventStreamDecoder::decode_one(std::string_view in, EventMessage& ou
                 p += 2;
                 break;
             }
-            default:
-                error_ = "event-stream header of unknown type";
-                return 0;
+            default: error_ = "event-stream header of unknown type"; return 0;
         }
         if (p + value_len > headers.size()) {
             error_ = "event-stream header truncated";

@@ -63,7 +63,8 @@ std::string double_encode_path(std::string_view path) {
     std::size_t pos = 0;
     while (pos <= path.size()) {
         const auto slash = path.find('/', pos);
-        const auto seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+        const auto seg =
+            path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
         out += uri_encode_segment(seg);
         if (slash == std::string_view::npos) {
             break;

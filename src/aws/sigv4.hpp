@@ -36,5 +36,4 @@ struct Signature {
 Signature sign(const SignRequest& req, const Credentials& creds, std::string_view region,
                std::string_view service, std::string_view amz_date);
 
-
 }  // namespace sluice::aws

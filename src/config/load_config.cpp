@@ -11,8 +11,8 @@
 #include <sstream>
 #include <type_traits>
 
-#include <sluice/config.hpp>
 #include <yaml-cpp/yaml.h>
+#include <sluice/config.hpp>
 
 #include "util/url.hpp"
 
@@ -234,8 +234,7 @@ public:
         return std::string(v);
     }
 
-    void string_field(const YAML::Node& parent, const char* key, const std::string& path,
-                      std::string& out) {
+    void string_field(const YAML::Node& parent, const char* key, const std::string& path, std::string& out) {
         const auto n = parent[key];
         if (!n) {
             return;
@@ -271,8 +270,8 @@ public:
         }
     }
 
-    void double_field(const YAML::Node& parent, const char* key, const std::string& path,
-                      double& out, double min, double max) {
+    void double_field(const YAML::Node& parent, const char* key, const std::string& path, double& out,
+                      double min, double max) {
         if (const auto v = number<double>(parent, key, path, min, max)) {
             out = *v;
         }
@@ -281,8 +280,8 @@ public:
     /// parent[key] as an integer (long long) or a finite number (double) within [min, max];
     /// nullopt when absent or wrong (with the error recorded).
     template <class Num>
-    std::optional<Num> number(const YAML::Node& parent, const char* key, const std::string& path,
-                              Num min, Num max) {
+    std::optional<Num> number(const YAML::Node& parent, const char* key, const std::string& path, Num min,
+                              Num max) {
         constexpr bool integral = std::is_integral_v<Num>;
         const auto n = parent[key];
         if (!n) {
@@ -306,12 +305,12 @@ public:
         }
         if (!ok) {
             error(path + "." + key, n,
-                  std::string(integral ? "expected an integer" : "expected a number") + ", got '" +
-                      *v + "'");
+                  std::string(integral ? "expected an integer" : "expected a number") + ", got '" + *v + "'");
             return std::nullopt;
         }
         if (parsed < min || parsed > max) {
-            error(path + "." + key, n, "must be between " + format_number(min) + " and " + format_number(max));
+            error(path + "." + key, n,
+                  "must be between " + format_number(min) + " and " + format_number(max));
             return std::nullopt;
         }
         return parsed;
@@ -341,8 +340,8 @@ public:
         }
     }
 
-    void duration_field(const YAML::Node& parent, const char* key, const std::string& path,
-                        Duration& out, bool allow_zero = false) {
+    void duration_field(const YAML::Node& parent, const char* key, const std::string& path, Duration& out,
+                        bool allow_zero = false) {
         const auto n = parent[key];
         if (!n) {
             return;
@@ -353,8 +352,7 @@ public:
         }
         const auto d = parse_duration(*v);
         if (!d) {
-            error(path + "." + key, n,
-                  "expected a duration such as 500ms, 10s, 5m or 1h, got '" + *v + "'");
+            error(path + "." + key, n, "expected a duration such as 500ms, 10s, 5m or 1h, got '" + *v + "'");
             return;
         }
         if (d->count() == 0 && !allow_zero) {
@@ -392,9 +390,9 @@ void decode_server(Decoder& d, const YAML::Node& n, ServerConfig& s) {
         return;
     }
     d.check_keys(n, p,
-                 {"listen", "threads", "max_header_bytes", "max_body_bytes", "header_timeout",
-                  "body_timeout", "idle_timeout", "write_timeout", "drain_timeout",
-                  "max_connections", "max_requests_per_connection", "allow_unauthenticated"});
+                 {"listen", "threads", "max_header_bytes", "max_body_bytes", "header_timeout", "body_timeout",
+                  "idle_timeout", "write_timeout", "drain_timeout", "max_connections",
+                  "max_requests_per_connection", "allow_unauthenticated"});
     d.string_field(n, "listen", p, s.listen);
     if (n["listen"] && !parse_host_port(s.listen)) {
         d.error(p + ".listen", n["listen"], "expected HOST:PORT, got '" + s.listen + "'");
@@ -422,19 +420,18 @@ void decode_log(Decoder& d, const YAML::Node& n, LogConfig& l) {
     d.int_field(n, "queue_lines", p, l.queue_lines, 1, 1 << 24);
     d.string_field(n, "format", p, l.format);
     d.bool_field(n, "access_log", p, l.access_log);
-    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn",
+    static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                   "error", "critical", "off"};
     if (!kLevels.count(l.level)) {
-        d.error(p + ".level", n["level"],
-                "expected one of trace, debug, info, warn, error, critical, off");
+        d.error(p + ".level", n["level"], "expected one of trace, debug, info, warn, error, critical, off");
     }
     if (l.format != "text" && l.format != "json") {
         d.error(p + ".format", n["format"], "expected text or json");
     }
 }
 
-void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
-                     const YAML::Node& n, ProviderConfig& pc) {
+void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key, const YAML::Node& n,
+                     ProviderConfig& pc) {
     const std::string p = "providers." + name;
     pc.name = name;
     pc.yaml_line = Decoder::line_of(key);
@@ -442,11 +439,26 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
         return;
     }
     d.check_keys(n, p,
-                 {"kind", "base_url", "api_key", "api_version", "default_max_tokens", "region", "ca_file",
+                 {"kind",
+                  "base_url",
+                  "api_key",
+                  "api_version",
+                  "default_max_tokens",
+                  "region",
+                  "ca_file",
                   "connect_timeout",
-                  "first_byte_timeout", "first_token_timeout", "idle_timeout", "request_timeout", "pool_idle_timeout", "health_check",
-                  "max_connections", "max_response_bytes", "headers", "models",
-                  "embedding_dimensions", "drop_unsupported_params"});
+                  "first_byte_timeout",
+                  "first_token_timeout",
+                  "idle_timeout",
+                  "request_timeout",
+                  "pool_idle_timeout",
+                  "health_check",
+                  "max_connections",
+                  "max_response_bytes",
+                  "headers",
+                  "models",
+                  "embedding_dimensions",
+                  "drop_unsupported_params"});
     d.string_field(n, "kind", p, pc.kind);
     d.string_field(n, "base_url", p, pc.base_url);
     if (n["api_key"]) {
@@ -511,8 +523,8 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     const ProviderPreset* preset = find_preset(pc.kind);
     if (pc.kind.empty()) {
         d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
-    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" &&
-               pc.kind != "anthropic" && pc.kind != "gemini" && pc.kind != "bedrock" && preset == nullptr) {
+    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" && pc.kind != "anthropic" &&
+               pc.kind != "gemini" && pc.kind != "bedrock" && preset == nullptr) {
         d.error(p + ".kind", n["kind"],
                 "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
     }
@@ -594,8 +606,8 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     }
 }
 
-void decode_timeouts(Decoder& d, const YAML::Node& n, const std::string& p,
-                     TimeoutOverrides& t, Duration* total) {
+void decode_timeouts(Decoder& d, const YAML::Node& n, const std::string& p, TimeoutOverrides& t,
+                     Duration* total) {
     if (!d.is_map(n, p)) {
         return;
     }
@@ -615,8 +627,8 @@ void decode_breaker(Decoder& d, const YAML::Node& n, const std::string& p, Break
     if (!d.is_map(n, p)) {
         return;
     }
-    d.check_keys(n, p, {"enabled", "consecutive_failures", "error_ratio", "window",
-                        "min_requests", "cooldown"});
+    d.check_keys(n, p,
+                 {"enabled", "consecutive_failures", "error_ratio", "window", "min_requests", "cooldown"});
     d.bool_field(n, "enabled", p, b.enabled);
     d.int_field(n, "consecutive_failures", p, b.consecutive_failures, 0, 1000000);
     d.double_field(n, "error_ratio", p, b.error_ratio, 0.0, 1.0);
@@ -655,14 +667,15 @@ void decode_retries(Decoder& d, const YAML::Node& n, const std::string& p, Retry
             r.on_timeout = true;
         } else if (c == "reset") {
             r.on_reset = true;
-        } else if (c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) {
-                       return std::isdigit(static_cast<unsigned char>(ch)) != 0;
-                   }) && (c[0] == '4' || c[0] == '5')) {
+        } else if (c.size() == 3 &&
+                   std::all_of(c.begin(), c.end(),
+                               [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; }) &&
+                   (c[0] == '4' || c[0] == '5')) {
             r.on_status.push_back(std::stoi(c));
         } else {
-            d.error(p + ".on[" + std::to_string(i) + "]", n["on"][i],
-                    "unknown condition '" + c +
-                        "' (expected connect_error, timeout, reset or a 4xx/5xx status)");
+            d.error(
+                p + ".on[" + std::to_string(i) + "]", n["on"][i],
+                "unknown condition '" + c + "' (expected connect_error, timeout, reset or a 4xx/5xx status)");
         }
     }
 }
@@ -673,8 +686,9 @@ void decode_route(Decoder& d, std::size_t index, const YAML::Node& n, RouteConfi
     if (!d.is_map(n, p)) {
         return;
     }
-    d.check_keys(n, p, {"name", "model", "strategy", "targets", "retries", "breaker", "timeouts",
-                        "least_latency", "fallbacks", "fallback_on"});
+    d.check_keys(n, p,
+                 {"name", "model", "strategy", "targets", "retries", "breaker", "timeouts", "least_latency",
+                  "fallbacks", "fallback_on"});
     d.string_field(n, "name", p, rc.name);
     d.string_field(n, "model", p, rc.model);
     if (n["model"] && rc.model.empty()) {
@@ -796,8 +810,7 @@ void decode_key(Decoder& d, std::size_t index, const YAML::Node& n, KeyConfig& k
     } else if (!n["key"] && !n["sha256"]) {
         d.error(p, n, "missing key (or sha256)");
     } else if (n["key"] && kc.key.empty()) {
-        d.error(p + ".key", n["key"],
-                "is empty after substitution (is its environment variable set?)");
+        d.error(p + ".key", n["key"], "is empty after substitution (is its environment variable set?)");
     } else if (n["sha256"]) {
         for (auto& c : kc.sha256_hex) {
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -820,8 +833,7 @@ void cross_check(Decoder& d, const YAML::Node& root, GatewayConfig& cfg) {
             const auto& tc = rc.targets[i];
             total += tc.weight;
             if (!tc.provider.empty() && !providers.count(tc.provider)) {
-                d.error("routes[" + std::to_string(r) + "].targets[" + std::to_string(i) +
-                            "].provider",
+                d.error("routes[" + std::to_string(r) + "].targets[" + std::to_string(i) + "].provider",
                         root["routes"][r]["targets"][i]["provider"],
                         "no provider named '" + tc.provider + "'");
             }
@@ -883,8 +895,7 @@ GatewayConfig decode(const std::string& text, const std::map<std::string, std::s
     try {
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw ConfigError({"config (line " + std::to_string(e.mark.line + 1) +
-                           "): invalid YAML: " + e.msg});
+        throw ConfigError({"config (line " + std::to_string(e.mark.line + 1) + "): invalid YAML: " + e.msg});
     }
     GatewayConfig cfg;
     Decoder d(env);
@@ -1010,8 +1021,7 @@ std::optional<Duration> parse_duration(std::string_view text) {
     return Duration{static_cast<Duration::rep>(ms)};
 }
 
-GatewayConfig load_config_text(const std::string& text,
-                               const std::map<std::string, std::string>* env) {
+GatewayConfig load_config_text(const std::string& text, const std::map<std::string, std::string>* env) {
     return decode(text, env);
 }
 

@@ -12,9 +12,9 @@ boost::asio::awaitable<RequestVerdict> Filter::on_request(RequestContext& /*ctx*
 }
 
 bool ResponseHeaders::add(std::string_view name, std::string_view value) {
-    static constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding", "connection",
-                                                  "content-type", "date", "server", "keep-alive",
-                                                  "upgrade", "trailer"};
+    static constexpr std::string_view kOwned[] = {
+        "content-length", "transfer-encoding", "connection", "content-type", "date",
+        "server",         "keep-alive",        "upgrade",    "trailer"};
     if (!valid_header_name(name) || !valid_header_value(value)) {
         return false;
     }

@@ -28,9 +28,8 @@ constexpr FilterKind kFilterKinds[] = {
 
 }  // namespace
 
-std::vector<std::shared_ptr<const Filter>> build_filters(
-    const GatewayConfig& cfg, const Services& services,
-    std::vector<std::shared_ptr<const Filter>> extra) {
+std::vector<std::shared_ptr<const Filter>> build_filters(const GatewayConfig& cfg, const Services& services,
+                                                         std::vector<std::shared_ptr<const Filter>> extra) {
     std::vector<std::shared_ptr<const Filter>> out;
     for (const FilterKind& kind : kFilterKinds) {
         if (auto f = kind.make(cfg, services)) {

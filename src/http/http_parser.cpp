@@ -13,8 +13,10 @@ constexpr std::size_t kMaxTrailers = 8192;
 
 bool is_tchar(unsigned char c) noexcept {
     // RFC 9110 token characters.
-    if (c >= '0' && c <= '9') return true;
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+    if (c >= '0' && c <= '9')
+        return true;
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+        return true;
     return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
 }
 
@@ -79,8 +81,8 @@ bool parse_version(std::string_view v, int& minor) {
 }
 
 /// Parses header lines in `lines` (each ending CRLF, the final blank line excluded).
-ParseStatus parse_fields(std::string_view lines, bool is_request, const HeadLimits& limits,
-                         MessageHead& out, ParseError& err) {
+ParseStatus parse_fields(std::string_view lines, bool is_request, const HeadLimits& limits, MessageHead& out,
+                         ParseError& err) {
     const int bad = is_request ? 400 : 502;
     std::size_t pos = 0;
     while (pos < lines.size()) {
@@ -105,9 +107,8 @@ ParseStatus parse_fields(std::string_view lines, bool is_request, const HeadLimi
             const auto c = static_cast<unsigned char>(ch);
             if (!is_tchar(c)) {
                 return fail(err, bad, "invalid_header",
-                            c == ' ' || c == '\t'
-                                ? "whitespace between a header name and its colon"
-                                : "invalid character in a header name");
+                            c == ' ' || c == '\t' ? "whitespace between a header name and its colon"
+                                                  : "invalid character in a header name");
             }
             // Underscore names collide with dash names in CGI-style gateways (Envoy's
             // headers_with_underscores_action: REJECT_REQUEST). Responses may use them.
@@ -210,8 +211,7 @@ ParseStatus resolve_framing(bool is_request, MessageHead& out, ParseError& err) 
         }
     }
     if (seen_te && seen_cl) {
-        return fail(err, bad, "invalid_framing",
-                    "both Content-Length and Transfer-Encoding are present");
+        return fail(err, bad, "invalid_framing", "both Content-Length and Transfer-Encoding are present");
     }
     if (is_request && out.version_minor == 1 && !seen_host) {
         return fail(err, 400, "invalid_header", "missing Host header");
@@ -220,8 +220,8 @@ ParseStatus resolve_framing(bool is_request, MessageHead& out, ParseError& err) 
     return ParseStatus::done;
 }
 
-ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_request,
-                        MessageHead& out, std::size_t& consumed, ParseError& err, HeadScan* resume) {
+ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_request, MessageHead& out,
+                        std::size_t& consumed, ParseError& err, HeadScan* resume) {
     const int bad = is_request ? 400 : 502;
     HeadScan fresh;
     HeadScan& scan = resume != nullptr ? *resume : fresh;
@@ -237,16 +237,14 @@ ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_
     }
     const std::size_t end = scan.end;
     if (end == std::string_view::npos) {
-        const std::size_t line_len =
-            scan.first_eol == std::string_view::npos ? buf.size() : scan.first_eol;
+        const std::size_t line_len = scan.first_eol == std::string_view::npos ? buf.size() : scan.first_eol;
         if (line_len > limits.max_start_line) {
             return is_request ? fail(err, 414, "uri_too_long", "the request line is too long")
                               : fail(err, 502, "invalid_response", "the status line is too long");
         }
         if (buf.size() > limits.max_head_bytes) {
             return fail(err, is_request ? 431 : 502, "headers_too_large",
-                        "the header section exceeds " + std::to_string(limits.max_head_bytes) +
-                            " bytes");
+                        "the header section exceeds " + std::to_string(limits.max_head_bytes) + " bytes");
         }
         return ParseStatus::incomplete;
     }
@@ -291,13 +289,12 @@ ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_
             }
         }
         if (!parse_version(start.substr(sp2 + 1), out.version_minor)) {
-            return fail(err, start.substr(sp2 + 1).rfind("HTTP/", 0) == 0 ? 505 : 400,
-                        "unsupported_version", "only HTTP/1.0 and HTTP/1.1 are supported");
+            return fail(err, start.substr(sp2 + 1).rfind("HTTP/", 0) == 0 ? 505 : 400, "unsupported_version",
+                        "only HTTP/1.0 and HTTP/1.1 are supported");
         }
     } else {
         // HTTP/1.1 200 OK   (reason may be empty)
-        if (start.size() < 12 || !parse_version(start.substr(0, 8), out.version_minor) ||
-            start[8] != ' ') {
+        if (start.size() < 12 || !parse_version(start.substr(0, 8), out.version_minor) || start[8] != ' ') {
             return fail(err, 502, "invalid_response", "malformed status line");
         }
         int status = 0;
@@ -374,9 +371,12 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
         switch (state_) {
             case State::size: {
                 int digit = -1;
-                if (c >= '0' && c <= '9') digit = c - '0';
-                else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+                if (c >= '0' && c <= '9')
+                    digit = c - '0';
+                else if (c >= 'a' && c <= 'f')
+                    digit = c - 'a' + 10;
+                else if (c >= 'A' && c <= 'F')
+                    digit = c - 'A' + 10;
                 if (digit >= 0) {
                     if (++digits_ > 15) {
                         return fail("chunk size too large");
@@ -422,8 +422,7 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
                 // Extensions are ignored but bounded; whitespace may only precede ';'.
                 if (c == '\r') {
                     state_ = State::size_lf;
-                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') ||
-                           c == 0x7f) {
+                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
                     return fail("invalid character in a chunk extension");
                 } else if (++line_bytes_ > kMaxChunkLine) {
                     return fail("chunk extension too long");
@@ -445,8 +444,8 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
                 }
                 break;
             case State::data: {
-                const auto take = static_cast<std::size_t>(
-                    std::min<std::uint64_t>(remaining_, in.size() - i));
+                const auto take =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size() - i));
                 out.append(in.data() + i, take);
                 remaining_ -= take;
                 i += take;
@@ -472,8 +471,7 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
             case State::trailer:
                 if (c == '\r') {
                     state_ = State::trailer_lf;
-                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') ||
-                           c == 0x7f) {
+                } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
                     return fail("invalid character in a trailer");
                 } else {
                     trailer_line_empty_ = false;
@@ -496,8 +494,7 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
                 state_ = State::trailer;
                 break;
             case State::done:
-            case State::failed:
-                return i;
+            case State::failed: return i;
         }
     }
     return i;

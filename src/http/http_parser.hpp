@@ -26,7 +26,11 @@ struct ParseError {
     std::string message;
 };
 
-enum class ParseStatus { incomplete, done, error };
+enum class ParseStatus {
+    incomplete,
+    done,
+    error
+};
 
 struct MessageHead {
     std::string raw;  ///< owns the bytes every string_view below points into
@@ -59,7 +63,7 @@ struct HeadLimits {
 /// once instead of a rescan from byte 0 per read. Reset it (`= {}`) when the buffer's front is
 /// erased, i.e. for the next head.
 struct HeadScan {
-    std::size_t scanned = 0;                        ///< bytes already checked
+    std::size_t scanned = 0;                         ///< bytes already checked
     std::size_t first_eol = std::string_view::npos;  ///< offset of the start line's CRLF
     std::size_t end = std::string_view::npos;        ///< length of the head once its end is seen
     std::uint64_t work = 0;                          ///< bytes examined in total (for tests)
@@ -88,7 +92,19 @@ public:
     std::uint64_t remaining_in_chunk() const noexcept { return remaining_; }
 
 private:
-    enum class State { size, ext_ws, ext, size_lf, data, data_cr, data_lf, trailer, trailer_lf, done, failed };
+    enum class State {
+        size,
+        ext_ws,
+        ext,
+        size_lf,
+        data,
+        data_cr,
+        data_lf,
+        trailer,
+        trailer_lf,
+        done,
+        failed
+    };
     std::size_t fail(std::string message);
 
     State state_ = State::size;

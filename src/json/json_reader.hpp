@@ -35,7 +35,14 @@ namespace sluice::json {
 
 using Json = nlohmann::json;
 
-enum class Type { string, integer, number, boolean, object, array };
+enum class Type {
+    string,
+    integer,
+    number,
+    boolean,
+    object,
+    array
+};
 
 /// "a string", "an integer", ... for messages.
 const char* type_phrase(Type t) noexcept;
@@ -54,7 +61,10 @@ std::string_view string_or(const Json& obj, std::string_view key, std::string_vi
 
 class Reader {
 public:
-    enum class Side { client, provider };
+    enum class Side {
+        client,
+        provider
+    };
     explicit Reader(Side side = Side::client) : side_(side) { path_.reserve(8); }
 
     /// While alive, paths of recorded errors start with what at() pushed.

@@ -165,9 +165,12 @@ private:
     }
 
     static int hex(char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
         return -1;
     }
 
@@ -373,9 +376,12 @@ unsigned parse_hex4(std::string_view s, std::size_t i) {
     for (std::size_t k = 0; k < 4 && i + k < s.size(); ++k) {
         const char c = s[i + k];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+        if (c >= '0' && c <= '9')
+            v |= static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= static_cast<unsigned>(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= static_cast<unsigned>(c - 'A' + 10);
     }
     return v;
 }
@@ -389,8 +395,7 @@ bool scan(std::string_view text, std::vector<Member>* members, ScanError& err, i
     return s.run(members);
 }
 
-bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
-          const ScanLimits& limits) {
+bool scan(std::string_view text, std::vector<Member>* members, ScanError& err, const ScanLimits& limits) {
     Scanner s(text, limits, err);
     return s.run(members);
 }

@@ -13,14 +13,21 @@
 
 namespace sluice::json {
 
-enum class Kind : char { object, array, string, number, boolean, null };
+enum class Kind : char {
+    object,
+    array,
+    string,
+    number,
+    boolean,
+    null
+};
 
 struct Member {
     std::string_view raw_key;  ///< the key between its quotes, escapes intact
     std::string_view value;    ///< the value's raw text
     Kind kind = Kind::null;
-    std::size_t begin = 0;     ///< offset of the key's opening quote in the scanned text
-    std::size_t end = 0;       ///< offset one past the value
+    std::size_t begin = 0;  ///< offset of the key's opening quote in the scanned text
+    std::size_t end = 0;    ///< offset one past the value
 
     /// Compares the decoded key with `name` (keys may be spelled with escapes: "mod\u0065l").
     bool key_is(std::string_view name) const;
@@ -46,8 +53,7 @@ struct ScanLimits {
 bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
           int max_depth = kDefaultMaxDepth);
 /// Same, with a cap on the number of values too.
-bool scan(std::string_view text, std::vector<Member>* members, ScanError& err,
-          const ScanLimits& limits);
+bool scan(std::string_view text, std::vector<Member>* members, ScanError& err, const ScanLimits& limits);
 
 /// Decodes the contents of a JSON string (the part between the quotes). Input must be valid.
 std::string unescape(std::string_view raw);

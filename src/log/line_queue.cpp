@@ -6,8 +6,7 @@
 
 namespace sluice::log {
 
-LineQueue::LineQueue(Options opts, DropLine drop_line)
-    : opts_(opts), drop_line_(std::move(drop_line)) {
+LineQueue::LineQueue(Options opts, DropLine drop_line) : opts_(opts), drop_line_(std::move(drop_line)) {
     lines_.reserve(256);
     thread_ = std::thread([this] { run(); });
 }
@@ -19,8 +18,7 @@ LineQueue::~LineQueue() {
 bool LineQueue::push(std::string line) noexcept {
     try {
         std::unique_lock lock(mutex_);
-        if (stopping_ || lines_.size() >= opts_.max_lines ||
-            bytes_ + line.size() + 1 > opts_.max_bytes) {
+        if (stopping_ || lines_.size() >= opts_.max_lines || bytes_ + line.size() + 1 > opts_.max_bytes) {
             lock.unlock();
             dropped_unreported_.fetch_add(1);
             dropped_total_.fetch_add(1);
@@ -87,8 +85,7 @@ void LineQueue::run() {
             }
             // Let the lines of a moment gather, so that a steady trickle (one access line per
             // request) costs one wake-up and one write per batch rather than per line.
-            wake_.wait_for(lock, kGather,
-                           [this] { return stopping_ || lines_.size() >= half_full(); });
+            wake_.wait_for(lock, kGather, [this] { return stopping_ || lines_.size() >= half_full(); });
             batch.swap(lines_);
             bytes_ = 0;
         }

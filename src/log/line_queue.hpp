@@ -23,9 +23,9 @@ namespace sluice::log {
 class LineQueue {
 public:
     struct Options {
-        int fd = 1;                             ///< where lines go (not closed by the queue)
-        std::size_t max_lines = 16384;          ///< queued lines past which new ones are dropped
-        std::size_t max_bytes = 16u << 20;      ///< queued bytes past which new ones are dropped
+        int fd = 1;                         ///< where lines go (not closed by the queue)
+        std::size_t max_lines = 16384;      ///< queued lines past which new ones are dropped
+        std::size_t max_bytes = 16u << 20;  ///< queued bytes past which new ones are dropped
     };
     /// Formats the line that reports `dropped` lost lines (without the trailing newline).
     using DropLine = std::function<std::string(std::uint64_t dropped)>;
@@ -50,9 +50,7 @@ private:
     /// How long the writer lets lines gather after a wake-up before it writes them.
     static constexpr std::chrono::milliseconds kGather{2};
 
-    std::size_t half_full() const noexcept {
-        return opts_.max_lines / 2 > 0 ? opts_.max_lines / 2 : 1;
-    }
+    std::size_t half_full() const noexcept { return opts_.max_lines / 2 > 0 ? opts_.max_lines / 2 : 1; }
     void run();
     bool write_all(const std::string& bytes) const;
 

@@ -53,8 +53,7 @@ namespace {
 bool g_json = false;
 bool g_access = true;
 
-void append_kv(std::string& out, bool json, std::string_view key, std::string_view value,
-               bool quote) {
+void append_kv(std::string& out, bool json, std::string_view key, std::string_view value, bool quote) {
     if (json) {
         out += ",\"";
         out += key;
@@ -84,8 +83,8 @@ std::string ms(double v) {
 std::string iso_now() {
     const auto now = std::chrono::system_clock::now();
     const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            now.time_since_epoch()).count() % 1000;
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[40];
@@ -231,9 +230,8 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     using millis = std::chrono::duration<double, std::milli>;
     const auto now = RequestContext::Clock::now();
     const double total_ms = millis(now - ctx.started).count();
-    const double ttfb = ctx.first_byte.time_since_epoch().count() == 0
-                            ? -1.0
-                            : millis(ctx.first_byte - ctx.started).count();
+    const double ttfb =
+        ctx.first_byte.time_since_epoch().count() == 0 ? -1.0 : millis(ctx.first_byte - ctx.started).count();
     std::string out;
     out.reserve(384);
     if (g_json) {
@@ -262,8 +260,10 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     append_kv(out, g_json, "duration_ms", ms(total_ms), false);
     append_kv(out, g_json, "ttfb_ms", ttfb < 0 ? (g_json ? "null" : "") : ms(ttfb), false);
     const auto tokens = [](std::int64_t v) { return v < 0 ? std::string("null") : std::to_string(v); };
-    append_kv(out, g_json, "prompt_tokens", g_json || ctx.usage.prompt_tokens >= 0 ? tokens(ctx.usage.prompt_tokens) : "", false);
-    append_kv(out, g_json, "completion_tokens", g_json || ctx.usage.completion_tokens >= 0 ? tokens(ctx.usage.completion_tokens) : "", false);
+    append_kv(out, g_json, "prompt_tokens",
+              g_json || ctx.usage.prompt_tokens >= 0 ? tokens(ctx.usage.prompt_tokens) : "", false);
+    append_kv(out, g_json, "completion_tokens",
+              g_json || ctx.usage.completion_tokens >= 0 ? tokens(ctx.usage.completion_tokens) : "", false);
     append_kv(out, g_json, "bytes_in", std::to_string(ctx.bytes_in), false);
     append_kv(out, g_json, "bytes_out", std::to_string(ctx.bytes_out), false);
     if (ctx.client_gone) {

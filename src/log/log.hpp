@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
 #include <sluice/config.hpp>
 #include <sluice/request_context.hpp>
-#include <spdlog/spdlog.h>
 
 namespace sluice::log {
 

@@ -20,8 +20,8 @@ constexpr const char* kAnthropicVersion = "2023-06-01";
 
 /// Request fields that are Anthropic's own and pass through untouched when a client sends them
 /// on purpose through the OpenAI surface.
-constexpr std::string_view kNativeFields[] = {"top_k", "thinking", "output_config", "container",
-                                              "mcp_servers", "context_management"};
+constexpr std::string_view kNativeFields[] = {"top_k",     "thinking",    "output_config",
+                                              "container", "mcp_servers", "context_management"};
 
 /// An OpenAI image part → an Anthropic image block (base64 from a data: URL, else a URL source).
 /// Keys of the part sluice does not model (cache_control, ...) are kept.
@@ -31,7 +31,8 @@ bool image_block(const ChatPart& p, Json& block) {
     std::string_view media;
     std::string_view data;
     if (split_data_url(p.url, media, data)) {
-        block["source"] = {{"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}};
+        block["source"] = {
+            {"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}};
     } else if (p.url.rfind("https://", 0) == 0 || p.url.rfind("http://", 0) == 0) {
         block["source"] = {{"type", "url"}, {"url", std::string(p.url)}};
     } else {
@@ -79,20 +80,21 @@ void content_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool 
                 std::string_view media;
                 std::string_view data;
                 if (system || !split_data_url(p.file_data, media, data)) {
-                    refuse(r, t, path, "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
+                    refuse(r, t, path,
+                           "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
                     break;
                 }
-                Json block = {{"type", "document"},
-                              {"source", {{"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}}}};
+                Json block = {
+                    {"type", "document"},
+                    {"source",
+                     {{"type", "base64"}, {"media_type", std::string(media)}, {"data", std::string(data)}}}};
                 if (!p.filename.empty()) {
                     block["title"] = std::string(p.filename);
                 }
                 blocks.push_back(std::move(block));
                 break;
             }
-            case ChatPart::Kind::audio:
-                refuse(r, t, path, "Anthropic models take no audio input");
-                break;
+            case ChatPart::Kind::audio: refuse(r, t, path, "Anthropic models take no audio input"); break;
             case ChatPart::Kind::other:
                 if (system) {
                     refuse(r, t, path, "system prompts take text only");
@@ -238,9 +240,9 @@ Usage AnthropicUsage::usage() const {
 }
 
 void AnthropicUsage::merge(const AnthropicUsage& later) {
-    for (auto [mine, theirs] : {std::pair{&input, &later.input}, std::pair{&output, &later.output},
-                                std::pair{&cache_read, &later.cache_read},
-                                std::pair{&cache_write, &later.cache_write}}) {
+    for (auto [mine, theirs] :
+         {std::pair{&input, &later.input}, std::pair{&output, &later.output},
+          std::pair{&cache_read, &later.cache_read}, std::pair{&cache_write, &later.cache_write}}) {
         if (*theirs) {
             *mine = *theirs;
         }
@@ -248,8 +250,7 @@ void AnthropicUsage::merge(const AnthropicUsage& later) {
 }
 
 std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view model,
-                                                int default_max_tokens, Json& out,
-                                                bool drop_unsupported) {
+                                                int default_max_tokens, Json& out, bool drop_unsupported) {
     Reader r;
     ChatRequestView v;
     read_chat_request(in, r, v);
@@ -337,8 +338,8 @@ std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view
         }
     }
     for (const std::string_view key : v.unknown) {
-        const bool native = std::find(std::begin(kNativeFields), std::end(kNativeFields), key) !=
-                            std::end(kNativeFields);
+        const bool native =
+            std::find(std::begin(kNativeFields), std::end(kNativeFields), key) != std::end(kNativeFields);
         if (native) {
             if (!out.contains(key)) {
                 out[std::string(key)] = *json::find(in, key);
@@ -396,11 +397,12 @@ std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_vie
                 const std::string* name = r.need_string(block, "name");
                 const Json* input = r.object(block, "input");
                 if (id != nullptr && name != nullptr) {
-                    tool_calls.push_back({{"id", *id},
-                                          {"type", "function"},
-                                          {"function",
-                                           {{"name", *name},
-                                            {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+                    tool_calls.push_back(
+                        {{"id", *id},
+                         {"type", "function"},
+                         {"function",
+                          {{"name", *name},
+                           {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
                 }
             }
             // Server tool results (web_search_tool_result, ...) have no OpenAI form: the text
@@ -434,10 +436,11 @@ std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_vie
            {"object", "chat.completion"},
            {"created", static_cast<std::int64_t>(std::time(nullptr))},
            {"model", model != nullptr ? *model : std::string()},
-           {"choices", Json::array({{{"index", 0},
-                                     {"message", std::move(message)},
-                                     {"logprobs", nullptr},
-                                     {"finish_reason", finish_reason(stop_reason != nullptr ? *stop_reason : "")}}})},
+           {"choices",
+            Json::array({{{"index", 0},
+                          {"message", std::move(message)},
+                          {"logprobs", nullptr},
+                          {"finish_reason", finish_reason(stop_reason != nullptr ? *stop_reason : "")}}})},
            {"usage", openai_usage(usage, au.cache_read.value_or(0))}};
     return std::nullopt;
 }
@@ -448,8 +451,9 @@ GatewayError anthropic_stream_error(const Json& data) {
     const std::string_view type = err != nullptr ? json::string_or(*err, "type", "api_error") : "api_error";
     GatewayError e;
     e.source = ErrorSource::upstream;
-    e.message = std::string(err != nullptr ? json::string_or(*err, "message", "The provider reported an error mid-stream.")
-                                           : "The provider reported an error mid-stream.");
+    e.message = std::string(
+        err != nullptr ? json::string_or(*err, "message", "The provider reported an error mid-stream.")
+                       : "The provider reported an error mid-stream.");
     e.code = std::string(type);
     if (type == "rate_limit_error") {
         e.status = 429;
@@ -498,8 +502,8 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
     if (anthropic_format(req.endpoint)) {
         // The front door to an Anthropic provider: the client's bytes, only the model spliced.
         out.method = "POST";
-        out.target = messages_path(url_, req.endpoint == Endpoint::messages ? "/messages"
-                                                                            : "/messages/count_tokens");
+        out.target =
+            messages_path(url_, req.endpoint == Endpoint::messages ? "/messages" : "/messages/count_tokens");
         out.headers.clear();
         add_headers(out);
         for (const auto& [name, value] : req.dialect_headers) {
@@ -519,8 +523,10 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
         return std::nullopt;
     }
     if (req.endpoint != Endpoint::chat_completions) {
-        return GatewayError::bad_request("Provider '" + name_ + "' (kind anthropic) serves chat "
-                                         "completions only, not " + std::string(endpoint_name(req.endpoint)) + ".",
+        return GatewayError::bad_request("Provider '" + name_ +
+                                             "' (kind anthropic) serves chat "
+                                             "completions only, not " +
+                                             std::string(endpoint_name(req.endpoint)) + ".",
                                          "unsupported_endpoint");
     }
     Json in;
@@ -573,16 +579,16 @@ Usage AnthropicProvider::parse_usage(std::string_view body) const {
     return r.ok() ? au.usage() : Usage{};
 }
 
-std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& req,
-                                                                  std::string& body,
+std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& req, std::string& body,
                                                                   Usage& usage) const {
     if (req.endpoint == Endpoint::count_tokens) {
         return std::nullopt;  // {"input_tokens": N} goes back as it came
     }
     Json msg;
     if (!json::parse_untrusted(body, msg) || !msg.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
-                                            "upstream_invalid_response");
+        return GatewayError::upstream_error(
+            "Provider '" + name_ + "' sent an answer that is not a JSON object.",
+            "upstream_invalid_response");
     }
     if (req.endpoint == Endpoint::messages) {
         // Passed through as it came; only the usage is read (strictly: it is what sluice bills).
@@ -634,14 +640,14 @@ AnthropicStreamRelay::AnthropicStreamRelay(bool client_wants_usage, std::int64_t
     : client_wants_usage_(client_wants_usage), created_(created) {}
 
 void AnthropicStreamRelay::emit(const Json& delta, const Json& finish_reason, std::string& out) {
-    Json chunk = {{"id", id_},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created_},
-                  {"model", model_},
-                  {"choices", Json::array({{{"index", 0},
-                                            {"delta", delta},
-                                            {"logprobs", nullptr},
-                                            {"finish_reason", finish_reason}}})}};
+    Json chunk = {
+        {"id", id_},
+        {"object", "chat.completion.chunk"},
+        {"created", created_},
+        {"model", model_},
+        {"choices",
+         Json::array(
+             {{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
@@ -668,7 +674,8 @@ bool AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         return fail_invalid("'" + type + "' event: " + r.error_message());
     }
     if (buffered_ > kMaxStreamBuffer) {
-        return fail_invalid("thinking and signature text over " + std::to_string(kMaxStreamBuffer) + " bytes");
+        return fail_invalid("thinking and signature text over " + std::to_string(kMaxStreamBuffer) +
+                            " bytes");
     }
     return true;
 }
@@ -720,9 +727,9 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
             const int tool = next_tool_++;
             tool_index_[*index] = tool;
             emit({{"tool_calls", Json::array({{{"index", tool},
-                                                {"id", *id},
-                                                {"type", "function"},
-                                                {"function", {{"name", *name}, {"arguments", ""}}}}})}},
+                                               {"id", *id},
+                                               {"type", "function"},
+                                               {"function", {{"name", *name}, {"arguments", ""}}}}})}},
                  nullptr, out);
         } else if (*btype == "text") {
             const std::string* text = r.string(*block, "text");
@@ -749,8 +756,8 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
             const std::string* partial = r.need_string(*delta, "partial_json");
             const auto it = tool_index_.find(*index);
             if (partial != nullptr && it != tool_index_.end()) {
-                emit({{"tool_calls", Json::array({{{"index", it->second},
-                                                    {"function", {{"arguments", *partial}}}}})}},
+                emit({{"tool_calls",
+                       Json::array({{{"index", it->second}, {"function", {{"arguments", *partial}}}}})}},
                      nullptr, out);
             }
         } else if (*dtype == "thinking_delta") {
@@ -773,9 +780,8 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
         if (const auto it = signature_.find(*index); it != signature_.end()) {
             // One complete block (text and signature) so a client can send the turn back.
             std::string& thinking = thinking_[*index];
-            emit({{"thinking_blocks", Json::array({{{"type", "thinking"},
-                                                    {"thinking", thinking},
-                                                    {"signature", it->second}}})}},
+            emit({{"thinking_blocks",
+                   Json::array({{{"type", "thinking"}, {"thinking", thinking}, {"signature", it->second}}})}},
                  nullptr, out);
             buffered_ -= std::min(buffered_, it->second.size());
             signature_.erase(it);

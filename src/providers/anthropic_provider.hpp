@@ -82,10 +82,10 @@ private:
     std::string id_;
     std::string model_;
     std::int64_t created_ = 0;
-    std::map<std::int64_t, int> tool_index_;  ///< content block index → OpenAI tool_calls index
+    std::map<std::int64_t, int> tool_index_;         ///< content block index → OpenAI tool_calls index
     std::map<std::int64_t, std::string> thinking_;   ///< thinking text per block, for thinking_blocks
     std::map<std::int64_t, std::string> signature_;  ///< signature per thinking block
-    std::size_t buffered_ = 0;  ///< bytes held in thinking_ and signature_ (capped)
+    std::size_t buffered_ = 0;                       ///< bytes held in thinking_ and signature_ (capped)
     int next_tool_ = 0;
     std::string finish_reason_;
 };

@@ -43,8 +43,9 @@ void to_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool syste
                 refuse(r, t, path + ".image_url.url", "Bedrock takes images as base64 data: URLs only");
                 return;
             }
-            blocks.push_back({{"image", {{"format", std::string(media.substr(6))},  // png, jpeg, gif, webp
-                                         {"source", {{"bytes", std::string(data)}}}}}});
+            blocks.push_back({{"image",
+                               {{"format", std::string(media.substr(6))},  // png, jpeg, gif, webp
+                                {"source", {{"bytes", std::string(data)}}}}}});
             continue;
         }
         refuse(r, t, path, "content parts of type '" + std::string(p.type) + "' have no Converse form");
@@ -53,9 +54,12 @@ void to_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool syste
 }
 
 std::string finish_for(std::string_view stop) {
-    if (stop == "tool_use") return "tool_calls";
-    if (stop == "max_tokens") return "length";
-    if (stop == "guardrail_intervened" || stop == "content_filtered") return "content_filter";
+    if (stop == "tool_use")
+        return "tool_calls";
+    if (stop == "max_tokens")
+        return "length";
+    if (stop == "guardrail_intervened" || stop == "content_filtered")
+        return "content_filter";
     return "stop";
 }
 
@@ -85,9 +89,10 @@ void read_usage(Reader& r, const Json& u, ConverseUsage& out) {
     if (!r.expect(u, Type::object)) {
         return;
     }
-    for (const auto& [key, slot] : {std::pair{"inputTokens", &out.input}, std::pair{"outputTokens", &out.output},
-                                   std::pair{"cacheReadInputTokens", &out.cache_read},
-                                   std::pair{"cacheWriteInputTokens", &out.cache_write}}) {
+    for (const auto& [key, slot] :
+         {std::pair{"inputTokens", &out.input}, std::pair{"outputTokens", &out.output},
+          std::pair{"cacheReadInputTokens", &out.cache_read},
+          std::pair{"cacheWriteInputTokens", &out.cache_write}}) {
         if (const auto v = r.integer(u, key)) {
             if (*v < 0) {
                 r.fail(key, "token counts are never negative.");
@@ -101,7 +106,8 @@ GatewayError converse_stream_error(std::string_view exception_type, const Json& 
     GatewayError e;
     e.source = ErrorSource::upstream;
     e.code = exception_type.empty() ? "upstream_error" : std::string(exception_type);
-    e.message = std::string(json::string_or(payload, "message", "The provider reported an error mid-stream."));
+    e.message =
+        std::string(json::string_or(payload, "message", "The provider reported an error mid-stream."));
     e.type = "server_error";
     if (exception_type == "throttlingException") {
         e.status = 429;
@@ -160,9 +166,10 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
                 if (!tool_call_input(r, m, call, "Bedrock", input)) {
                     break;
                 }
-                blocks.push_back({{"toolUse", {{"toolUseId", std::string(call.id)},
-                                               {"name", std::string(call.name)},
-                                               {"input", std::move(input)}}}});
+                blocks.push_back({{"toolUse",
+                                   {{"toolUseId", std::string(call.id)},
+                                    {"name", std::string(call.name)},
+                                    {"input", std::move(input)}}}});
             }
             append_turn(messages, "assistant", std::move(blocks));
         } else if (m.role == "tool") {
@@ -174,8 +181,9 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
                 }
             }
             append_turn(messages, "user",
-                        Json::array({{{"toolResult", {{"toolUseId", std::string(m.tool_call_id)},
-                                                      {"content", Json::array({{{"text", message_text(m)}}})}}}}}));
+                        Json::array({{{"toolResult",
+                                       {{"toolUseId", std::string(m.tool_call_id)},
+                                        {"content", Json::array({{{"text", message_text(m)}}})}}}}}));
         }
     }
     out["messages"] = std::move(messages);
@@ -183,9 +191,12 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
         out["system"] = std::move(system);
     }
     Json inference = Json::object();
-    if (v.max_tokens) inference["maxTokens"] = *v.max_tokens;
-    if (v.temperature) inference["temperature"] = *v.temperature;
-    if (v.top_p) inference["topP"] = *v.top_p;
+    if (v.max_tokens)
+        inference["maxTokens"] = *v.max_tokens;
+    if (v.temperature)
+        inference["temperature"] = *v.temperature;
+    if (v.top_p)
+        inference["topP"] = *v.top_p;
     if (v.stop_set) {
         Json stop = Json::array();
         for (const auto s : v.stop) {
@@ -200,11 +211,14 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
         Json tools = Json::array();
         for (const ChatTool& tool : v.tools) {
             if (!tool.function) {
-                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type", "only function tools are translated");
+                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type",
+                       "only function tools are translated");
                 break;
             }
-            Json spec = {{"name", std::string(tool.name)},
-                         {"inputSchema", {{"json", tool.parameters != nullptr ? *tool.parameters : Json{{"type", "object"}}}}}};
+            Json spec = {
+                {"name", std::string(tool.name)},
+                {"inputSchema",
+                 {{"json", tool.parameters != nullptr ? *tool.parameters : Json{{"type", "object"}}}}}};
             if (tool.description != nullptr) {
                 spec["description"] = *tool.description;
             }
@@ -284,10 +298,12 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
                         const std::string* name = r.need_string(*tu, "name");
                         const Json* input = r.object(*tu, "input");
                         if (id != nullptr && name != nullptr) {
-                            calls.push_back({{"id", *id},
-                                             {"type", "function"},
-                                             {"function", {{"name", *name},
-                                                           {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+                            calls.push_back(
+                                {{"id", *id},
+                                 {"type", "function"},
+                                 {"function",
+                                  {{"name", *name},
+                                   {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
                         }
                     } else if (const Json* rc = r.object(b, "reasoningContent")) {
                         auto in_rc = r.at("reasoningContent");
@@ -311,7 +327,8 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
     if (r.failed()) {
         return r.provider_error(provider);
     }
-    Json msg = {{"role", "assistant"}, {"content", text.empty() && !calls.empty() ? Json(nullptr) : Json(text)}};
+    Json msg = {{"role", "assistant"},
+                {"content", text.empty() && !calls.empty() ? Json(nullptr) : Json(text)}};
     if (!calls.empty()) {
         msg["tool_calls"] = std::move(calls);
     }
@@ -323,7 +340,9 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
            {"object", "chat.completion"},
            {"created", static_cast<std::int64_t>(std::time(nullptr))},
            {"model", model},
-           {"choices", Json::array({{{"index", 0}, {"message", std::move(msg)}, {"logprobs", nullptr},
+           {"choices", Json::array({{{"index", 0},
+                                     {"message", std::move(msg)},
+                                     {"logprobs", nullptr},
                                      {"finish_reason", finish_for(stop != nullptr ? *stop : "")}}})},
            {"usage", cu.json()}};
     return std::nullopt;
@@ -344,16 +363,19 @@ bool BedrockProvider::enabled() const noexcept {
     return !creds_.access_key.empty() && !creds_.secret_key.empty();
 }
 
-std::optional<GatewayError> BedrockProvider::build_request(const ApiRequest& req, std::string_view upstream_model,
+std::optional<GatewayError> BedrockProvider::build_request(const ApiRequest& req,
+                                                           std::string_view upstream_model,
                                                            UpstreamRequest& out) const {
     return build_signed(req, upstream_model, amz_now(), out);
 }
 
-std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req, std::string_view upstream_model,
-                                                          std::string_view amz_date, UpstreamRequest& out) const {
+std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
+                                                          std::string_view upstream_model,
+                                                          std::string_view amz_date,
+                                                          UpstreamRequest& out) const {
     if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages) {
-        return GatewayError::bad_request("Provider '" + name_ + "' (kind bedrock) serves chat completions only.",
-                                         "unsupported_endpoint");
+        return GatewayError::bad_request(
+            "Provider '" + name_ + "' (kind bedrock) serves chat completions only.", "unsupported_endpoint");
     }
     Json in;
     if (!json::parse_untrusted(req.body, in)) {
@@ -363,7 +385,8 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     const Json* chat = &in;
     if (req.endpoint == Endpoint::messages) {
         // The front door: Messages → chat → Converse.
-        if (auto err = messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
+        if (auto err =
+                messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
             return err;
         }
         chat = &translated;
@@ -375,9 +398,9 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     out.method = "POST";
     out.target = url_.path + "/model/";
     if (!append_path_segment(out.target, upstream_model)) {
-        return GatewayError::bad_request("The model '" + std::string(upstream_model) +
-                                             "' cannot name a Bedrock model.",
-                                         "invalid_parameter", "model");
+        return GatewayError::bad_request(
+            "The model '" + std::string(upstream_model) + "' cannot name a Bedrock model.",
+            "invalid_parameter", "model");
     }
     out.target += req.stream ? "/converse-stream" : "/converse";
     out.body = json::to_text(body);
@@ -390,7 +413,8 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     sr.method = out.method;
     sr.path = out.target;
     sr.payload = out.body;
-    sr.headers = {{"host", host_header(settings_)}, {"content-type", out.content_type},
+    sr.headers = {{"host", host_header(settings_)},
+                  {"content-type", out.content_type},
                   {"x-amz-date", std::string(amz_date)}};
     if (!creds_.session_token.empty()) {
         sr.headers.emplace_back("x-amz-security-token", creds_.session_token);
@@ -434,8 +458,9 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
                                                                 Usage& usage) const {
     Json resp;
     if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
-                                            "upstream_invalid_response");
+        return GatewayError::upstream_error(
+            "Provider '" + name_ + "' sent an answer that is not a JSON object.",
+            "upstream_invalid_response");
     }
     Json chat;
     if (auto err = converse_to_openai(resp, req.model, name_, chat, usage)) {
@@ -459,12 +484,13 @@ GatewayError BedrockProvider::translate_error(int status, std::string_view body)
 }
 
 void BedrockStreamRelay::emit(const Json& delta, const Json& finish, std::string& out) {
-    Json chunk = {{"id", "chatcmpl-bedrock"},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created_},
-                  {"model", model_},
-                  {"choices", Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr},
-                                            {"finish_reason", finish}}})}};
+    Json chunk = {
+        {"id", "chatcmpl-bedrock"},
+        {"object", "chat.completion.chunk"},
+        {"created", created_},
+        {"model", model_},
+        {"choices",
+         Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
@@ -502,8 +528,8 @@ bool BedrockStreamRelay::on_message(const aws::EventMessage& m, std::string& out
             payload = Json::object();
         }
         const auto et = m.headers.find(":exception-type");
-        return fail(converse_stream_error(et == m.headers.end() ? std::string_view() : std::string_view(et->second),
-                                          payload));
+        return fail(converse_stream_error(
+            et == m.headers.end() ? std::string_view() : std::string_view(et->second), payload));
     }
     const auto et = m.headers.find(":event-type");
     if (et == m.headers.end()) {
@@ -546,7 +572,9 @@ void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& 
             }
             const int tool = next_tool_++;
             tool_index_[index] = tool;
-            emit({{"tool_calls", Json::array({{{"index", tool}, {"id", *id}, {"type", "function"},
+            emit({{"tool_calls", Json::array({{{"index", tool},
+                                               {"id", *id},
+                                               {"type", "function"},
                                                {"function", {{"name", *name}, {"arguments", ""}}}}})}},
                  nullptr, out);
         }
@@ -564,7 +592,8 @@ void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& 
             const std::string* input = r.string(*tu, "input");
             const auto it = tool_index_.find(index);
             if (input != nullptr && it != tool_index_.end()) {
-                emit({{"tool_calls", Json::array({{{"index", it->second}, {"function", {{"arguments", *input}}}}})}},
+                emit({{"tool_calls",
+                       Json::array({{{"index", it->second}, {"function", {{"arguments", *input}}}}})}},
                      nullptr, out);
             }
         } else if (const Json* rc = r.object(*delta, "reasoningContent")) {
@@ -587,8 +616,9 @@ void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& 
         }
         usage_ = cu.usage();
         if (client_wants_usage_) {
-            Json chunk = {{"id", "chatcmpl-bedrock"}, {"object", "chat.completion.chunk"}, {"created", created_},
-                          {"model", model_}, {"choices", Json::array()}, {"usage", cu.json()}};
+            Json chunk = {{"id", "chatcmpl-bedrock"}, {"object", "chat.completion.chunk"},
+                          {"created", created_},      {"model", model_},
+                          {"choices", Json::array()}, {"usage", cu.json()}};
             out += "data: ";
             json::append_text(out, chunk);
             out += "\n\n";

@@ -51,8 +51,10 @@ bool image_part(std::string_view url, Json& part) {
     }
     if (url.rfind("https://", 0) == 0 || url.rfind("gs://", 0) == 0) {
         std::string mime = "image/jpeg";
-        if (url.ends_with(".png")) mime = "image/png";
-        if (url.ends_with(".webp")) mime = "image/webp";
+        if (url.ends_with(".png"))
+            mime = "image/png";
+        if (url.ends_with(".webp"))
+            mime = "image/webp";
         part = {{"fileData", {{"mimeType", mime}, {"fileUri", std::string(url)}}}};
         return true;
     }
@@ -81,24 +83,28 @@ void to_parts(Reader& r, const TargetRules& t, const ChatMessage& m, bool system
             case ChatPart::Kind::image: {
                 Json part;
                 if (!image_part(p.url, part)) {
-                    r.fail_at(path + ".image_url.url", "expected an https or gs:// URL or a base64 data: URL.");
+                    r.fail_at(path + ".image_url.url",
+                              "expected an https or gs:// URL or a base64 data: URL.");
                     return;
                 }
                 parts.push_back(std::move(part));
                 break;
             }
             case ChatPart::Kind::audio:
-                parts.push_back({{"inlineData", {{"mimeType", "audio/" + std::string(p.audio_format)},
-                                                 {"data", std::string(p.audio_data)}}}});
+                parts.push_back({{"inlineData",
+                                  {{"mimeType", "audio/" + std::string(p.audio_format)},
+                                   {"data", std::string(p.audio_data)}}}});
                 break;
             case ChatPart::Kind::file: {
                 std::string_view media;
                 std::string_view data;
                 if (!split_data_url(p.file_data, media, data)) {
-                    refuse(r, t, path, "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
+                    refuse(r, t, path,
+                           "files are sent as base64 data: URLs in file.file_data (file_id is OpenAI's)");
                     return;
                 }
-                parts.push_back({{"inlineData", {{"mimeType", std::string(media)}, {"data", std::string(data)}}}});
+                parts.push_back(
+                    {{"inlineData", {{"mimeType", std::string(media)}, {"data", std::string(data)}}}});
                 break;
             }
             default:
@@ -109,7 +115,8 @@ void to_parts(Reader& r, const TargetRules& t, const ChatMessage& m, bool system
 }
 
 std::string finish_for(std::string_view reason, bool tool_calls) {
-    if (reason == "MAX_TOKENS") return "length";
+    if (reason == "MAX_TOKENS")
+        return "length";
     if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
         reason == "PROHIBITED_CONTENT" || reason == "SPII" || reason == "IMAGE_SAFETY") {
         return "content_filter";
@@ -144,10 +151,10 @@ void read_usage(Reader& r, const Json& meta, GeminiUsage& out) {
     if (!r.expect(meta, Type::object)) {
         return;
     }
-    for (const auto& [key, slot] : {std::pair{"promptTokenCount", &out.prompt},
-                                   std::pair{"candidatesTokenCount", &out.candidates},
-                                   std::pair{"thoughtsTokenCount", &out.thoughts},
-                                   std::pair{"cachedContentTokenCount", &out.cached}}) {
+    for (const auto& [key, slot] :
+         {std::pair{"promptTokenCount", &out.prompt}, std::pair{"candidatesTokenCount", &out.candidates},
+          std::pair{"thoughtsTokenCount", &out.thoughts},
+          std::pair{"cachedContentTokenCount", &out.cached}}) {
         if (const auto v = r.integer(meta, key)) {
             if (*v < 0) {
                 r.fail(key, "token counts are never negative.");
@@ -173,8 +180,9 @@ Json tool_call(Reader& r, const Json& part, const Json& fc, int index, bool with
     const Json* args = r.object(fc, "args");
     Json call = {{"id", id != nullptr ? *id : "call_" + std::to_string(index)},
                  {"type", "function"},
-                 {"function", {{"name", name != nullptr ? *name : std::string()},
-                               {"arguments", args != nullptr ? json::to_text(*args) : "{}"}}}};
+                 {"function",
+                  {{"name", name != nullptr ? *name : std::string()},
+                   {"arguments", args != nullptr ? json::to_text(*args) : "{}"}}}};
     if (const std::string* sig = r.string(part, "thoughtSignature")) {
         call["extra_content"] = {{"google", {{"thought_signature", *sig}}}};
     }
@@ -295,8 +303,9 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
                         if (sig != nullptr && sig->is_string()) {
                             part["thoughtSignature"] = *sig;
                         } else if (sig != nullptr) {
-                            r.fail_at(call_path(m.index, call.index) + ".extra_content.google.thought_signature",
-                                      "expected a string.");
+                            r.fail_at(
+                                call_path(m.index, call.index) + ".extra_content.google.thought_signature",
+                                "expected a string.");
                         }
                     }
                 }
@@ -317,11 +326,13 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
             if (!parse_embedded_json(text, response) || !response.is_object()) {
                 response = {{"content", text}};
             }
-            append_turn(contents, "user",
-                        Json::array({{{"functionResponse",
-                                       {{"name", name == call_names.end() ? std::string(m.tool_call_id) : name->second},
-                                        {"response", std::move(response)}}}}}),
-                        "parts");
+            append_turn(
+                contents, "user",
+                Json::array(
+                    {{{"functionResponse",
+                       {{"name", name == call_names.end() ? std::string(m.tool_call_id) : name->second},
+                        {"response", std::move(response)}}}}}),
+                "parts");
         }
     }
     out["contents"] = std::move(contents);
@@ -332,7 +343,8 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
         Json decls = Json::array();
         for (const ChatTool& tool : v.tools) {
             if (!tool.function) {
-                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type", "only function tools are translated");
+                refuse(r, t, "tools[" + std::to_string(tool.index) + "].type",
+                       "only function tools are translated");
                 break;
             }
             Json d = {{"name", std::string(tool.name)}};
@@ -352,7 +364,8 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
             case ChatToolChoice::Mode::none: cfg = {{"mode", "NONE"}}; break;
             case ChatToolChoice::Mode::required: cfg = {{"mode", "ANY"}}; break;
             case ChatToolChoice::Mode::function:
-                cfg = {{"mode", "ANY"}, {"allowedFunctionNames", Json::array({std::string(v.tool_choice.function)})}};
+                cfg = {{"mode", "ANY"},
+                       {"allowedFunctionNames", Json::array({std::string(v.tool_choice.function)})}};
                 break;
             default: cfg = {{"mode", "AUTO"}}; break;
         }
@@ -365,13 +378,20 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
         refuse(r, t, "service_tier", "service tiers are OpenAI's");
     }
     Json gen = Json::object();
-    if (v.temperature) gen["temperature"] = *v.temperature;
-    if (v.top_p) gen["topP"] = *v.top_p;
-    if (v.seed) gen["seed"] = *v.seed;
-    if (v.presence_penalty) gen["presencePenalty"] = *v.presence_penalty;
-    if (v.frequency_penalty) gen["frequencyPenalty"] = *v.frequency_penalty;
-    if (v.n) gen["candidateCount"] = *v.n;
-    if (v.max_tokens) gen["maxOutputTokens"] = *v.max_tokens;
+    if (v.temperature)
+        gen["temperature"] = *v.temperature;
+    if (v.top_p)
+        gen["topP"] = *v.top_p;
+    if (v.seed)
+        gen["seed"] = *v.seed;
+    if (v.presence_penalty)
+        gen["presencePenalty"] = *v.presence_penalty;
+    if (v.frequency_penalty)
+        gen["frequencyPenalty"] = *v.frequency_penalty;
+    if (v.n)
+        gen["candidateCount"] = *v.n;
+    if (v.max_tokens)
+        gen["maxOutputTokens"] = *v.max_tokens;
     if (v.stop_set) {
         Json stop = Json::array();
         for (const auto s : v.stop) {
@@ -426,7 +446,8 @@ std::optional<GatewayError> gemini_to_openai(const Json& resp, std::string_view 
         return r.provider_error(provider);
     }
     const bool has_calls = !c.calls.empty();
-    Json message = {{"role", "assistant"}, {"content", c.text.empty() && has_calls ? Json(nullptr) : Json(c.text)}};
+    Json message = {{"role", "assistant"},
+                    {"content", c.text.empty() && has_calls ? Json(nullptr) : Json(c.text)}};
     if (has_calls) {
         message["tool_calls"] = std::move(c.calls);
     }
@@ -477,7 +498,8 @@ std::optional<GatewayError> embeddings_body(const Json& in, const std::string& m
         return r.client_error();
     }
     const auto dims = r.integer(in, "dimensions");
-    if (const std::string* fmt = r.string(in, "encoding_format"); fmt != nullptr && *fmt != "float" && *fmt != "base64") {
+    if (const std::string* fmt = r.string(in, "encoding_format");
+        fmt != nullptr && *fmt != "float" && *fmt != "base64") {
         r.fail("encoding_format", "expected float or base64.");
     }
     r.string(in, "user");
@@ -517,15 +539,18 @@ std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
                                                           UpstreamRequest& out) const {
     if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages &&
         req.endpoint != Endpoint::embeddings) {
-        return GatewayError::bad_request("Provider '" + name_ + "' (kind gemini) serves chat completions and "
-                                         "embeddings, not " + std::string(endpoint_name(req.endpoint)) + ".",
+        return GatewayError::bad_request("Provider '" + name_ +
+                                             "' (kind gemini) serves chat completions and "
+                                             "embeddings, not " +
+                                             std::string(endpoint_name(req.endpoint)) + ".",
                                          "unsupported_endpoint");
     }
     Json in;
     if (!json::parse_untrusted(req.body, in)) {
         return GatewayError::invalid_json("The request body is not valid JSON.");
     }
-    const std::string model(upstream_model.rfind("models/", 0) == 0 ? upstream_model.substr(7) : upstream_model);
+    const std::string model(upstream_model.rfind("models/", 0) == 0 ? upstream_model.substr(7)
+                                                                    : upstream_model);
     out.method = "POST";
     out.headers.clear();
     add_headers(out);
@@ -546,7 +571,8 @@ std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
         const Json* chat = &in;
         if (req.endpoint == Endpoint::messages) {
             // The front door: Messages → chat → Gemini.
-            if (auto err = messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
+            if (auto err =
+                    messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
                 return err;
             }
             chat = &translated;
@@ -615,8 +641,9 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
                                                                Usage& usage) const {
     Json resp;
     if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
-                                            "upstream_invalid_response");
+        return GatewayError::upstream_error(
+            "Provider '" + name_ + "' sent an answer that is not a JSON object.",
+            "upstream_invalid_response");
     }
     if (req.endpoint == Endpoint::embeddings) {
         Json in;
@@ -659,7 +686,9 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
             return r.provider_error(name_);
         }
         // batchEmbedContents reports no token counts.
-        body = json::to_text(Json{{"object", "list"}, {"data", std::move(data)}, {"model", req.model},
+        body = json::to_text(Json{{"object", "list"},
+                                  {"data", std::move(data)},
+                                  {"model", req.model},
                                   {"usage", {{"prompt_tokens", 0}, {"total_tokens", 0}}}});
         usage = Usage{};
         return std::nullopt;
@@ -702,12 +731,13 @@ GatewayError GeminiProvider::translate_error(int status, std::string_view body) 
 }
 
 void GeminiStreamRelay::emit(const Json& delta, const Json& finish, std::string& out) {
-    Json chunk = {{"id", id_},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created_},
-                  {"model", model_},
-                  {"choices", Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr},
-                                            {"finish_reason", finish}}})}};
+    Json chunk = {
+        {"id", id_},
+        {"object", "chat.completion.chunk"},
+        {"created", created_},
+        {"model", model_},
+        {"choices",
+         Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
     if (client_wants_usage_) {
         chunk["usage"] = nullptr;
     }
@@ -776,8 +806,8 @@ bool GeminiStreamRelay::on_end(std::string& out) {
         emit(Json::object(), finish_for("", next_tool_ > 0), out);
     }
     if (client_wants_usage_ && !usage_json_.is_null()) {
-        Json chunk = {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_},
-                      {"model", model_}, {"choices", Json::array()}, {"usage", usage_json_}};
+        Json chunk = {{"id", id_},       {"object", "chat.completion.chunk"}, {"created", created_},
+                      {"model", model_}, {"choices", Json::array()},          {"usage", usage_json_}};
         out += "data: ";
         json::append_text(out, chunk);
         out += "\n\n";

@@ -136,11 +136,11 @@ void translate_blocks(Reader& r, const TargetRules& t, const Json& content, bool
             const std::string* name = r.need_string(b, "name");
             const Json* input = r.object(b, "input");
             if (id != nullptr && name != nullptr) {
-                out.tool_calls.push_back({{"id", *id},
-                                          {"type", "function"},
-                                          {"function",
-                                           {{"name", *name},
-                                            {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
+                out.tool_calls.push_back(
+                    {{"id", *id},
+                     {"type", "function"},
+                     {"function",
+                      {{"name", *name}, {"arguments", input != nullptr ? json::to_text(*input) : "{}"}}}});
             }
         } else if (*type == "thinking" || *type == "redacted_thinking") {
             continue;  // earlier thinking is the other model's; OpenAI-format models cannot take it
@@ -240,9 +240,12 @@ void translate_tool_choice(Reader& r, const Json& in, Json& out) {
 }
 
 std::string stop_reason_for(std::string_view finish) {
-    if (finish == "length") return "max_tokens";
-    if (finish == "tool_calls" || finish == "function_call") return "tool_use";
-    if (finish == "content_filter") return "refusal";
+    if (finish == "length")
+        return "max_tokens";
+    if (finish == "tool_calls" || finish == "function_call")
+        return "tool_use";
+    if (finish == "content_filter")
+        return "refusal";
     return "end_turn";
 }
 
@@ -260,7 +263,7 @@ void read_chat_usage(Reader& r, const Json& u, Usage& usage, std::int64_t& cache
         return;
     }
     for (const auto& [key, slot] : {std::pair{"prompt_tokens", &usage.prompt_tokens},
-                                   std::pair{"completion_tokens", &usage.completion_tokens}}) {
+                                    std::pair{"completion_tokens", &usage.completion_tokens}}) {
         if (const auto v = r.integer(u, key)) {
             if (*v < 0) {
                 r.fail(key, "token counts are never negative.");
@@ -327,7 +330,8 @@ std::optional<GatewayError> messages_to_chat_request(const Json& in, std::string
                     messages.push_back({{"role", "user"}, {"content", std::move(tr.parts)}});
                 }
             } else {
-                Json msg = {{"role", "assistant"}, {"content", tr.text.empty() ? Json(nullptr) : Json(tr.text)}};
+                Json msg = {{"role", "assistant"},
+                            {"content", tr.text.empty() ? Json(nullptr) : Json(tr.text)}};
                 if (!tr.tool_calls.empty()) {
                     msg["tool_calls"] = std::move(tr.tool_calls);
                 }
@@ -384,8 +388,8 @@ std::optional<GatewayError> messages_to_chat_request(const Json& in, std::string
     }
     for (const auto& item : in.items()) {
         static constexpr std::string_view kKnown[] = {
-            "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p",
-            "top_k", "metadata", "tools", "tool_choice", "thinking", "stream"};
+            "model", "messages", "system", "max_tokens",  "stop_sequences", "temperature", "top_p",
+            "top_k", "metadata", "tools",  "tool_choice", "thinking",       "stream"};
         if (item.value().is_null() ||
             std::find(std::begin(kKnown), std::end(kKnown), item.key()) != std::end(kKnown)) {
             continue;
@@ -420,7 +424,8 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
             }
             if (const Json* msg = r.object(choice, "message")) {
                 auto in_msg = r.at("message");
-                if (const std::string* reasoning = r.string(*msg, "reasoning_content"); reasoning != nullptr) {
+                if (const std::string* reasoning = r.string(*msg, "reasoning_content");
+                    reasoning != nullptr) {
                     content.push_back({{"type", "thinking"}, {"thinking", *reasoning}, {"signature", ""}});
                 }
                 if (const std::string* text = r.string(*msg, "content"); text != nullptr && !text->empty()) {
@@ -448,7 +453,9 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
                             input = Json::object();
                         }
                         if (name != nullptr) {
-                            content.push_back({{"type", "tool_use"}, {"id", *id}, {"name", *name},
+                            content.push_back({{"type", "tool_use"},
+                                               {"id", *id},
+                                               {"name", *name},
                                                {"input", std::move(input)}});
                         }
                     }
@@ -474,10 +481,11 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
            {"content", std::move(content)},
            {"stop_reason", stop_reason_for(finish)},
            {"stop_sequence", nullptr},
-           {"usage", {{"input_tokens", std::max<std::int64_t>(0, usage.prompt_tokens - cached)},
-                      {"cache_read_input_tokens", cached},
-                      {"cache_creation_input_tokens", 0},
-                      {"output_tokens", usage.completion_tokens}}}};
+           {"usage",
+            {{"input_tokens", std::max<std::int64_t>(0, usage.prompt_tokens - cached)},
+             {"cache_read_input_tokens", cached},
+             {"cache_creation_input_tokens", 0},
+             {"output_tokens", usage.completion_tokens}}}};
     return std::nullopt;
 }
 
@@ -486,14 +494,15 @@ void ChatToMessagesStream::start(std::string_view id, std::string& out) {
     const std::string msg_id = id.rfind("msg_", 0) == 0 ? std::string(id) : "msg_" + std::string(id);
     event(out, "message_start",
           {{"type", "message_start"},
-           {"message", {{"id", msg_id},
-                        {"type", "message"},
-                        {"role", "assistant"},
-                        {"model", model_},
-                        {"content", Json::array()},
-                        {"stop_reason", nullptr},
-                        {"stop_sequence", nullptr},
-                        {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}}}});
+           {"message",
+            {{"id", msg_id},
+             {"type", "message"},
+             {"role", "assistant"},
+             {"model", model_},
+             {"content", Json::array()},
+             {"stop_reason", nullptr},
+             {"stop_sequence", nullptr},
+             {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}}}});
 }
 
 void ChatToMessagesStream::close_block(std::string& out) {
@@ -524,9 +533,10 @@ bool ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
         event(out, "message_delta",
               {{"type", "message_delta"},
                {"delta", {{"stop_reason", stop_reason_}, {"stop_sequence", nullptr}}},
-               {"usage", {{"input_tokens", std::max<std::int64_t>(0, usage_.prompt_tokens - cached_)},
-                          {"cache_read_input_tokens", cached_},
-                          {"output_tokens", std::max<std::int64_t>(0, usage_.completion_tokens)}}}});
+               {"usage",
+                {{"input_tokens", std::max<std::int64_t>(0, usage_.prompt_tokens - cached_)},
+                 {"cache_read_input_tokens", cached_},
+                 {"output_tokens", std::max<std::int64_t>(0, usage_.completion_tokens)}}}});
         event(out, "message_stop", {{"type", "message_stop"}});
         done_ = true;
         return true;
@@ -580,7 +590,8 @@ void ChatToMessagesStream::handle(Reader& r, const Json& chunk, std::string& out
                 open(Block::thinking, {{"type", "thinking"}, {"thinking", ""}}, out);
             }
             event(out, "content_block_delta",
-                  {{"type", "content_block_delta"}, {"index", block_index_},
+                  {{"type", "content_block_delta"},
+                   {"index", block_index_},
                    {"delta", {{"type", "thinking_delta"}, {"thinking", *reasoning}}}});
         }
         if (const std::string* text = r.string(*delta, "content"); text != nullptr && !text->empty()) {
@@ -588,7 +599,8 @@ void ChatToMessagesStream::handle(Reader& r, const Json& chunk, std::string& out
                 open(Block::text, {{"type", "text"}, {"text", ""}}, out);
             }
             event(out, "content_block_delta",
-                  {{"type", "content_block_delta"}, {"index", block_index_},
+                  {{"type", "content_block_delta"},
+                   {"index", block_index_},
                    {"delta", {{"type", "text_delta"}, {"text", *text}}}});
         }
         if (const Json* calls = r.array(*delta, "tool_calls")) {
@@ -609,16 +621,18 @@ void ChatToMessagesStream::handle(Reader& r, const Json& chunk, std::string& out
                 }
                 if (block_ != Block::tool || index != current_tool_) {
                     // A new tool call (Anthropic blocks are sequential; OpenAI streams them in order).
-                    open(Block::tool, {{"type", "tool_use"},
-                                       {"id", call_id != nullptr ? *call_id : std::string()},
-                                       {"name", name != nullptr ? *name : std::string()},
-                                       {"input", Json::object()}},
+                    open(Block::tool,
+                         {{"type", "tool_use"},
+                          {"id", call_id != nullptr ? *call_id : std::string()},
+                          {"name", name != nullptr ? *name : std::string()},
+                          {"input", Json::object()}},
                          out);
                     current_tool_ = index;
                 }
                 if (args != nullptr && !args->empty()) {
                     event(out, "content_block_delta",
-                          {{"type", "content_block_delta"}, {"index", block_index_},
+                          {{"type", "content_block_delta"},
+                           {"index", block_index_},
                            {"delta", {{"type", "input_json_delta"}, {"partial_json", *args}}}});
                 }
             }

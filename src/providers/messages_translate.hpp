@@ -39,7 +39,12 @@ public:
     Usage usage() const override { return usage_; }
 
 private:
-    enum class Block { none, text, thinking, tool };
+    enum class Block {
+        none,
+        text,
+        thinking,
+        tool
+    };
     void handle(json::Reader& r, const nlohmann::json& chunk, std::string& out);
     void start(std::string_view id, std::string& out);
     void open(Block kind, const nlohmann::json& content_block, std::string& out);
@@ -52,7 +57,7 @@ private:
     std::int64_t cached_ = 0;
     Block block_ = Block::none;
     int block_index_ = -1;
-    std::int64_t current_tool_ = -1;      ///< OpenAI tool index of the open tool_use block
+    std::int64_t current_tool_ = -1;  ///< OpenAI tool index of the open tool_use block
     std::string stop_reason_ = "end_turn";
 };
 

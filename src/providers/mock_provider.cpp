@@ -96,9 +96,12 @@ std::vector<std::string> split_words(const std::string& text, int chunks) {
 /// body; every accessor tolerates any JSON).
 Json sample_for_schema(const Json& schema) {
     const std::string_view type = json::string_or(schema, "type", "string");
-    if (type == "number" || type == "integer") return 1;
-    if (type == "boolean") return true;
-    if (type == "array") return Json::array();
+    if (type == "number" || type == "integer")
+        return 1;
+    if (type == "boolean")
+        return true;
+    if (type == "array")
+        return Json::array();
     if (type == "object") {
         Json obj = Json::object();
         const Json* props = json::find(schema, "properties");
@@ -116,7 +119,8 @@ Json sample_for_schema(const Json& schema) {
         }
         return obj;
     }
-    if (const Json* values = json::find(schema, "enum"); values != nullptr && values->is_array() && !values->empty()) {
+    if (const Json* values = json::find(schema, "enum");
+        values != nullptr && values->is_array() && !values->empty()) {
         return (*values)[0];
     }
     return "mock";
@@ -154,7 +158,8 @@ ChatPlan plan_chat(const ChatRequestView& req, const MockOptions& opts) {
     if (tool != nullptr && !tools_off && last_role != "tool") {
         plan.tool_call = true;
         plan.tool_name = tool->name.empty() ? "tool" : std::string(tool->name);
-        plan.tool_arguments = json::to_text(sample_for_schema(tool->parameters != nullptr ? *tool->parameters : Json::object()));
+        plan.tool_arguments = json::to_text(
+            sample_for_schema(tool->parameters != nullptr ? *tool->parameters : Json::object()));
         plan.tool_id = short_id("call_", plan.tool_name + last_user);
         return plan;
     }
@@ -165,7 +170,8 @@ ChatPlan plan_chat(const ChatRequestView& req, const MockOptions& opts) {
     } else {
         // Cut at a character boundary: the echo becomes JSON.
         std::size_t cut = std::min<std::size_t>(200, last_user.size());
-        while (cut > 0 && cut < last_user.size() && (static_cast<unsigned char>(last_user[cut]) & 0xC0) == 0x80) {
+        while (cut > 0 && cut < last_user.size() &&
+               (static_cast<unsigned char>(last_user[cut]) & 0xC0) == 0x80) {
             --cut;
         }
         plan.content = "This is a mock answer from sluice. You said: " + last_user.substr(0, cut);
@@ -178,9 +184,8 @@ std::int64_t completion_tokens(const ChatPlan& plan) {
 }
 
 Json usage_json(std::int64_t prompt, std::int64_t completion) {
-    return {{"prompt_tokens", prompt},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt + completion}};
+    return {
+        {"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
 }
 
 void sse_line(std::string& out, const Json& chunk) {
@@ -221,11 +226,10 @@ LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view bo
         Json message = {{"role", "assistant"}};
         if (plan.tool_call) {
             message["content"] = nullptr;
-            message["tool_calls"] = Json::array({{{"id", plan.tool_id},
-                                                  {"type", "function"},
-                                                  {"function",
-                                                   {{"name", plan.tool_name},
-                                                    {"arguments", plan.tool_arguments}}}}});
+            message["tool_calls"] =
+                Json::array({{{"id", plan.tool_id},
+                              {"type", "function"},
+                              {"function", {{"name", plan.tool_name}, {"arguments", plan.tool_arguments}}}}});
         } else {
             message["content"] = plan.content;
         }
@@ -236,8 +240,7 @@ LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view bo
                      {"choices", Json::array({{{"index", 0},
                                                {"message", message},
                                                {"logprobs", nullptr},
-                                               {"finish_reason",
-                                                plan.tool_call ? "tool_calls" : "stop"}}})},
+                                               {"finish_reason", plan.tool_call ? "tool_calls" : "stop"}}})},
                      {"usage", usage_json(plan.prompt_tokens, completion)},
                      {"system_fingerprint", "fp_sluice_mock"}};
         r.body = json::to_text(resp);
@@ -260,24 +263,24 @@ LocalResponse chat(const Json& req, const MockOptions& opts, std::string_view bo
         }
         return c;
     };
-    sse_line(r.body, chunk({{"role", "assistant"}, {"content", plan.tool_call ? Json(nullptr) : Json("")}},
-                           nullptr));
+    sse_line(r.body,
+             chunk({{"role", "assistant"}, {"content", plan.tool_call ? Json(nullptr) : Json("")}}, nullptr));
     if (plan.tool_call) {
-        sse_line(r.body, chunk({{"tool_calls", Json::array({{{"index", 0},
-                                                             {"id", plan.tool_id},
-                                                             {"type", "function"},
-                                                             {"function",
-                                                              {{"name", plan.tool_name},
-                                                               {"arguments", ""}}}}})}},
-                               nullptr));
+        sse_line(r.body,
+                 chunk({{"tool_calls",
+                         Json::array({{{"index", 0},
+                                       {"id", plan.tool_id},
+                                       {"type", "function"},
+                                       {"function", {{"name", plan.tool_name}, {"arguments", ""}}}}})}},
+                       nullptr));
         // Argument deltas in small pieces, as real providers stream them.
         for (std::size_t i = 0; i < plan.tool_arguments.size(); i += 4) {
-            sse_line(r.body,
-                     chunk({{"tool_calls",
-                             Json::array({{{"index", 0},
-                                           {"function",
-                                            {{"arguments", plan.tool_arguments.substr(i, 4)}}}}})}},
-                           nullptr));
+            sse_line(
+                r.body,
+                chunk({{"tool_calls",
+                        Json::array({{{"index", 0},
+                                      {"function", {{"arguments", plan.tool_arguments.substr(i, 4)}}}}})}},
+                      nullptr));
         }
     } else {
         for (const auto& piece : split_words(plan.content, opts.stream_chunks)) {
@@ -320,23 +323,21 @@ LocalResponse completions(const Json& req, const MockOptions& opts, std::string_
         --cut;
     }
     const std::string text =
-        opts.content.empty() ? " and this is the mock completion of: " + prompt.substr(0, cut)
-                             : opts.content;
+        opts.content.empty() ? " and this is the mock completion of: " + prompt.substr(0, cut) : opts.content;
     const std::string model(json::string_or(req, "model", "mock"));
     const std::string id = short_id("cmpl-", body);
     const std::int64_t p = count_words(prompt);
     const std::int64_t c = count_words(text);
     LocalResponse r;
     if (!stream) {
-        Json resp = {{"id", id},
-                     {"object", "text_completion"},
-                     {"created", 1700000000},
-                     {"model", model},
-                     {"choices", Json::array({{{"text", text},
-                                               {"index", 0},
-                                               {"logprobs", nullptr},
-                                               {"finish_reason", "stop"}}})},
-                     {"usage", usage_json(p, c)}};
+        Json resp = {
+            {"id", id},
+            {"object", "text_completion"},
+            {"created", 1700000000},
+            {"model", model},
+            {"choices",
+             Json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", "stop"}}})},
+            {"usage", usage_json(p, c)}};
         r.body = json::to_text(resp);
         return r;
     }
@@ -344,15 +345,16 @@ LocalResponse completions(const Json& req, const MockOptions& opts, std::string_
     r.content_type = "text/event-stream";
     const auto pieces = split_words(text, opts.stream_chunks);
     for (std::size_t i = 0; i < pieces.size(); ++i) {
-        Json chunk = {{"id", id},
-                      {"object", "text_completion"},
-                      {"created", 1700000000},
-                      {"model", model},
-                      {"choices", Json::array({{{"text", pieces[i]},
-                                                {"index", 0},
-                                                {"logprobs", nullptr},
-                                                {"finish_reason",
-                                                 i + 1 == pieces.size() ? Json("stop") : Json(nullptr)}}})}};
+        Json chunk = {
+            {"id", id},
+            {"object", "text_completion"},
+            {"created", 1700000000},
+            {"model", model},
+            {"choices",
+             Json::array({{{"text", pieces[i]},
+                           {"index", 0},
+                           {"logprobs", nullptr},
+                           {"finish_reason", i + 1 == pieces.size() ? Json("stop") : Json(nullptr)}}})}};
         if (include_usage) {
             chunk["usage"] = nullptr;
         }
@@ -446,7 +448,8 @@ std::string mock_tool_arguments(std::string_view schema_json) {
 LocalResponse mock_models(const MockOptions& opts) {
     Json data = Json::array();
     for (const auto& m : opts.models) {
-        data.push_back({{"id", m}, {"object", "model"}, {"created", 1700000000}, {"owned_by", "sluice-mock"}});
+        data.push_back(
+            {{"id", m}, {"object", "model"}, {"created", 1700000000}, {"owned_by", "sluice-mock"}});
     }
     LocalResponse r;
     r.body = json::to_text(Json{{"object", "list"}, {"data", std::move(data)}});
@@ -466,13 +469,14 @@ LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const Mock
         case Endpoint::completions: return completions(req, opts, body);
         case Endpoint::embeddings: return embeddings(req, opts);
         case Endpoint::models: return mock_models(opts);
-        case Endpoint::messages:      // translated to chat before it gets here
+        case Endpoint::messages:  // translated to chat before it gets here
         case Endpoint::count_tokens: break;
     }
     LocalResponse r;
     r.status = 400;
-    r.body = GatewayError::bad_request("The mock provider cannot answer this endpoint.",
-                                       "unsupported_endpoint").to_json();
+    r.body =
+        GatewayError::bad_request("The mock provider cannot answer this endpoint.", "unsupported_endpoint")
+            .to_json();
     return r;
 }
 

@@ -9,10 +9,10 @@ namespace sluice {
 
 /// Options of the deterministic OpenAI-format answer generator.
 struct MockOptions {
-    std::vector<std::string> models;   ///< GET /models list
+    std::vector<std::string> models;  ///< GET /models list
     int embedding_dimensions = 8;
-    int stream_chunks = 0;             ///< content chunks in a stream; 0 = one per word
-    std::string content;               ///< fixed answer text; empty = derived from the prompt
+    int stream_chunks = 0;  ///< content chunks in a stream; 0 = one per word
+    std::string content;    ///< fixed answer text; empty = derived from the prompt
 };
 
 /// Generates an OpenAI-format answer for `endpoint` from the (already rewritten) request body:

@@ -136,9 +136,9 @@ std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream
         } else {
             const auto close = req.body.find_last_of('}');
             const bool empty_object = req.member_spans.empty();
-            splices.push_back({close, close,
-                               std::string(empty_object ? "" : ",") +
-                                   "\"stream_options\":{\"include_usage\":true}"});
+            splices.push_back(
+                {close, close,
+                 std::string(empty_object ? "" : ",") + "\"stream_options\":{\"include_usage\":true}"});
         }
     }
     if (splices.empty()) {
@@ -171,8 +171,9 @@ std::optional<GatewayError> OpenAiProvider::upstream_body(const ApiRequest& req,
                                                           std::string_view upstream_model,
                                                           std::string& body) const {
     if (req.endpoint == Endpoint::count_tokens) {
-        return GatewayError::bad_request("Provider '" + name_ + "' cannot count tokens; "
-                                         "/v1/messages/count_tokens needs an anthropic provider.",
+        return GatewayError::bad_request("Provider '" + name_ +
+                                             "' cannot count tokens; "
+                                             "/v1/messages/count_tokens needs an anthropic provider.",
                                          "unsupported_endpoint");
     }
     if (req.endpoint != Endpoint::messages) {
@@ -205,8 +206,7 @@ std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
     return upstream_body(req, upstream_model, out.body);
 }
 
-std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest& req,
-                                                               std::string& body,
+std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest& req, std::string& body,
                                                                Usage& usage) const {
     if (req.endpoint != Endpoint::messages) {
         // Passed through as it came; the usage is read strictly (it is what sluice bills).
@@ -216,17 +216,18 @@ std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest&
         if (json::scan(body, &top, err)) {
             const auto* u = json::find(top, "usage");
             if (u != nullptr && u->kind == json::Kind::object && !parse_usage_object(u->value, usage)) {
-                return GatewayError::upstream_error("Provider '" + name_ +
-                                                        "' sent token counts that are not non-negative integers.",
-                                                    "upstream_invalid_response");
+                return GatewayError::upstream_error(
+                    "Provider '" + name_ + "' sent token counts that are not non-negative integers.",
+                    "upstream_invalid_response");
             }
         }
         return std::nullopt;
     }
     nlohmann::json chat;
     if (!json::parse_untrusted(body, chat) || !chat.is_object()) {
-        return GatewayError::upstream_error("Provider '" + name_ + "' sent an answer that is not a JSON object.",
-                                            "upstream_invalid_response");
+        return GatewayError::upstream_error(
+            "Provider '" + name_ + "' sent an answer that is not a JSON object.",
+            "upstream_invalid_response");
     }
     nlohmann::json messages;
     if (auto e = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
@@ -259,9 +260,9 @@ std::optional<GatewayError> AzureProvider::build_request(const ApiRequest& req,
     } else {
         out.target = url_.path + "/openai/deployments/";
         if (!append_path_segment(out.target, upstream_model)) {
-            return GatewayError::bad_request("The model '" + std::string(upstream_model) +
-                                                 "' cannot name an Azure deployment.",
-                                             "invalid_parameter", "model");
+            return GatewayError::bad_request(
+                "The model '" + std::string(upstream_model) + "' cannot name an Azure deployment.",
+                "invalid_parameter", "model");
         }
         out.target += path_for(req.endpoint);
         out.target += "?api-version=";
@@ -418,7 +419,7 @@ GatewayError OpenAiProvider::translate_error(int status, std::string_view body) 
         e.message = "The provider '" + name_ + "' rejected the gateway's credentials (HTTP " +
                     std::to_string(status) + "): " + e.message;
     } else if (e.type.empty() || e.type == "server_error") {
-        e.type = status == 429 ? "rate_limit_error"
+        e.type = status == 429   ? "rate_limit_error"
                  : status >= 500 ? "server_error"
                  : status == 404 ? "not_found_error"
                                  : "invalid_request_error";
@@ -482,8 +483,7 @@ bool OpenAiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     }
     // sluice asked for usage on the client's behalf: hide it again.
     const json::Member* choices = json::find(top_, "choices");
-    if (usage->kind == json::Kind::object && choices != nullptr &&
-        choices->kind == json::Kind::array &&
+    if (usage->kind == json::Kind::object && choices != nullptr && choices->kind == json::Kind::array &&
         choices->value.find_first_not_of(" \t\r\n", 1) == choices->value.size() - 1) {
         return true;  // the usage-only chunk
     }

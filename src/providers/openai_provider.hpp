@@ -2,8 +2,8 @@
 
 #include <sluice/config.hpp>
 
-#include "json/json_scan.hpp"
 #include <sluice/provider.hpp>
+#include "json/json_scan.hpp"
 
 #include "util/url.hpp"
 

@@ -15,8 +15,7 @@ void refuse(json::Reader& r, const TargetRules& t, std::string path, std::string
     r.unsupported_at(std::move(path), std::move(msg));
 }
 
-void refuse_openai_only(json::Reader& r, const TargetRules& t, const ChatRequestView& v,
-                        SamplingSupport s) {
+void refuse_openai_only(json::Reader& r, const TargetRules& t, const ChatRequestView& v, SamplingSupport s) {
     if (!s.n && v.n && *v.n != 1) {
         refuse(r, t, "n", "it returns one choice per request, so n must be 1");
     }
@@ -85,8 +84,8 @@ void append_turn(Json& turns, std::string_view role, Json items, const char* ite
     turns.push_back(std::move(turn));
 }
 
-bool tool_call_input(json::Reader& r, const ChatMessage& m, const ChatToolCall& c,
-                     std::string_view target, Json& input) {
+bool tool_call_input(json::Reader& r, const ChatMessage& m, const ChatToolCall& c, std::string_view target,
+                     Json& input) {
     if (c.arguments.empty()) {
         input = Json::object();
         return true;
@@ -115,8 +114,8 @@ bool split_data_url(std::string_view url, std::string_view& media_type, std::str
     return !media_type.empty();
 }
 
-bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t medium,
-                      std::int64_t high, std::int64_t& budget) {
+bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t medium, std::int64_t high,
+                      std::int64_t& budget) {
     if (effort == "none" || effort == "minimal") {
         budget = 0;
     } else if (effort == "low") {

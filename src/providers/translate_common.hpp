@@ -17,8 +17,8 @@ namespace sluice {
 
 /// What a translation target is called and whether it drops what it cannot represent.
 struct TargetRules {
-    std::string_view label;          ///< "Anthropic", "Gemini", "Bedrock", "this provider"
-    bool drop_unsupported = false;   ///< the provider's drop_unsupported_params
+    std::string_view label;         ///< "Anthropic", "Gemini", "Bedrock", "this provider"
+    bool drop_unsupported = false;  ///< the provider's drop_unsupported_params
 };
 
 /// A field (at `path`) the target cannot represent: refused with 400 unsupported_parameter, or
@@ -34,8 +34,7 @@ struct SamplingSupport {
 /// Refuses the request fields no non-OpenAI target maps (logprobs, logit_bias, store, audio,
 /// predicted outputs, ...) and the sampling features `s` says the target lacks, each only when
 /// its value would change the answer (n: 1, penalties of 0 and logprobs: false are fine).
-void refuse_openai_only(json::Reader& r, const TargetRules& t, const ChatRequestView& v,
-                        SamplingSupport s);
+void refuse_openai_only(json::Reader& r, const TargetRules& t, const ChatRequestView& v, SamplingSupport s);
 /// Refuses `name` on messages (participant names have no equivalent outside OpenAI).
 void refuse_message_names(json::Reader& r, const TargetRules& t, const ChatRequestView& v);
 
@@ -51,14 +50,14 @@ void append_turn(nlohmann::json& turns, std::string_view role, nlohmann::json it
 
 /// The arguments of a tool call as a JSON object ("" = {}), parsed with the body's caps; records
 /// a 400 at the call's arguments when they are not a JSON object.
-bool tool_call_input(json::Reader& r, const ChatMessage& m, const ChatToolCall& c,
-                     std::string_view target, nlohmann::json& input);
+bool tool_call_input(json::Reader& r, const ChatMessage& m, const ChatToolCall& c, std::string_view target,
+                     nlohmann::json& input);
 
 /// A data: URL split into its media type and base64 payload; false when it is not one.
 bool split_data_url(std::string_view url, std::string_view& media_type, std::string_view& data);
 
 /// Maps reasoning_effort to a thinking budget in tokens (0 = off); false for an unknown value.
-bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t medium,
-                      std::int64_t high, std::int64_t& budget);
+bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t medium, std::int64_t high,
+                      std::int64_t& budget);
 
 }  // namespace sluice

@@ -36,8 +36,8 @@ AttemptResult answered(const ClientLink& link) {
     return link.gone ? AttemptResult::client_gone() : AttemptResult::answered();
 }
 
-Clock::duration choose_timeout(const std::optional<Duration>& target,
-                               const std::optional<Duration>& route, Clock::duration provider) {
+Clock::duration choose_timeout(const std::optional<Duration>& target, const std::optional<Duration>& route,
+                               Clock::duration provider) {
     if (target) {
         return *target;
     }
@@ -86,8 +86,7 @@ bool out_of_quota(const GatewayError& e) {
 /// not ill health: it never counts toward opening the circuit (as Envoy's outlier detection
 /// counts gateway errors, not 429s); its Retry-After pauses only the (provider, upstream model)
 /// pair that answered it. 5xx, timeouts and connection errors still count.
-void judge(const Target& target, std::string_view upstream_model, AttemptGuard& guard,
-           AttemptFailure& f) {
+void judge(const Target& target, std::string_view upstream_model, AttemptGuard& guard, AttemptFailure& f) {
     if (f.error.status == 429 || f.status == 429) {
         guard.neutral();
         if (out_of_quota(f.error)) {
@@ -101,9 +100,8 @@ void judge(const Target& target, std::string_view upstream_model, AttemptGuard& 
 }
 
 /// The in-process provider (kind: mock): its answer goes through the same relay code.
-net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx,
-                                           const Provider& provider, const UpstreamRequest& req,
-                                           AttemptGuard& guard) {
+net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx, const Provider& provider,
+                                           const UpstreamRequest& req, AttemptGuard& guard) {
     const auto began = Clock::now();
     LocalResponse resp = provider.respond_locally(req);
     ctx.upstream_time += Clock::now() - began;
@@ -156,8 +154,8 @@ AttemptResult exchange_failed(const RequestContext& ctx, ExchangeError err, Atte
 /// Redirects are never followed (credentials must not go to another host) nor passed on.
 AttemptResult redirected(const RequestContext& ctx, const Provider& provider, int status,
                          AttemptGuard& guard) {
-    log::warn("request {}: provider '{}' answered HTTP {} (redirect): check its base_url",
-              ctx.request_id, provider.name(), status);
+    log::warn("request {}: provider '{}' answered HTTP {} (redirect): check its base_url", ctx.request_id,
+              provider.name(), status);
     guard.failure(Clock::duration::zero());
     return AttemptResult::failed(make_failure(
         GatewayError::upstream_error("Provider '" + provider.name() + "' answered with a redirect (HTTP " +
@@ -259,9 +257,9 @@ net::awaitable<AttemptResult> json_answer(ClientLink& link, RequestContext& ctx,
     guard.observe(ms_between(began, Clock::now()), -1.0);
     if (!route.on_content_policy.empty() && is_refusal(body)) {
         co_return AttemptResult::failed(make_failure(
-            GatewayError::bad_request("Provider '" + provider.name() +
-                                          "' refused the request under its content policy.",
-                                      "content_policy_violation"),
+            GatewayError::bad_request(
+                "Provider '" + provider.name() + "' refused the request under its content policy.",
+                "content_policy_violation"),
             FailKind::other, status));
     }
     // The body is JSON in OpenAI's shape (translated when the provider speaks another dialect):

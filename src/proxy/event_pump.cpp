@@ -41,7 +41,8 @@ std::size_t EventPump::Searcher::find(const char* d, std::size_t from, std::size
     for (; i + m - 1 + 16 <= n; i += 16) {
         const __m128i bf = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
         const __m128i bl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + m - 1));
-        auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(bf, vf), _mm_cmpeq_epi8(bl, vl))));
+        auto mask = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(bf, vf), _mm_cmpeq_epi8(bl, vl))));
         while (mask != 0) {
             const auto bit = static_cast<std::size_t>(__builtin_ctz(mask));
             if (m <= 2 || std::memcmp(d + i + bit + 1, needle.data() + 1, m - 2) == 0) {

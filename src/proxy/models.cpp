@@ -16,7 +16,9 @@ namespace {
 struct ModelsCache {
     std::mutex mutex;
     /// (runtime generation, provider) -> (expiry, ids)
-    std::map<std::pair<std::uint64_t, const Provider*>, std::pair<Clock::time_point, std::vector<std::string>>> entries;
+    std::map<std::pair<std::uint64_t, const Provider*>,
+             std::pair<Clock::time_point, std::vector<std::string>>>
+        entries;
 };
 ModelsCache& models_cache() {
     static ModelsCache cache;
@@ -30,8 +32,7 @@ struct ModelList {
     std::optional<GatewayError> error;
 };
 
-net::awaitable<ModelList> fetch_model_list(Worker& worker, const Runtime& rt,
-                                           const Provider& provider,
+net::awaitable<ModelList> fetch_model_list(Worker& worker, const Runtime& rt, const Provider& provider,
                                            const UpstreamRequest& req, std::string request_id,
                                            Clock::duration timeout) {
     ModelList out;
@@ -65,8 +66,7 @@ net::awaitable<bool> check_provider(Worker& worker, const Runtime& rt, const Pro
         co_return true;
     }
     const std::string request_id = "health-check";
-    const ModelList got =
-        co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
+    const ModelList got = co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
     const bool ok = !got.error && got.status >= 200 && got.status < 300;
     if (got.error) {
         log::debug("health check of provider '{}': {}", provider.name(), got.error->message);
@@ -77,8 +77,7 @@ net::awaitable<bool> check_provider(Worker& worker, const Runtime& rt, const Pro
 }
 
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Runtime& rt,
-                                                         const Provider& provider,
-                                                         std::string request_id) {
+                                                         const Provider& provider, std::string request_id) {
     const auto cache_key = std::make_pair(rt.generation(), &provider);
     {
         std::lock_guard lock(models_cache().mutex);
@@ -101,18 +100,15 @@ net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const R
         ids = provider.parse_models(provider.respond_locally(*req).body);
     } else {
         const Clock::duration timeout = provider.settings().first_byte_timeout;
-        const ModelList got =
-            co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
+        const ModelList got = co_await fetch_model_list(worker, rt, provider, *req, request_id, timeout);
         if (got.error) {
-            log::warn("listing the models of provider '{}' failed: {}", provider.name(),
-                      got.error->message);
+            log::warn("listing the models of provider '{}' failed: {}", provider.name(), got.error->message);
             co_return ids;  // not cached: the next request tries again
         }
         if (got.status == 200) {
             ids = provider.parse_models(got.body);
         } else {
-            log::warn("listing the models of provider '{}' failed: HTTP {}", provider.name(),
-                      got.status);
+            log::warn("listing the models of provider '{}' failed: HTTP {}", provider.name(), got.status);
         }
     }
     std::lock_guard lock(models_cache().mutex);

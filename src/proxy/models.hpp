@@ -22,8 +22,7 @@ net::awaitable<bool> check_provider(Worker& worker, const Runtime& rt, const Pro
 /// Model ids a provider offers (cached for a minute per runtime), fetched with its key, on the
 /// snapshot `rt` that `provider` belongs to.
 net::awaitable<std::vector<std::string>> provider_models(Worker& worker, const Runtime& rt,
-                                                         const Provider& provider,
-                                                         std::string request_id);
+                                                         const Provider& provider, std::string request_id);
 
 /// GET /models (every routed model the key may use) and GET /models/{id} (`only`).
 net::awaitable<void> list_models(Worker& worker, ClientLink& link, RequestContext& ctx,

@@ -14,11 +14,11 @@ using Clock = std::chrono::steady_clock;
 
 /// How an attempt failed, for the retry policy and the circuit breaker.
 enum class FailKind {
-    connect,  ///< no connection (refused, DNS, TLS, pool exhausted) or the request not fully sent
-    timeout,  ///< connect, first-byte or first-token timeout
-    reset,    ///< the provider closed the connection before answering
-    status,   ///< the provider answered with an error status
-    other,    ///< anything else (invalid answer, cut body, draining): never retried
+    connect,      ///< no connection (refused, DNS, TLS, pool exhausted) or the request not fully sent
+    timeout,      ///< connect, first-byte or first-token timeout
+    reset,        ///< the provider closed the connection before answering
+    status,       ///< the provider answered with an error status
+    other,        ///< anything else (invalid answer, cut body, draining): never retried
     client_gone,  ///< the client left meanwhile: nothing more to do for this request
 };
 
@@ -34,7 +34,11 @@ struct AttemptFailure {
 /// How an attempt ended: the client was answered (fully, or the stream ended with a terminal
 /// event), the client left, or it failed with nothing sent (the router decides what is next).
 struct AttemptResult {
-    enum class Kind { answered, client_gone, failed };
+    enum class Kind {
+        answered,
+        client_gone,
+        failed
+    };
     Kind kind = Kind::answered;
     std::optional<AttemptFailure> failure;  ///< set for failed
 

@@ -55,9 +55,9 @@ net::awaitable<void> forward(ClientLink& link, RequestContext& ctx) {
         ctx.usage = Usage{};
         AttemptResult result;
         {
-            AttemptGuard guard(*step.target->health, step.probe,
-                               static_cast<routing::Strategy>(step.route->strategy) ==
-                                   routing::Strategy::least_latency);
+            AttemptGuard guard(
+                *step.target->health, step.probe,
+                static_cast<routing::Strategy>(step.route->strategy) == routing::Strategy::least_latency);
             const auto attempt_began = Clock::now();
             result = co_await run_attempt(link, ctx, *step.route, *step.target, plan.deadline(), guard);
             ctx.attempts.back().duration = Clock::now() - attempt_began;

@@ -142,7 +142,8 @@ GatewayError AttemptPlan::final_error(Clock::time_point now) const {
         if (deadline_hit_) {
             e.message += " (retries ended by the route's total deadline of " +
                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            primary_.config->total_timeout).count()) +
+                                            primary_.config->total_timeout)
+                                            .count()) +
                          " ms)";
         }
         return e;
@@ -165,13 +166,12 @@ GatewayError AttemptPlan::final_error(Clock::time_point now) const {
         return e;
     }
     // No attempt was made: every target's circuit is open (or failing its health check).
-    auto e = GatewayError::upstream_error("No target of route '" + primary_.name +
-                                              "' is available: circuits open or providers backing off.",
-                                          "no_available_target");
+    auto e = GatewayError::upstream_error(
+        "No target of route '" + primary_.name + "' is available: circuits open or providers backing off.",
+        "no_available_target");
     e.status = 503;
     if (earliest_back_ != Clock::time_point::max()) {
-        const auto secs =
-            std::chrono::duration_cast<std::chrono::seconds>(earliest_back_ - now).count() + 1;
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(earliest_back_ - now).count() + 1;
         e.retry_after = std::to_string(std::max<long long>(1, secs));
     }
     return e;
@@ -233,9 +233,9 @@ void AttemptPlan::collect_candidates(Clock::time_point now) {
     }
     if (any_untried) {
         // Targets that already failed this request come only after the others.
-        const auto untried_end = std::remove_if(
-            candidates_.begin(), candidates_.end(),
-            [&rs](const routing::Candidate& c) { return rs.tried[c.index] != 0; });
+        const auto untried_end =
+            std::remove_if(candidates_.begin(), candidates_.end(),
+                           [&rs](const routing::Candidate& c) { return rs.tried[c.index] != 0; });
         candidates_.erase(untried_end, candidates_.end());
     }
 }

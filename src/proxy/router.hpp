@@ -27,7 +27,11 @@ namespace sluice::proxy {
 
 /// What the caller does next.
 struct Step {
-    enum Kind { attempt, wait, exhausted };
+    enum Kind {
+        attempt,
+        wait,
+        exhausted
+    };
     Kind kind = exhausted;
     const Route* route = nullptr;    ///< attempt: the route the target belongs to
     const Target* target = nullptr;  ///< attempt
@@ -39,8 +43,8 @@ class AttemptPlan {
 public:
     static constexpr std::size_t kMaxRoutes = 16;  ///< bounds a chain of fallback routes
 
-    AttemptPlan(const Route& primary, std::string_view client_model,
-                Clock::time_point total_deadline, routing::Rng& rng);
+    AttemptPlan(const Route& primary, std::string_view client_model, Clock::time_point total_deadline,
+                routing::Rng& rng);
 
     /// The next step at `now`. An attempt step has claimed its target (breaker admit): the
     /// caller must give the breaker its verdict or release the probe.

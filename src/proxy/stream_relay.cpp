@@ -22,11 +22,19 @@ public:
     StreamRun(ClientLink& link, RequestContext& ctx, const Provider& provider, StreamSource source,
               Clock::time_point deadline, const AttemptTimeouts& t, AttemptGuard* guard,
               Clock::time_point began)
-        : link_(link), ctx_(ctx), provider_(provider), conn_(source.conn), head_(source.head),
-          deadline_(deadline), t_(t), guard_(guard), began_(began),
-          relay_(provider.make_stream_relay(ctx.api)), payload_(source.local_body) {
-        first_token_deadline_ = t.first_token > Clock::duration::zero() ? began + t.first_token
-                                                                         : Clock::time_point::max();
+        : link_(link),
+          ctx_(ctx),
+          provider_(provider),
+          conn_(source.conn),
+          head_(source.head),
+          deadline_(deadline),
+          t_(t),
+          guard_(guard),
+          began_(began),
+          relay_(provider.make_stream_relay(ctx.api)),
+          payload_(source.local_body) {
+        first_token_deadline_ =
+            t.first_token > Clock::duration::zero() ? began + t.first_token : Clock::time_point::max();
         if (head_ != nullptr) {
             reader_.emplace(*head_);
         }
@@ -70,8 +78,8 @@ private:
     /// Moves the body's payload through the provider's decoder into out_ (the client's events).
     void decode() {
         if (reader_ && !reader_->consume(conn_->inbuf, payload_)) {
-            failure_ = GatewayError::upstream_error("The provider sent a malformed chunked body.",
-                                                    "upstream_error");
+            failure_ =
+                GatewayError::upstream_error("The provider sent a malformed chunked body.", "upstream_error");
         }
         out_.clear();
         StreamRelay& r = *relay_;
@@ -81,11 +89,13 @@ private:
         } else if (!failure_ && !pump_.feed(payload_, r, out_, !reader_ || reader_->done())) {
             relay_failed = pump_.relay_failed();
             if (!relay_failed) {
-                failure_ = GatewayError::upstream_error(
-                    std::string_view(pump_.failure()) == "line"
-                        ? "The provider sent an SSE line over " + std::to_string(sse::kMaxLineBytes) + " bytes."
-                        : "The provider sent an SSE event over " + std::to_string(sse::kMaxEventBytes) + " bytes.",
-                    "upstream_response_too_large");
+                failure_ =
+                    GatewayError::upstream_error(std::string_view(pump_.failure()) == "line"
+                                                     ? "The provider sent an SSE line over " +
+                                                           std::to_string(sse::kMaxLineBytes) + " bytes."
+                                                     : "The provider sent an SSE event over " +
+                                                           std::to_string(sse::kMaxEventBytes) + " bytes.",
+                                                 "upstream_response_too_large");
             }
         }
         if (r.wants_bytes() || failure_) {
@@ -204,13 +214,13 @@ private:
         if (clean_end_ && guard_ != nullptr) {
             const auto now = Clock::now();
             const auto tokens = ctx_.usage.completion_tokens;
-            guard_->observe(ms_between(began_, committed_at_),
-                            tokens > 1 ? ms_between(committed_at_, now) / static_cast<double>(tokens - 1)
-                                       : -1.0);
+            guard_->observe(
+                ms_between(began_, committed_at_),
+                tokens > 1 ? ms_between(committed_at_, now) / static_cast<double>(tokens - 1) : -1.0);
         }
         RelayResult r;
-        r.reusable = clean_end_ && reader_ && head_->keep_alive && !reader_->until_eof() &&
-                     conn_->inbuf.empty();
+        r.reusable =
+            clean_end_ && reader_ && head_->keep_alive && !reader_->until_eof() && conn_->inbuf.empty();
         return r;
     }
 

@@ -31,7 +31,7 @@ struct StreamSource {
 };
 
 struct RelayResult {
-    bool reusable = false;  ///< the upstream connection may go back to the pool
+    bool reusable = false;                      ///< the upstream connection may go back to the pool
     std::optional<AttemptFailure> uncommitted;  ///< failed before the first byte to the client
 };
 

@@ -21,8 +21,7 @@ Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
     return a < b ? a : b;
 }
 
-std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req,
-                         std::string_view request_id) {
+std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req, std::string_view request_id) {
     std::string h;
     h.reserve(256 + req.target.size());
     h += req.method;
@@ -61,8 +60,7 @@ std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req,
 /// Checks what sluice is about to write upstream: an origin-form target and header lines with
 /// no CR, LF or NUL. The translators already encode every client value; this is the last line
 /// of defence that makes request splitting impossible whatever a future translator forgets.
-std::optional<GatewayError> check_upstream_request(const Provider& provider,
-                                                   const UpstreamRequest& req,
+std::optional<GatewayError> check_upstream_request(const Provider& provider, const UpstreamRequest& req,
                                                    std::string_view request_id) {
     const auto refuse = [&provider](std::string what) {
         GatewayError e = GatewayError::bad_request(
@@ -92,8 +90,8 @@ ExchangeError failure(GatewayError e, FailKind kind) {
 }  // namespace
 
 AttemptTimeouts provider_timeouts(const UpstreamSettings& s) {
-    return AttemptTimeouts{s.connect_timeout, s.first_byte_timeout, s.first_token_timeout,
-                           s.idle_timeout, s.request_timeout};
+    return AttemptTimeouts{s.connect_timeout, s.first_byte_timeout, s.first_token_timeout, s.idle_timeout,
+                           s.request_timeout};
 }
 
 bool is_eof(const error_code& ec) {
@@ -227,8 +225,8 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
     for (int attempt = 0; attempt < 2; ++attempt) {
         drop();
         const auto connect_timeout = std::chrono::duration_cast<milliseconds>(t.connect);
-        auto acquired = co_await worker_.pool().acquire(key_id_, s.max_connections,
-                                                        s.pool_idle_timeout, connect_timeout);
+        auto acquired =
+            co_await worker_.pool().acquire(key_id_, s.max_connections, s.pool_idle_timeout, connect_timeout);
         if (link_ != nullptr && link_->gone) {
             if (acquired.idle) {
                 worker_.pool().put_idle(std::move(acquired.idle));
@@ -238,10 +236,10 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
             co_return failure(client_gone_error(), FailKind::client_gone);
         }
         if (!acquired.ok) {
-            co_return failure(GatewayError::overloaded("All " + std::to_string(s.max_connections) +
-                                                       " connections to provider '" +
-                                                       provider_.name() + "' are busy."),
-                              FailKind::connect);
+            co_return failure(
+                GatewayError::overloaded("All " + std::to_string(s.max_connections) +
+                                         " connections to provider '" + provider_.name() + "' are busy."),
+                FailKind::connect);
         }
         const bool reused = acquired.idle != nullptr;
         conn_ = reused ? std::move(acquired.idle)
@@ -266,9 +264,10 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
                 continue;  // a stale keep-alive connection: once more on a fresh one
             }
             if (conn.deadline().expired()) {
-                co_return failure(GatewayError::upstream_timeout("Timed out sending the request to provider '" +
-                                                                 provider_.name() + "'."),
-                                  FailKind::timeout);
+                co_return failure(
+                    GatewayError::upstream_timeout("Timed out sending the request to provider '" +
+                                                   provider_.name() + "'."),
+                    FailKind::timeout);
             }
             co_return failure(GatewayError::upstream_error("Sending the request to provider '" +
                                                            provider_.name() + "' failed: " + wec.message()),
@@ -289,8 +288,8 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
                       FailKind::connect);
 }
 
-net::awaitable<std::optional<ExchangeError>> UpstreamExchange::connect(std::chrono::milliseconds connect_timeout,
-                                                                       const std::string& where) {
+net::awaitable<std::optional<ExchangeError>> UpstreamExchange::connect(
+    std::chrono::milliseconds connect_timeout, const std::string& where) {
     UpstreamConnection& conn = *conn_;
     worker_.pool().note_opened();
     worker_.opened_total.fetch_add(1, std::memory_order_relaxed);
@@ -304,12 +303,12 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::connect(std::chro
                               FailKind::timeout);
         }
         if (std::string_view(stage) == "tls") {
-            co_return failure(GatewayError::upstream_tls_error("TLS handshake with " + where +
-                                                               " failed: " + ec.message()),
-                              FailKind::connect);
+            co_return failure(
+                GatewayError::upstream_tls_error("TLS handshake with " + where + " failed: " + ec.message()),
+                FailKind::connect);
         }
-        co_return failure(GatewayError::upstream_connect_failed(
-                              "Could not connect to " + where + " (" + stage + "): " + ec.message()),
+        co_return failure(GatewayError::upstream_connect_failed("Could not connect to " + where + " (" +
+                                                                stage + "): " + ec.message()),
                           FailKind::connect);
     }
     co_return std::nullopt;
@@ -354,7 +353,8 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_head(bool ma
                 co_return failure(
                     GatewayError::upstream_timeout(
                         "Provider '" + provider_.name() + "' did not answer within " +
-                        std::to_string(std::chrono::duration_cast<milliseconds>(head_deadline_ - sent_at_).count()) +
+                        std::to_string(
+                            std::chrono::duration_cast<milliseconds>(head_deadline_ - sent_at_).count()) +
                         " ms."),
                     FailKind::timeout);
             }
@@ -382,11 +382,11 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_body(std::si
                               FailKind::other);
         }
         if (body.size() > max_bytes) {
-            co_return failure(GatewayError::upstream_error("The answer of provider '" + provider_.name() +
-                                                               "' exceeds " + std::to_string(max_bytes) +
-                                                               " bytes.",
-                                                           "upstream_response_too_large"),
-                              FailKind::other);
+            co_return failure(
+                GatewayError::upstream_error("The answer of provider '" + provider_.name() + "' exceeds " +
+                                                 std::to_string(max_bytes) + " bytes.",
+                                             "upstream_response_too_large"),
+                FailKind::other);
         }
         if (reader.done()) {
             break;
@@ -406,9 +406,9 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_body(std::si
                 break;
             }
             // Never a truncated 200.
-            co_return failure(GatewayError::upstream_error("Provider '" + provider_.name() +
-                                                               "' closed the connection mid-answer.",
-                                                           "upstream_disconnect"),
+            co_return failure(GatewayError::upstream_error(
+                                  "Provider '" + provider_.name() + "' closed the connection mid-answer.",
+                                  "upstream_disconnect"),
                               FailKind::other);
         }
     }
@@ -417,11 +417,11 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_body(std::si
 }
 
 GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
-                                 const std::string& body,
-                                 std::optional<Clock::duration>& retry_after) {
+                                 const std::string& body, std::optional<Clock::duration>& retry_after) {
     GatewayError err = provider.translate_error(head.status, body);
-    const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now_unix =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     const auto ra_header = head.find("retry-after");
     const auto pause = routing::parse_retry_after(head.find("retry-after-ms"),
                                                   head.find("x-ms-retry-after-ms"), ra_header, now_unix);

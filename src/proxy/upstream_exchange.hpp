@@ -48,7 +48,12 @@ public:
     void on_eof();
 
 private:
-    enum class Mode { none, length, chunked, eof };
+    enum class Mode {
+        none,
+        length,
+        chunked,
+        eof
+    };
     Mode mode_ = Mode::eof;
     std::uint64_t remaining_ = 0;
     bool finished_ = false;
@@ -73,10 +78,8 @@ public:
     /// Opens or reuses a connection, sends the request and reads the response head (1xx
     /// skipped). A reused connection that fails before any response byte is retried once on a
     /// fresh one. On success head() and connection() are valid.
-    net::awaitable<std::optional<ExchangeError>> send(const UpstreamRequest& req,
-                                                      std::string request_id,
-                                                      Clock::time_point deadline,
-                                                      AttemptTimeouts t);
+    net::awaitable<std::optional<ExchangeError>> send(const UpstreamRequest& req, std::string request_id,
+                                                      Clock::time_point deadline, AttemptTimeouts t);
     const http1::MessageHead& head() const noexcept { return head_; }
     UpstreamConnection& connection() noexcept { return *conn_; }
     /// Reads the whole body (at most `max_bytes`) under the connection's current deadline.
@@ -111,8 +114,7 @@ private:
 /// The provider's error, translated, with the client's Retry-After header and the pause the
 /// provider asked for (`retry-after-ms`, `x-ms-retry-after-ms`, else `Retry-After`).
 GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
-                                 const std::string& body,
-                                 std::optional<Clock::duration>& retry_after);
+                                 const std::string& body, std::optional<Clock::duration>& retry_after);
 
 /// Whether a Content-Type starts with `expected` (case-insensitive).
 bool content_type_is(std::string_view content_type, std::string_view expected);

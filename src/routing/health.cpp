@@ -5,7 +5,7 @@
 namespace sluice::routing {
 
 namespace {
-constexpr double kAlpha = 0.2;         // EWMA weight of a new sample
+constexpr double kAlpha = 0.2;          // EWMA weight of a new sample
 constexpr double kNominalTokens = 100;  // least_latency scores a 100-token answer
 
 std::int64_t to_ms(Clock::duration d) {

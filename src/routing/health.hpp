@@ -7,8 +7,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -24,7 +24,11 @@ enum class Admit {
     probe,  ///< half-open: this request is the one probe
 };
 
-enum class BreakerState { closed, open, half_open };
+enum class BreakerState {
+    closed,
+    open,
+    half_open
+};
 
 class TargetHealth {
 public:

@@ -16,8 +16,9 @@ void Pauses::pause(std::string_view model, Clock::time_point until) {
             }
             if (until_.size() >= max_models_) {
                 // Still full of live pauses: the one ending soonest makes room.
-                auto soonest = std::min_element(until_.begin(), until_.end(),
-                                                [](const auto& a, const auto& b) { return a.second < b.second; });
+                auto soonest =
+                    std::min_element(until_.begin(), until_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
                 until_.erase(soonest);
             }
             until_.emplace(std::string(model), until);

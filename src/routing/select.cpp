@@ -79,10 +79,8 @@ std::size_t choose(Strategy s, std::span<const Candidate> c, Rng& rng, const Cho
         return 0;
     }
     switch (s) {
-        case Strategy::weighted:
-            return choose_weighted(c, rng);
-        case Strategy::fallback:
-            return 0;  // candidates are in route order
+        case Strategy::weighted: return choose_weighted(c, rng);
+        case Strategy::fallback: return 0;  // candidates are in route order
         case Strategy::least_busy: {
             // Fewest in-flight requests per unit of weight; ties share by weight.
             double best = 0;
@@ -151,8 +149,8 @@ std::optional<double> plain_number(std::string_view v) {
 std::optional<std::int64_t> http_date(std::string_view v) {
     // RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms.
     const std::string s(trim_ows(v));
-    for (const char* fmt : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
-                            "%a %b %e %H:%M:%S %Y"}) {
+    for (const char* fmt :
+         {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
         std::tm tm{};
         const char* end = strptime(s.c_str(), fmt, &tm);
         if (end != nullptr && *end == '\0') {
@@ -206,22 +204,21 @@ ErrorClass classify(const GatewayError& e) {
     if (e.code == "context_length_exceeded" || e.code == "string_above_max_length") {
         return ErrorClass::context_length_exceeded;
     }
-    if (e.code == "content_policy_violation" || e.code == "content_filter" ||
-        e.code == "content_filtered" || e.code == "responsible_ai_policy_violation") {
+    if (e.code == "content_policy_violation" || e.code == "content_filter" || e.code == "content_filtered" ||
+        e.code == "responsible_ai_policy_violation") {
         return ErrorClass::content_policy;
     }
     if (e.status != 400 && e.status != 413 && e.status != 422) {
         return ErrorClass::none;
     }
-    for (const char* p : {"maximum context length", "context length", "context window",
-                          "prompt is too long", "input is too long", "too many input tokens",
+    for (const char* p : {"maximum context length", "context length", "context window", "prompt is too long",
+                          "input is too long", "too many input tokens",
                           "exceeds the maximum number of tokens", "exceed context limit"}) {
         if (contains_ci(e.message, p)) {
             return ErrorClass::context_length_exceeded;
         }
     }
-    for (const char* p : {"content management policy", "content policy", "safety system",
-                          "content filter"}) {
+    for (const char* p : {"content management policy", "content policy", "safety system", "content filter"}) {
         if (contains_ci(e.message, p)) {
             return ErrorClass::content_policy;
         }

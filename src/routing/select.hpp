@@ -19,7 +19,12 @@ struct GatewayError;
 
 namespace sluice::routing {
 
-enum class Strategy { weighted, fallback, least_latency, least_busy };
+enum class Strategy {
+    weighted,
+    fallback,
+    least_latency,
+    least_busy
+};
 Strategy parse_strategy(std::string_view name) noexcept;
 const char* strategy_name(Strategy s) noexcept;
 
@@ -29,8 +34,8 @@ using Rng = std::minstd_rand;
 struct Candidate {
     std::size_t index = 0;  ///< position in the route's target list
     unsigned weight = 1;
-    double score = -1.0;    ///< least_latency: expected ms; < 0 = not measured yet
-    int in_flight = 0;      ///< least_busy
+    double score = -1.0;  ///< least_latency: expected ms; < 0 = not measured yet
+    int in_flight = 0;    ///< least_busy
 };
 
 struct ChooseOptions {
@@ -56,7 +61,11 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view retr
                                                            std::int64_t now_unix);
 
 /// Errors some routes answer with another route.
-enum class ErrorClass { none, context_length_exceeded, content_policy };
+enum class ErrorClass {
+    none,
+    context_length_exceeded,
+    content_policy
+};
 /// Classifies a provider's (already translated) error by its code and message, whatever the
 /// provider's dialect.
 ErrorClass classify(const GatewayError& e);

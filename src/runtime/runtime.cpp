@@ -5,15 +5,15 @@
 
 #include <openssl/evp.h>
 
+#include "filters/registry.hpp"
 #include "providers/anthropic_provider.hpp"
-#include "routing/health.hpp"
-#include "routing/pauses.hpp"
-#include "routing/select.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"
 #include "providers/openai_provider.hpp"
-#include "filters/registry.hpp"
+#include "routing/health.hpp"
+#include "routing/pauses.hpp"
+#include "routing/select.hpp"
 #include "util/strings.hpp"
 #include "util/url.hpp"
 
@@ -68,8 +68,11 @@ std::optional<std::string> unauthenticated_exposure(const Runtime& rt) {
     }
     for (const auto& p : rt.providers()) {
         if (p->enabled() && !p->local()) {
-            return "server.listen: '" + sc.listen + "' is reachable from other hosts, no keys are "
-                   "configured and provider '" + p->name() + "' is enabled, so anyone who reaches the "
+            return "server.listen: '" + sc.listen +
+                   "' is reachable from other hosts, no keys are "
+                   "configured and provider '" +
+                   p->name() +
+                   "' is enabled, so anyone who reaches the "
                    "port could spend its key. Add client keys (keys: [{name: ..., key: \"${MY_KEY}\"}]), "
                    "listen on 127.0.0.1, or set server.allow_unauthenticated: true to accept the risk.";
         }
@@ -114,25 +117,24 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
         if (!p->enabled()) {
             rt->warnings_.push_back(
                 "provider '" + pc.name + "' is disabled: " +
-                (pc.kind == "bedrock"
-                     ? std::string("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
-                     : std::string("its api_key is empty (set its variable to enable it)")));
+                (pc.kind == "bedrock" ? std::string("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+                                      : std::string("its api_key is empty (set its variable to enable it)")));
         }
         if (pc.kind != "mock") {
             const auto* op = static_cast<const OpenAiProvider*>(p.get());
             if (op->url().tls) {
                 auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
-                ctx->set_options(net::ssl::context::default_workarounds |
-                                 net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
-                                 net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+                ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                                 net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                                 net::ssl::context::no_tlsv1_1);
                 ctx->set_verify_mode(net::ssl::verify_peer);
                 boost::system::error_code ec;
                 ctx->set_default_verify_paths(ec);
                 if (!pc.ca_file.empty()) {
                     ctx->load_verify_file(pc.ca_file, ec);
                     if (ec) {
-                        errors.push_back("providers." + pc.name + ".ca_file: cannot load '" +
-                                         pc.ca_file + "': " + ec.message());
+                        errors.push_back("providers." + pc.name + ".ca_file: cannot load '" + pc.ca_file +
+                                         "': " + ec.message());
                     }
                 }
                 rt->tls_[p.get()] = std::move(ctx);
@@ -179,8 +181,7 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
             r.targets.push_back(std::move(t));
         }
         if (r.targets.empty()) {
-            rt->warnings_.push_back("route '" + rc.name +
-                                    "' has no enabled target and is skipped");
+            rt->warnings_.push_back("route '" + rc.name + "' has no enabled target and is skipped");
             continue;
         }
         rt->routes_.push_back(std::move(r));

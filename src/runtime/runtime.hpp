@@ -9,9 +9,9 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <sluice/config.hpp>
+#include <sluice/filter.hpp>
 #include <sluice/provider.hpp>
 #include <sluice/request_context.hpp>
-#include <sluice/filter.hpp>
 
 #include "filters/chain.hpp"
 
@@ -68,6 +68,5 @@ private:
     std::unique_ptr<FilterChain> filters_;
     std::vector<std::string> warnings_;
 };
-
 
 }  // namespace sluice

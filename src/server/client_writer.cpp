@@ -30,8 +30,8 @@ std::string_view http_date() {
 }  // namespace
 
 std::string response_head(int status, std::string_view content_type,
-                          std::optional<std::size_t> content_length, std::string_view request_id,
-                          bool close, const ExtraHeaders& extra, const ResponseHeaders* added) {
+                          std::optional<std::size_t> content_length, std::string_view request_id, bool close,
+                          const ExtraHeaders& extra, const ResponseHeaders* added) {
     std::string h;
     h.reserve(256);
     h += "HTTP/1.1 ";
@@ -134,9 +134,9 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
     const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
     extra.emplace_back("x-sluice-overhead-us", std::to_string(inside_us));
     char timing[128];
-    int len = std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
-                            static_cast<double>(inside_us) / 1000.0,
-                            static_cast<double>(upstream_us) / 1000.0);
+    int len =
+        std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
+                      static_cast<double>(inside_us) / 1000.0, static_cast<double>(upstream_us) / 1000.0);
     if (ctx.retry_wait.count() > 0 && len > 0 && static_cast<std::size_t>(len) < sizeof timing) {
         const auto wait_us = duration_cast<microseconds>(ctx.retry_wait).count();
         std::snprintf(timing + len, sizeof timing - static_cast<std::size_t>(len), ", retry-wait;dur=%.3f",
@@ -181,9 +181,9 @@ net::awaitable<bool> write_chunk(ClientLink& link, RequestContext& ctx, const st
         size_len = static_cast<std::size_t>(n);
         trailer = last ? kEndLast : kEnd;
     }
-    const std::array<net::const_buffer, 4> bufs{
-        net::buffer(prefix), net::buffer(size_line, size_len), net::buffer(events),
-        net::buffer(trailer.data(), trailer.size())};
+    const std::array<net::const_buffer, 4> bufs{net::buffer(prefix), net::buffer(size_line, size_len),
+                                                net::buffer(events),
+                                                net::buffer(trailer.data(), trailer.size())};
     co_return co_await write_client(link, ctx, bufs);
 }
 

@@ -25,9 +25,8 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra);
 
 /// Builds a response head. `content_length` nullopt = chunked.
 std::string response_head(int status, std::string_view content_type,
-                          std::optional<std::size_t> content_length, std::string_view request_id,
-                          bool close, const ExtraHeaders& extra = {},
-                          const ResponseHeaders* added = nullptr);
+                          std::optional<std::size_t> content_length, std::string_view request_id, bool close,
+                          const ExtraHeaders& extra = {}, const ResponseHeaders* added = nullptr);
 /// The head of a request's answer: `extra`, the transparency headers and, once the request
 /// reached the filters, what their response-head hooks add. Connection: close when the link
 /// closes after this answer.

@@ -13,9 +13,9 @@ namespace sluice {
 
 struct FdLimit {
     std::uint64_t soft_before = 0;
-    std::uint64_t soft = 0;     ///< after raising
+    std::uint64_t soft = 0;  ///< after raising
     std::uint64_t hard = 0;
-    std::uint64_t needed = 0;   ///< descriptors max_connections can use
+    std::uint64_t needed = 0;            ///< descriptors max_connections can use
     std::optional<std::string> warning;  ///< set when `needed` does not fit in `soft`
 };
 

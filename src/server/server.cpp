@@ -51,10 +51,9 @@ void start_client_read(const std::shared_ptr<ClientLink>& link) {
         return;
     }
     link->read_pending = true;
-    link->socket.async_read_some(net::buffer(link->rbuf),
-                                 [link](const error_code& ec, std::size_t n) {
-                                     on_client_read(link, ec, n);
-                                 });
+    link->socket.async_read_some(net::buffer(link->rbuf), [link](const error_code& ec, std::size_t n) {
+        on_client_read(link, ec, n);
+    });
 }
 
 net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link) {
@@ -69,11 +68,7 @@ net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link) {
 }
 
 Worker::Worker(Server& server, std::size_t index)
-    : server_(server),
-      index_(index),
-      work_(net::make_work_guard(ioc_)),
-      acceptor_(ioc_),
-      sweep_timer_(ioc_) {
+    : server_(server), index_(index), work_(net::make_work_guard(ioc_)), acceptor_(ioc_), sweep_timer_(ioc_) {
     pool_ = std::make_unique<ConnectionPool>(ioc_.get_executor());
     set_runtime(server_.runtime());
 }
@@ -160,9 +155,10 @@ net::awaitable<void> Worker::accept_loop() {
             if (!accept_warned || now - last_accept_warning >= std::chrono::seconds(10)) {
                 accept_warned = true;
                 last_accept_warning = now;
-                log::warn("worker {}: accept failed ({}); pausing accepts (open-file limit {}, "
-                          "server.max_connections {})",
-                          index_, ec.message(), open_file_limit(), max_conns);
+                log::warn(
+                    "worker {}: accept failed ({}); pausing accepts (open-file limit {}, "
+                    "server.max_connections {})",
+                    index_, ec.message(), open_file_limit(), max_conns);
             }
             co_await net::steady_timer(ioc_, std::chrono::milliseconds(50)).async_wait(use_nothrow);
             continue;
@@ -218,8 +214,7 @@ void Server::start() {
         throw std::runtime_error("invalid listen address '" + sc.listen + "'");
     }
     error_code ec;
-    const auto addr =
-        net::ip::make_address(hp->host == "localhost" ? "127.0.0.1" : hp->host, ec);
+    const auto addr = net::ip::make_address(hp->host == "localhost" ? "127.0.0.1" : hp->host, ec);
     if (ec) {
         throw std::runtime_error("listen address '" + sc.listen + "' is not an IP address");
     }
@@ -292,9 +287,8 @@ void Server::drain_watch() {
         }
         // A stream blocked on a slow reader sends its terminal event once its pending write
         // completes: give that write up to write_timeout, at most 5 s.
-        const auto grace = steady_clock::now() +
-                           std::min<steady_clock::duration>(
-                               runtime()->config().server.write_timeout, seconds(5));
+        const auto grace = steady_clock::now() + std::min<steady_clock::duration>(
+                                                     runtime()->config().server.write_timeout, seconds(5));
         while (active_requests.load() > 0 && steady_clock::now() < grace && !stopped_) {
             std::this_thread::sleep_for(milliseconds(10));
         }

@@ -28,19 +28,19 @@ struct ClientLink {
 
     tcp::socket socket;
     Worker& worker;
-    std::string inbuf;                 ///< received bytes not parsed yet
+    std::string inbuf;  ///< received bytes not parsed yet
     std::array<char, 16384> rbuf{};
     bool read_pending = false;
-    bool eof = false;                  ///< peer closed its sending side
-    error_code read_error;             ///< last hard read error
-    bool waiting = false;              ///< the session waits on `signal`
+    bool eof = false;       ///< peer closed its sending side
+    error_code read_error;  ///< last hard read error
+    bool waiting = false;   ///< the session waits on `signal`
     net::steady_timer signal;
-    bool busy = false;                 ///< a request is being processed
-    bool receiving = false;            ///< a request head arrived; its body is being read
-    bool gone = false;                 ///< the client left while a request was in flight
-    bool drain_abort = false;          ///< the drain deadline passed: end the request now
-    bool close = false;                ///< the connection closes after the current answer
-    UpstreamConnection* upstream = nullptr;  ///< cancelled when the client leaves
+    bool busy = false;                         ///< a request is being processed
+    bool receiving = false;                    ///< a request head arrived; its body is being read
+    bool gone = false;                         ///< the client left while a request was in flight
+    bool drain_abort = false;                  ///< the drain deadline passed: end the request now
+    bool close = false;                        ///< the connection closes after the current answer
+    UpstreamConnection* upstream = nullptr;    ///< cancelled when the client leaves
     net::steady_timer* retry_timer = nullptr;  ///< a wait between attempts; cancelled likewise
     Deadline deadline;
     std::list<ClientLink*>::iterator registry_pos;

@@ -8,8 +8,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
-#include "log/log.hpp"
 #include "http/http_parser.hpp"
+#include "log/log.hpp"
 #include "server/client_writer.hpp"
 #include "server/server.hpp"
 #include "util/scrub.hpp"
@@ -60,7 +60,11 @@ std::string_view api_path(std::string_view path) {
 
 namespace {
 
-enum class BodyWait { more, closed, timed_out };
+enum class BodyWait {
+    more,
+    closed,
+    timed_out
+};
 
 /// Waits for more request-body bytes from the client.
 net::awaitable<BodyWait> wait_body_bytes(std::shared_ptr<ClientLink> link) {
@@ -107,9 +111,7 @@ net::awaitable<void> reject(std::shared_ptr<ClientLink> link, const Runtime& rt,
         case 414: err = GatewayError::uri_too_long(); break;
         case 431: err = GatewayError::headers_too_large(perr.message); break;
         case 408: err = GatewayError::request_timeout(); break;
-        default:
-            err = GatewayError::bad_request(perr.message, perr.code);
-            err.status = perr.status;
+        default: err = GatewayError::bad_request(perr.message, perr.code); err.status = perr.status;
     }
     err.close_connection = true;
     link->close = true;
@@ -136,7 +138,8 @@ net::awaitable<void> dispatch(Worker& worker, std::shared_ptr<ClientLink> link, 
         what = "unknown exception";
     }
     worker.server().unexpected_errors.fetch_add(1, std::memory_order_relaxed);
-    log::error("request {}: unexpected internal error: {}", ctx.request_id, scrub_secrets(what, std::string_view{}, 512));
+    log::error("request {}: unexpected internal error: {}", ctx.request_id,
+               scrub_secrets(what, std::string_view{}, 512));
     link->close = true;
     if (ctx.status == 0 && !link->gone) {
         const auto err = GatewayError::internal("An internal error stopped this request; it was logged.");
@@ -201,8 +204,10 @@ net::awaitable<bool> read_body(std::shared_ptr<ClientLink> link, const Runtime& 
                                const http1::MessageHead& head, std::string& body) {
     const auto& sc = rt.config().server;
     const http1::ParseError too_large{
-        413, "request_too_large", "The request body exceeds " + std::to_string(sc.max_body_bytes) + " bytes."};
-    const http1::ParseError body_timeout{408, "request_timeout", "The request body was not received in time."};
+        413, "request_too_large",
+        "The request body exceeds " + std::to_string(sc.max_body_bytes) + " bytes."};
+    const http1::ParseError body_timeout{408, "request_timeout",
+                                         "The request body was not received in time."};
     if (head.content_length && *head.content_length > sc.max_body_bytes) {
         link->deadline.clear();
         co_await reject(link, rt, too_large, *head.content_length);
@@ -402,8 +407,8 @@ net::awaitable<void> run_session(Worker& worker, tcp::socket socket) {
                 co_return;
             }
             ++served;
-            link->close = !head.keep_alive || served >= sc.max_requests_per_connection ||
-                          worker.server().draining();
+            link->close =
+                !head.keep_alive || served >= sc.max_requests_per_connection || worker.server().draining();
             if (!co_await answer(worker, link, *runtime, head, std::move(body), consumed, admitted)) {
                 co_return;
             }

@@ -14,8 +14,8 @@
 namespace sluice::sse {
 
 struct Event {
-    std::string event;    ///< `event:` field, empty = "message"
-    std::string data;     ///< `data:` lines joined by '\n'
+    std::string event;  ///< `event:` field, empty = "message"
+    std::string data;   ///< `data:` lines joined by '\n'
     std::string id;
     bool has_data = false;
     bool comment_only = false;  ///< a block made only of comment lines (e.g. ": keep-alive")

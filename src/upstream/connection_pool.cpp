@@ -21,8 +21,7 @@ std::string PoolKey::id() const {
     return id;
 }
 
-UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, PoolKey key,
-                                       net::ssl::context* tls)
+UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, PoolKey key, net::ssl::context* tls)
     : key_(std::move(key)), key_id_(key_.id()), tls_ctx_(tls), resolver_(ex) {
     if (key_.tls && tls_ctx_ != nullptr) {
         tls_.emplace(ex, *tls_ctx_);
@@ -61,8 +60,7 @@ net::awaitable<std::pair<error_code, const char*>> UpstreamConnection::connect(
     std::chrono::milliseconds timeout) {
     deadline_->expires_after(timeout);
     // The deadline cancels the resolver too, so a DNS stall is bounded by the connect timeout.
-    auto [rec, results] = co_await resolver_.async_resolve(key_.host, std::to_string(key_.port),
-                                                           use_nothrow);
+    auto [rec, results] = co_await resolver_.async_resolve(key_.host, std::to_string(key_.port), use_nothrow);
     if (rec) {
         co_return std::make_pair(deadline_->expired() ? net::error::timed_out : rec, "dns");
     }
@@ -75,9 +73,8 @@ net::awaitable<std::pair<error_code, const char*>> UpstreamConnection::connect(
     if (tls_) {
         // SNI, then verify the certificate chain and the host name.
         if (SSL_set_tlsext_host_name(tls_->native_handle(), key_.host.c_str()) != 1) {
-            co_return std::make_pair(error_code(static_cast<int>(::ERR_get_error()),
-                                                net::error::get_ssl_category()),
-                                     "tls");
+            co_return std::make_pair(
+                error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()), "tls");
         }
         tls_->set_verify_callback(net::ssl::host_name_verification(key_.host));
         auto [hec] = co_await tls_->async_handshake(net::ssl::stream_base::client, use_nothrow);
@@ -89,8 +86,8 @@ net::awaitable<std::pair<error_code, const char*>> UpstreamConnection::connect(
     co_return std::make_pair(error_code{}, "");
 }
 
-net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::write(
-    const std::string& head, const std::string& body) {
+net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::write(const std::string& head,
+                                                                              const std::string& body) {
     const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body)};
     if (tls_) {
         co_return co_await net::async_write(*tls_, buffers, use_nothrow);
@@ -126,9 +123,10 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string&
     return nullptr;
 }
 
-net::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
-    const std::string& key_id, std::size_t max_connections, std::chrono::milliseconds max_idle,
-    std::chrono::milliseconds timeout) {
+net::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(const std::string& key_id,
+                                                                 std::size_t max_connections,
+                                                                 std::chrono::milliseconds max_idle,
+                                                                 std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (true) {
         Acquired a;

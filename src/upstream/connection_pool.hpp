@@ -82,14 +82,13 @@ public:
     explicit ConnectionPool(const net::any_io_executor& ex) : ex_(ex) {}
 
     struct Acquired {
-        bool ok = false;  ///< false: no slot freed within the timeout
+        bool ok = false;                           ///< false: no slot freed within the timeout
         std::unique_ptr<UpstreamConnection> idle;  ///< a reusable connection, or null = open one
     };
     /// An idle connection still believed alive (younger than `max_idle`), else a slot to open a
     /// new one under `max_connections`, waiting up to `timeout` for either.
     net::awaitable<Acquired> acquire(const std::string& key_id, std::size_t max_connections,
-                                     std::chrono::milliseconds max_idle,
-                                     std::chrono::milliseconds timeout);
+                                     std::chrono::milliseconds max_idle, std::chrono::milliseconds timeout);
     /// A pooled connection still believed alive, or nullptr.
     std::unique_ptr<UpstreamConnection> take_idle(const std::string& key_id,
                                                   std::chrono::milliseconds max_idle);

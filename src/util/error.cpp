@@ -32,13 +32,19 @@ std::string GatewayError::to_anthropic_json() const {
     const GatewayError& e = *this;
     std::string kind = "api_error";
     switch (e.status) {
-        case 400: case 405: case 408: case 414: case 415: case 431: kind = "invalid_request_error"; break;
+        case 400:
+        case 405:
+        case 408:
+        case 414:
+        case 415:
+        case 431: kind = "invalid_request_error"; break;
         case 401: kind = "authentication_error"; break;
         case 403: kind = "permission_error"; break;
         case 404: kind = "not_found_error"; break;
         case 413: kind = "request_too_large"; break;
         case 429: kind = "rate_limit_error"; break;
-        case 503: case 529: kind = "overloaded_error"; break;
+        case 503:
+        case 529: kind = "overloaded_error"; break;
         default: break;
     }
     if (e.code == "insufficient_quota") {
@@ -76,8 +82,7 @@ std::string GatewayError::to_json() const {
 }
 
 namespace {
-GatewayError make(int status, const char* type, std::string code, std::string message,
-                  ErrorSource source) {
+GatewayError make(int status, const char* type, std::string code, std::string message, ErrorSource source) {
     GatewayError e;
     e.status = status;
     e.type = type;
@@ -89,33 +94,27 @@ GatewayError make(int status, const char* type, std::string code, std::string me
 }  // namespace
 
 GatewayError GatewayError::bad_request(std::string message, std::string code, std::string param) {
-    auto e = make(400, "invalid_request_error", std::move(code), std::move(message),
-                  ErrorSource::downstream);
+    auto e = make(400, "invalid_request_error", std::move(code), std::move(message), ErrorSource::downstream);
     e.param = std::move(param);
     return e;
 }
 GatewayError GatewayError::invalid_json(std::string message) {
-    return make(400, "invalid_request_error", "invalid_json", std::move(message),
-                ErrorSource::downstream);
+    return make(400, "invalid_request_error", "invalid_json", std::move(message), ErrorSource::downstream);
 }
 GatewayError GatewayError::unauthorized(std::string message) {
-    return make(401, "authentication_error", "invalid_api_key", std::move(message),
-                ErrorSource::downstream);
+    return make(401, "authentication_error", "invalid_api_key", std::move(message), ErrorSource::downstream);
 }
 GatewayError GatewayError::forbidden(std::string message, std::string code) {
-    return make(403, "permission_error", std::move(code), std::move(message),
-                ErrorSource::downstream);
+    return make(403, "permission_error", std::move(code), std::move(message), ErrorSource::downstream);
 }
 GatewayError GatewayError::not_found(std::string message, std::string code) {
-    return make(404, "not_found_error", std::move(code), std::move(message),
-                ErrorSource::downstream);
+    return make(404, "not_found_error", std::move(code), std::move(message), ErrorSource::downstream);
 }
 GatewayError GatewayError::model_not_found(std::string_view model) {
     std::string msg = "The model '";
     msg += model;
     msg += "' does not exist or is not routed by this gateway.";
-    auto e = make(404, "invalid_request_error", "model_not_found", std::move(msg),
-                  ErrorSource::downstream);
+    auto e = make(404, "invalid_request_error", "model_not_found", std::move(msg), ErrorSource::downstream);
     e.param = "model";
     return e;
 }
@@ -124,20 +123,20 @@ GatewayError GatewayError::method_not_allowed(std::string message) {
                 ErrorSource::downstream);
 }
 GatewayError GatewayError::request_timeout() {
-    auto e = make(408, "invalid_request_error", "request_timeout",
-                  "The request was not received in time.", ErrorSource::downstream);
+    auto e = make(408, "invalid_request_error", "request_timeout", "The request was not received in time.",
+                  ErrorSource::downstream);
     e.close_connection = true;
     return e;
 }
 GatewayError GatewayError::payload_too_large(std::string message) {
-    auto e = make(413, "invalid_request_error", "request_too_large", std::move(message),
-                  ErrorSource::downstream);
+    auto e =
+        make(413, "invalid_request_error", "request_too_large", std::move(message), ErrorSource::downstream);
     e.close_connection = true;
     return e;
 }
 GatewayError GatewayError::headers_too_large(std::string message) {
-    auto e = make(431, "invalid_request_error", "headers_too_large", std::move(message),
-                  ErrorSource::downstream);
+    auto e =
+        make(431, "invalid_request_error", "headers_too_large", std::move(message), ErrorSource::downstream);
     e.close_connection = true;
     return e;
 }
@@ -148,8 +147,7 @@ GatewayError GatewayError::uri_too_long() {
     return e;
 }
 GatewayError GatewayError::draining() {
-    auto e = make(503, "server_error", "draining",
-                  "The gateway is shutting down; retry on another instance.",
+    auto e = make(503, "server_error", "draining", "The gateway is shutting down; retry on another instance.",
                   ErrorSource::internal);
     e.retry_after = std::string(1, '1');
     e.close_connection = true;
@@ -161,16 +159,13 @@ GatewayError GatewayError::overloaded(std::string message) {
     return e;
 }
 GatewayError GatewayError::upstream_connect_failed(std::string message) {
-    return make(502, "server_error", "upstream_connect_failed", std::move(message),
-                ErrorSource::upstream);
+    return make(502, "server_error", "upstream_connect_failed", std::move(message), ErrorSource::upstream);
 }
 GatewayError GatewayError::upstream_tls_error(std::string message) {
-    return make(502, "server_error", "upstream_tls_error", std::move(message),
-                ErrorSource::upstream);
+    return make(502, "server_error", "upstream_tls_error", std::move(message), ErrorSource::upstream);
 }
 GatewayError GatewayError::upstream_timeout(std::string message) {
-    return make(504, "server_error", "upstream_timeout", std::move(message),
-                ErrorSource::upstream);
+    return make(504, "server_error", "upstream_timeout", std::move(message), ErrorSource::upstream);
 }
 GatewayError GatewayError::upstream_error(std::string message, std::string code) {
     return make(502, "server_error", std::move(code), std::move(message), ErrorSource::upstream);

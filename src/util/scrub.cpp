@@ -9,8 +9,8 @@ namespace sluice {
 namespace {
 bool key_char(char c) {
     const auto u = static_cast<unsigned char>(c);
-    return std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' ||
-           c == '/' || c == '=';
+    return std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' ||
+           c == '=';
 }
 
 /// Characters of sk-style API keys (no '.', so a sentence's full stop survives).
@@ -28,8 +28,8 @@ std::size_t scrub_query_param(std::string_view text, std::size_t i, std::string&
     if (i != 0 && text[i - 1] != '?' && text[i - 1] != '&') {
         return 0;
     }
-    for (const std::string_view param : {std::string_view("key="), std::string_view("api_key="),
-                                         std::string_view("api-key=")}) {
+    for (const std::string_view param :
+         {std::string_view("key="), std::string_view("api_key="), std::string_view("api-key=")}) {
         if (starts_with_ci(text, i, param)) {
             out.append(text.substr(i, param.size()));
             std::size_t j = i + param.size();

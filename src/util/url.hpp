@@ -8,10 +8,10 @@
 namespace sluice {
 
 struct Url {
-    bool tls = false;     ///< https
-    std::string host;     ///< without brackets for IPv6
+    bool tls = false;  ///< https
+    std::string host;  ///< without brackets for IPv6
     std::uint16_t port = 0;
-    std::string path;     ///< base path without trailing slash ("/v1"), may be empty
+    std::string path;  ///< base path without trailing slash ("/v1"), may be empty
 };
 
 /// Parses http(s)://host[:port][/path]. No userinfo, query or fragment.

@@ -27,7 +27,8 @@ protected:
             // kChat's frequency_penalty has no Anthropic field: dropped by this setting.
             "    drop_unsupported_params: true\n"
             // One attempt: these tests check what a single exchange gives the client.
-            "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
+            "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: "
+            "1}\n"
             "  - model: \"smart\"\n    targets: [{provider: claude, model: \"claude-sonnet-4-5\"}]\n"
             "    retries: {attempts: 1}\n");
     }
@@ -44,7 +45,8 @@ TEST_F(AnthropicUpstream, NonStreamChatIsTranslatedBothWays) {
     ASSERT_EQ(r.status, 200) << r.body;
     const auto j = json::parse(r.body);
     EXPECT_EQ(j["object"], "chat.completion");
-    EXPECT_EQ(j["choices"][0]["message"]["content"], "This is a mock answer from sluice. You said: hello there");
+    EXPECT_EQ(j["choices"][0]["message"]["content"],
+              "This is a mock answer from sluice. You said: hello there");
     EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
     EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
     EXPECT_EQ(r.header("content-type"), "application/json");
@@ -132,11 +134,13 @@ TEST_F(AnthropicUpstream, MultiTurnToolHistoryIsAccepted) {
 }
 
 TEST_F(AnthropicUpstream, GoldenStreamOverTheWire) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/tests/data/providers/anthropic/stream_tools_thinking.sse");
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) +
+                     "/tests/data/providers/anthropic/stream_tools_thinking.sse");
     std::ostringstream ss;
     ss << in.rdbuf();
     const std::string sse = ss.str();
-    std::string raw = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string raw =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (std::size_t pos = 0; pos < sse.size(); pos += 37) {  // arbitrary chunk boundaries
         const std::string part = sse.substr(pos, 37);
         char size[16];

@@ -23,7 +23,8 @@ protected:
         up_ = std::make_unique<MockUpstream>();
         gw_ = std::make_unique<Gateway>(
             "providers:\n  br:\n    kind: bedrock\n    region: us-west-2\n    base_url: \"http://127.0.0.1:" +
-            std::to_string(up_->port()) + "\"\nroutes:\n  - model: \"claude\"\n"
+            std::to_string(up_->port()) +
+            "\"\nroutes:\n  - model: \"claude\"\n"
             "    targets: [{provider: br, model: \"anthropic.claude-3-5-haiku-20241022-v1:0\"}]\n");
     }
     void SetUp() override { start(kMockAwsSecret); }
@@ -50,11 +51,13 @@ protected:
 
 TEST_F(BedrockUpstream, SignedConverseRoundTrip) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"claude","max_tokens":100,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hello there"}]})");
+    const auto r = c.post_json(
+        "/v1/chat/completions",
+        R"({"model":"claude","max_tokens":100,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hello there"}]})");
     ASSERT_EQ(r.status, 200) << r.body;  // the mock verified the SigV4 signature
     const auto j = json::parse(r.body);
-    EXPECT_EQ(j["choices"][0]["message"]["content"], "This is a mock answer from sluice. You said: hello there");
+    EXPECT_EQ(j["choices"][0]["message"]["content"],
+              "This is a mock answer from sluice. You said: hello there");
     EXPECT_EQ(j["usage"]["prompt_tokens"], 9);
     EXPECT_EQ(j["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
     const auto sent = up_->requests().back();
@@ -68,20 +71,23 @@ TEST_F(BedrockUpstream, SignedConverseRoundTrip) {
 
 TEST_F(BedrockUpstream, ConverseStreamIsDecodedFromEventStreamFrames) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"claude","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]})");
+    const auto r = c.post_json(
+        "/v1/chat/completions",
+        R"({"model":"claude","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]})");
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(text_of(r.body), "This is a mock answer from sluice. You said: hello there");
     const auto data = sse_data(r.body);
     EXPECT_EQ(data.back(), "[DONE]");
     EXPECT_EQ(json::parse(data[data.size() - 2])["usage"]["completion_tokens"], 9);
-    EXPECT_EQ(up_->requests().back().target, "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream");
+    EXPECT_EQ(up_->requests().back().target,
+              "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream");
 }
 
 TEST_F(BedrockUpstream, StreamedToolCall) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"weather?"}],
+    const auto r =
+        c.post_json("/v1/chat/completions",
+                    R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"weather?"}],
         "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]})");
     ASSERT_EQ(r.status, 200) << r.body;
     std::string args;
@@ -105,8 +111,9 @@ TEST_F(BedrockUpstream, StreamedToolCall) {
 
 TEST_F(BedrockUpstream, BadCrcEndsTheStreamWithAnErrorEvent) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"fault:bad_crc"}]})");
+    const auto r = c.post_json(
+        "/v1/chat/completions",
+        R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"fault:bad_crc"}]})");
     ASSERT_EQ(r.status, 200);
     const auto data = sse_data(r.body);
     ASSERT_FALSE(data.empty());
@@ -116,8 +123,9 @@ TEST_F(BedrockUpstream, BadCrcEndsTheStreamWithAnErrorEvent) {
 
 TEST_F(BedrockUpstream, ExceptionInsideTheStreamBecomesAnErrorEvent) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"fault:throttle"}]})");
+    const auto r = c.post_json(
+        "/v1/chat/completions",
+        R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"fault:throttle"}]})");
     ASSERT_EQ(r.status, 200);
     EXPECT_NE(r.body.find(R"("code":"throttlingException")"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
@@ -125,10 +133,15 @@ TEST_F(BedrockUpstream, ExceptionInsideTheStreamBecomesAnErrorEvent) {
 
 TEST_F(BedrockUpstream, AnthropicFrontDoorReachesBedrock) {
     Client c(gw_->port());
-    auto r = c.post_json("/v1/messages", R"({"model":"claude","max_tokens":20,"messages":[{"role":"user","content":"hello there"}]})");
+    auto r = c.post_json(
+        "/v1/messages",
+        R"({"model":"claude","max_tokens":20,"messages":[{"role":"user","content":"hello there"}]})");
     ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(json::parse(r.body)["content"][0]["text"], "This is a mock answer from sluice. You said: hello there");
-    r = c.post_json("/v1/messages", R"({"model":"claude","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hello there"}]})");
+    EXPECT_EQ(json::parse(r.body)["content"][0]["text"],
+              "This is a mock answer from sluice. You said: hello there");
+    r = c.post_json(
+        "/v1/messages",
+        R"({"model":"claude","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hello there"}]})");
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_NE(r.body.find("event: message_start"), std::string::npos);
     EXPECT_NE(r.body.find("\"text\":\"hello \""), std::string::npos) << r.body;
@@ -139,10 +152,12 @@ TEST(BedrockAuth, WrongCredentialsAreAnUpstreamAuthError) {
     setenv("AWS_ACCESS_KEY_ID", kMockAwsAccessKey, 1);
     setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
     MockUpstream up;
-    Gateway gw("providers:\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: \"http://127.0.0.1:" +
-               std::to_string(up.port()) + "\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: br}]\n");
+    Gateway gw(
+        "providers:\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: \"http://127.0.0.1:" +
+        std::to_string(up.port()) + "\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: br}]\n");
     Client c(gw.port());
-    const auto r = c.post_json("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
+    const auto r =
+        c.post_json("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
     EXPECT_EQ(r.status, 502);
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_auth_error");
     EXPECT_EQ(r.body.find("not-the-secret"), std::string::npos);

@@ -82,7 +82,8 @@ TEST(Binary, I5_SecretsNeverReachTheOutput) {
     const std::string client_key = "canary-client-key-b2d4f6";
     SluiceProcess child("  threads: 1\n",
                         "log:\n  level: trace\n  format: json\n"
-                        "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+                        "providers:\n  up:\n    kind: openai\n    base_url: \"" +
+                            up.base_url() +
                             "\"\n    api_key: \"${CANARY_PROVIDER_KEY}\"\n"
                             "routes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
                             "keys:\n  - name: canary\n    key: \"${CANARY_CLIENT_KEY}\"\n",
@@ -91,19 +92,23 @@ TEST(Binary, I5_SecretsNeverReachTheOutput) {
     const std::uint16_t port = child.port();
     {
         Client c(port);
-        const std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + client_key}};
+        const std::vector<std::pair<std::string, std::string>> auth = {
+            {"Authorization", "Bearer " + client_key}};
         const std::string base = R"({"model":"m","messages":[{"role":"user","content":"hi"}])";
         EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", auth).status, 200);
         EXPECT_EQ(c.post_json("/v1/chat/completions", base + R"(,"stream":true})", auth).status, 200);
         // The provider echoes its key in an error; sluice must scrub it.
-        const auto e = c.post_json("/v1/chat/completions",
-                                   base + R"(,"mock":{"status":401,"message":"bad key )" + provider_key + "\"}}", auth);
+        const auto e =
+            c.post_json("/v1/chat/completions",
+                        base + R"(,"mock":{"status":401,"message":"bad key )" + provider_key + "\"}}", auth);
         EXPECT_EQ(e.status, 502);
         EXPECT_EQ(e.body.find(provider_key), std::string::npos);
-        const auto e2 = c.post_json("/v1/chat/completions",
-                                    base + R"(,"mock":{"status":429,"message":"limit for )" + provider_key + "\"}}", auth);
+        const auto e2 = c.post_json(
+            "/v1/chat/completions",
+            base + R"(,"mock":{"status":429,"message":"limit for )" + provider_key + "\"}}", auth);
         EXPECT_EQ(e2.body.find(provider_key), std::string::npos);
-        EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", {{"x-api-key", client_key + "x"}}).status, 401);
+        EXPECT_EQ(c.post_json("/v1/chat/completions", base + "}", {{"x-api-key", client_key + "x"}}).status,
+                  401);
         EXPECT_EQ(c.request("GET", "/v1/models", "", auth).status, 200);
     }
     child.signal(SIGTERM);
@@ -122,11 +127,13 @@ TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
         dead_port = gone.port();  // nothing listens here any more: connection refused
     }
     for (const std::string format : {"json", "text"}) {
-        SluiceProcess d("  threads: 1\n", "log:\n  format: " + format +
-                 "\nproviders:\n  down:\n    kind: openai\n    base_url: \"http://127.0.0.1:" +
-                 std::to_string(dead_port) + "/v1\"\n  up:\n    kind: openai\n    base_url: \"" +
-                 up.base_url() + "\"\nroutes:\n  - model: m\n    strategy: fallback\n"
-                 "    targets: [{provider: down}, {provider: up, model: mock-gpt-4o}]\n");
+        SluiceProcess d("  threads: 1\n",
+                        "log:\n  format: " + format +
+                            "\nproviders:\n  down:\n    kind: openai\n    base_url: \"http://127.0.0.1:" +
+                            std::to_string(dead_port) + "/v1\"\n  up:\n    kind: openai\n    base_url: \"" +
+                            up.base_url() +
+                            "\"\nroutes:\n  - model: m\n    strategy: fallback\n"
+                            "    targets: [{provider: down}, {provider: up, model: mock-gpt-4o}]\n");
         ASSERT_TRUE(d.ready());
         {
             Client c(d.port());
@@ -139,10 +146,16 @@ TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
         d.wait_exit();
         const std::string output = d.output();
         if (format == "json") {
-            EXPECT_NE(output.find(R"("attempts":[{"route":"m","provider":"down","model":"m","status":0,"error":"upstream_connect_failed","duration_ms":)"),
-                      std::string::npos) << output;
-            EXPECT_NE(output.find(R"({"route":"m","provider":"up","model":"mock-gpt-4o","status":200,"error":null,"duration_ms":)"),
-                      std::string::npos) << output;
+            EXPECT_NE(
+                output.find(
+                    R"("attempts":[{"route":"m","provider":"down","model":"m","status":0,"error":"upstream_connect_failed","duration_ms":)"),
+                std::string::npos)
+                << output;
+            EXPECT_NE(
+                output.find(
+                    R"({"route":"m","provider":"up","model":"mock-gpt-4o","status":200,"error":null,"duration_ms":)"),
+                std::string::npos)
+                << output;
         } else {
             EXPECT_NE(output.find("attempts=down/m:0:upstream_connect_failed:"), std::string::npos) << output;
             EXPECT_NE(output.find(",up/mock-gpt-4o:200:-:"), std::string::npos) << output;

@@ -25,7 +25,8 @@ using namespace std::string_literals;
 
 std::string mock_config(const std::string& server = "") {
     return "server:\n  max_header_bytes: 4096\n  max_body_bytes: 65536\n  header_timeout: 1s\n"
-           "  idle_timeout: 2s\n  body_timeout: 1s\n" + server +
+           "  idle_timeout: 2s\n  body_timeout: 1s\n" +
+           server +
            "providers:\n  mock: {kind: mock}\nroutes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n";
 }
 
@@ -56,12 +57,16 @@ void expect_400_and_close(std::uint16_t port, const std::string& raw) {
 
 TEST_F(Downstream, A1_ContentLengthWithChunkedIsRejected) {
     const std::string len = std::to_string(kChat.size());
-    expect_400_and_close(gw.port(), post("Content-Length: " + len + "\r\nTransfer-Encoding: chunked\r\n", kChat));
-    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\nContent-Length: " + len + "\r\n", kChat));
-    expect_400_and_close(gw.port(), post("Transfer-Encoding : chunked\r\nContent-Length: " + len + "\r\n", kChat));
+    expect_400_and_close(gw.port(),
+                         post("Content-Length: " + len + "\r\nTransfer-Encoding: chunked\r\n", kChat));
+    expect_400_and_close(gw.port(),
+                         post("Transfer-Encoding: chunked\r\nContent-Length: " + len + "\r\n", kChat));
+    expect_400_and_close(gw.port(),
+                         post("Transfer-Encoding : chunked\r\nContent-Length: " + len + "\r\n", kChat));
     // The bytes after a rejected head are never parsed as a second request.
     Client c(gw.port());
-    c.send_raw(post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    c.send_raw(post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                    "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
     const auto got = c.read_all(2s);
     EXPECT_EQ(got.find("\"status\":\"ok\""), std::string::npos) << got;
 }
@@ -69,7 +74,8 @@ TEST_F(Downstream, A1_ContentLengthWithChunkedIsRejected) {
 TEST_F(Downstream, A2_OddTransferEncodingIsRejected) {
     expect_400_and_close(gw.port(), post("Transfer-Encoding: gzip\r\n", kChat));
     expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked, chunked\r\n", "0\r\n\r\n"));
-    expect_400_and_close(gw.port(), "POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    expect_400_and_close(gw.port(),
+                         "POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
 }
 
 TEST_F(Downstream, A3_DuplicateOrBadContentLengthIsRejected) {
@@ -79,7 +85,8 @@ TEST_F(Downstream, A3_DuplicateOrBadContentLengthIsRejected) {
 }
 
 TEST_F(Downstream, A4_BadChunkSizeIsRejected) {
-    expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "ffffffffffffffff1\r\nx\r\n0\r\n\r\n"));
+    expect_400_and_close(gw.port(),
+                         post("Transfer-Encoding: chunked\r\n", "ffffffffffffffff1\r\nx\r\n0\r\n\r\n"));
     expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "0x5\r\nhello\r\n0\r\n\r\n"));
     expect_400_and_close(gw.port(), post("Transfer-Encoding: chunked\r\n", "5\nhello\r\n0\r\n\r\n"));
 }
@@ -131,8 +138,9 @@ TEST_F(Downstream, A7_AClientSendingARealOverLimitBodyReceivesThe413NotAReset) {
     // The client sends its 40 KB body after the head and only then reads. Closing at once with
     // that body arriving would reset the connection, and the client's next write fails before
     // it ever reads the 413; the lingering close reads and discards the body instead.
-    Gateway small("server:\n  max_body_bytes: 16384\nproviders:\n  mock: {kind: mock}\n"
-                  "routes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n");
+    Gateway small(
+        "server:\n  max_body_bytes: 16384\nproviders:\n  mock: {kind: mock}\n"
+        "routes:\n  - model: \"*\"\n    targets: [{provider: mock}]\n");
     for (int i = 0; i < 3; ++i) {
         Client c(small.port());
         const std::string body(40000, 'a');
@@ -176,7 +184,8 @@ TEST_F(Downstream, A8_PipelinedRequestsAnsweredInOrder) {
 
 TEST_F(Downstream, A9_AbsoluteFormIsNotProxied) {
     Client c(gw.port());
-    c.send_raw("POST http://169.254.169.254/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+    c.send_raw(
+        "POST http://169.254.169.254/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
     EXPECT_EQ(status_of(c.read_all(2s)), 400);
     Client c2(gw.port());
     c2.send_raw("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -312,7 +321,8 @@ TEST(Drain, I1_AStreamBlockedOnASlowReaderAtTheDeadlineStillGetsItsTerminalEvent
     std::this_thread::sleep_for(2500ms);
     const auto rest = stream.read_until("\r\n0\r\n\r\n", 15s);
     EXPECT_EQ(rest.find("[DONE]"), std::string::npos);
-    EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest.substr(rest.size() > 400 ? rest.size() - 400 : 0);
+    EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos)
+        << rest.substr(rest.size() > 400 ? rest.size() - 400 : 0);
     EXPECT_NE(rest.find("\r\n0\r\n\r\n"), std::string::npos);
     EXPECT_EQ(ch.wait_exit(), 0);
 }

@@ -215,9 +215,9 @@ protected:
     /// A valid request per kind is answered 200: the process still serves.
     void expect_serving(const std::string& kind) {
         Client c(proc_->port());
-        const auto r = c.post_json("/v1/chat/completions",
-                                   R"({"model":")" + kind + R"(-ok","messages":[{"role":"user","content":"hi"}]})",
-                                   kAuth);
+        const auto r = c.post_json(
+            "/v1/chat/completions",
+            R"({"model":")" + kind + R"(-ok","messages":[{"role":"user","content":"hi"}]})", kAuth);
         EXPECT_EQ(r.status, 200) << kind << ": " << r.body;
         ++sent_;
     }
@@ -243,7 +243,8 @@ TEST_F(Catalogue, EveryProviderKindAnswersHostileChatRequestsWith4xxAndKeepsServ
             ++sent_;
             std::string why;
             EXPECT_TRUE(r.status >= 400 && r.status < 500)
-                << kind << " #" << i << ": " << r.status << " " << r.body << "\n" << catalogue[i].substr(0, 300);
+                << kind << " #" << i << ": " << r.status << " " << r.body << "\n"
+                << catalogue[i].substr(0, 300);
             EXPECT_TRUE(in_dialect(r.body, false, why)) << kind << " #" << i << ": " << why << ": " << r.body;
             EXPECT_TRUE(r.header("x-injected").empty());
         }
@@ -268,7 +269,8 @@ TEST_F(Catalogue, EveryProviderKindAnswersHostileMessagesRequestsWith4xxInAnthro
             ++sent_;
             std::string why;
             EXPECT_TRUE(r.status >= 400 && r.status < 500)
-                << kind << " #" << i << ": " << r.status << " " << r.body << "\n" << catalogue[i];
+                << kind << " #" << i << ": " << r.status << " " << r.body << "\n"
+                << catalogue[i];
             EXPECT_TRUE(in_dialect(r.body, true, why)) << kind << " #" << i << ": " << why << ": " << r.body;
         }
         expect_serving(kind);
@@ -281,7 +283,8 @@ TEST_F(Catalogue, ArgumentsNested150000DeepAreRefusedWithoutCrashing) {
     // the field. The passthrough kinds send the string on as it is (it is valid JSON text).
     for (const auto& kind : kKinds) {
         Client c(proc_->port(), 30s);
-        const auto r = c.post_json("/v1/chat/completions", deep_arguments_request(kind + "-m", 150000), kAuth);
+        const auto r =
+            c.post_json("/v1/chat/completions", deep_arguments_request(kind + "-m", 150000), kAuth);
         ++sent_;
         if (kind == "claude" || kind == "gemini" || kind == "br") {
             EXPECT_EQ(r.status, 400) << kind << ": " << r.body.substr(0, 300);
@@ -317,8 +320,9 @@ public:
 TEST(LastResort, AnExceptionBecomesA500JsonAnswerAndTheServerKeepsServing) {
     std::vector<std::shared_ptr<const Filter>> extra;
     extra.push_back(std::make_shared<ThrowingFilter>());
-    Gateway gw("providers:\n  mk:\n    kind: mock\nroutes:\n  - model: \"*\"\n    targets: [{provider: mk}]\n",
-               std::move(extra));
+    Gateway gw(
+        "providers:\n  mk:\n    kind: mock\nroutes:\n  - model: \"*\"\n    targets: [{provider: mk}]\n",
+        std::move(extra));
     Client c(gw.port());
     const auto r = c.post_json("/v1/chat/completions",
                                R"({"model":"boom","messages":[{"role":"user","content":"hi"}]})");
@@ -327,8 +331,9 @@ TEST(LastResort, AnExceptionBecomesA500JsonAnswerAndTheServerKeepsServing) {
     EXPECT_EQ(j["error"]["code"], "internal_error") << r.body;
     EXPECT_EQ(gw.server().unexpected_errors.load(), 1u);
     Client again(gw.port());
-    EXPECT_EQ(again.post_json("/v1/chat/completions",
-                              R"({"model":"fine","messages":[{"role":"user","content":"hi"}]})")
+    EXPECT_EQ(again
+                  .post_json("/v1/chat/completions",
+                             R"({"model":"fine","messages":[{"role":"user","content":"hi"}]})")
                   .status,
               200);
 }
@@ -341,14 +346,17 @@ namespace {
 
 TEST(HostileModel, AGlobRoutedNameReachesTheUpstreamAsOneRequestWithItsNameInOneSegment) {
     MockUpstream up;
-    Gateway gw("providers:\n  gem:\n    kind: gemini\n    base_url: \"http://127.0.0.1:" +
-               std::to_string(up.port()) + "\"\n    api_key: \"AIza-hostile\"\n"
-               "routes:\n  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n");
+    Gateway gw(
+        "providers:\n  gem:\n    kind: gemini\n    base_url: \"http://127.0.0.1:" +
+        std::to_string(up.port()) +
+        "\"\n    api_key: \"AIza-hostile\"\n"
+        "routes:\n  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n");
     for (const std::string name : {"gemini-../../x", "gemini-x?key=stolen", "gemini-x#f", "gemini-a/b c"}) {
         up.clear();
         Client c(gw.port());
-        const auto r = c.post_json("/v1/chat/completions",
-                                   R"({"model":")" + name + R"(","messages":[{"role":"user","content":"hi"}]})");
+        const auto r =
+            c.post_json("/v1/chat/completions",
+                        R"({"model":")" + name + R"(","messages":[{"role":"user","content":"hi"}]})");
         EXPECT_GT(r.status, 0);
         const auto reqs = up.requests();
         ASSERT_EQ(reqs.size(), 1u) << name;
@@ -365,8 +373,9 @@ TEST(HostileModel, AGlobRoutedNameReachesTheUpstreamAsOneRequestWithItsNameInOne
     // Names with control bytes never leave sluice.
     up.clear();
     Client c(gw.port());
-    const auto r = c.post_json("/v1/chat/completions",
-                               R"({"model":"gemini-x\r\nX-Injected: 1\r\n\r\nGET /other HTTP/1.1","messages":[{"role":"user","content":"hi"}]})");
+    const auto r = c.post_json(
+        "/v1/chat/completions",
+        R"({"model":"gemini-x\r\nX-Injected: 1\r\n\r\nGET /other HTTP/1.1","messages":[{"role":"user","content":"hi"}]})");
     EXPECT_EQ(r.status, 400);
     EXPECT_TRUE(up.requests().empty());
 }
@@ -388,9 +397,10 @@ TEST(StreamScrub, ProviderKeysInStreamedErrorsNeverReachTheClient) {
     const std::string ant_key = "sk-ant-canary-77aa21";
     const std::string gem_key = "AIzaCanaryGemini9911";
     const std::string plain = "\"http://127.0.0.1:" + std::to_string(up.port()) + "\"";
-    Gateway gw("providers:\n  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: \"" +
-               oai_key + "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" +
-               ant_key + "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
+    Gateway gw("providers:\n  oai:\n    kind: openai\n    base_url: \"" + up.base_url() +
+               "\"\n    api_key: \"" + oai_key +
+               "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" + ant_key +
+               "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
                "\"\nroutes:\n"
                "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
                "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
@@ -405,12 +415,29 @@ TEST(StreamScrub, ProviderKeysInStreamedErrorsNeverReachTheClient) {
     };
     const std::vector<Case> cases = {
         // Committed (a chunk went out first), then uncommitted (the error comes first).
-        {"oai-m", first_chunk + R"(data: {"error":{"message":"invalid key )" + oai_key + R"(","type":"server_error"}})" "\n\n", oai_key},
-        {"oai-m", R"(data: {"error":{"message":"invalid key )" + oai_key + R"(","type":"server_error"}})" "\n\n", oai_key},
-        {"claude-m", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key " +
-                         ant_key + "\"}}\n\n", ant_key},
-        {"gemini-m", R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})" "\n\n"
-                     R"(data: {"error":{"code":503,"message":"key )" + gem_key + R"( rejected","status":"UNAVAILABLE"}})" "\n\n", gem_key},
+        {"oai-m",
+         first_chunk + R"(data: {"error":{"message":"invalid key )" + oai_key +
+             R"(","type":"server_error"}})"
+             "\n\n",
+         oai_key},
+        {"oai-m",
+         R"(data: {"error":{"message":"invalid key )" + oai_key +
+             R"(","type":"server_error"}})"
+             "\n\n",
+         oai_key},
+        {"claude-m",
+         "event: error\ndata: "
+         "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key " +
+             ant_key + "\"}}\n\n",
+         ant_key},
+        {"gemini-m",
+         R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})"
+         "\n\n"
+         R"(data: {"error":{"code":503,"message":"key )" +
+             gem_key +
+             R"( rejected","status":"UNAVAILABLE"}})"
+             "\n\n",
+         gem_key},
     };
     for (const auto& c : cases) {
         up.enqueue_raw(sse_answer(c.body));
@@ -426,7 +453,6 @@ TEST(StreamScrub, ProviderKeysInStreamedErrorsNeverReachTheClient) {
         EXPECT_NE(r.body.find("error"), std::string::npos) << c.model << ": " << r.body;
     }
 }
-
 
 /// Bedrock's binary event stream: the given messages as one HTTP answer.
 std::string bedrock_stream_answer(const std::vector<std::string>& frames) {
@@ -444,9 +470,9 @@ std::string bedrock_event(const std::string& type, const std::string& payload) {
 }
 
 std::string bedrock_exception(const std::string& type, const std::string& message) {
-    return aws::encode_message({{":message-type", "exception"}, {":exception-type", type},
-                                {":content-type", "application/json"}},
-                               json{{"message", message}}.dump());
+    return aws::encode_message(
+        {{":message-type", "exception"}, {":exception-type", type}, {":content-type", "application/json"}},
+        json{{"message", message}}.dump());
 }
 
 TEST(StreamScrub, I5_CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClientByteAndNoLogLine) {
@@ -459,48 +485,70 @@ TEST(StreamScrub, I5_CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClien
     const std::string aws_secret = "canary/aws+secret9e8d7c";
     const std::string aws_token = "IQoJcanarySessionToken5a5a";
     const std::string plain = "\"http://127.0.0.1:" + std::to_string(up.port()) + "\"";
-    SluiceProcess gw("  threads: 1\n",
-                     "log:\n  level: trace\n  format: json\nproviders:\n"
-                     "  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: \"" + oai_key +
-                         "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" + ant_key +
-                         "\"\n  az:\n    kind: azure\n    base_url: " + plain + "\n    api_key: \"" + az_key +
-                         "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
-                         "\"\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: " + plain +
-                         "\nroutes:\n"
-                         "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
-                         "  - model: \"az-*\"\n    targets: [{provider: az}]\n    retries: {attempts: 1}\n"
-                         "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
-                         "  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n"
-                         "  - model: \"br-*\"\n    targets: [{provider: br, model: \"anthropic.claude-3-5-haiku-20241022-v1:0\"}]\n"
-                         "    retries: {attempts: 1}\n",
-                     {{"AWS_ACCESS_KEY_ID", aws_id},
-                      {"AWS_SECRET_ACCESS_KEY", aws_secret},
-                      {"AWS_SESSION_TOKEN", aws_token}});
+    SluiceProcess gw(
+        "  threads: 1\n",
+        "log:\n  level: trace\n  format: json\nproviders:\n"
+        "  oai:\n    kind: openai\n    base_url: \"" +
+            up.base_url() + "\"\n    api_key: \"" + oai_key +
+            "\"\n  claude:\n    kind: anthropic\n    base_url: " + plain + "\n    api_key: \"" + ant_key +
+            "\"\n  az:\n    kind: azure\n    base_url: " + plain + "\n    api_key: \"" + az_key +
+            "\"\n  gem:\n    kind: gemini\n    base_url: " + plain + "\n    api_key: \"" + gem_key +
+            "\"\n  br:\n    kind: bedrock\n    region: us-east-1\n    base_url: " + plain +
+            "\nroutes:\n"
+            "  - model: \"oai-*\"\n    targets: [{provider: oai}]\n    retries: {attempts: 1}\n"
+            "  - model: \"az-*\"\n    targets: [{provider: az}]\n    retries: {attempts: 1}\n"
+            "  - model: \"claude-*\"\n    targets: [{provider: claude}]\n    retries: {attempts: 1}\n"
+            "  - model: \"gemini-*\"\n    targets: [{provider: gem}]\n    retries: {attempts: 1}\n"
+            "  - model: \"br-*\"\n    targets: [{provider: br, model: "
+            "\"anthropic.claude-3-5-haiku-20241022-v1:0\"}]\n"
+            "    retries: {attempts: 1}\n",
+        {{"AWS_ACCESS_KEY_ID", aws_id},
+         {"AWS_SECRET_ACCESS_KEY", aws_secret},
+         {"AWS_SESSION_TOKEN", aws_token}});
     ASSERT_TRUE(gw.ready()) << gw.output();
-    const std::vector<std::string> canaries = {oai_key, az_key, ant_key, gem_key, aws_id, aws_secret, aws_token};
+    const std::vector<std::string> canaries = {oai_key, az_key,     ant_key,  gem_key,
+                                               aws_id,  aws_secret, aws_token};
     // Each provider echoes its own credentials (the only ones it ever received).
     const std::string aws_all = aws_id + " " + aws_secret + " " + aws_token;
     const std::string oai_chunk =
         R"(data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})"
         "\n\n";
-    const std::string oai_error = "data: " + json{{"error", {{"message", "bad key " + oai_key}, {"type", "server_error"}}}}.dump() + "\n\n";
-    const std::string az_error = "data: " + json{{"error", {{"message", "Access denied due to invalid subscription key " + az_key}, {"code", "401"}}}}.dump() + "\n\n";
-    const std::string ant_error = "event: error\ndata: " +
-                                  json{{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "key " + ant_key}}}}.dump() +
+    const std::string oai_error =
+        "data: " + json{{"error", {{"message", "bad key " + oai_key}, {"type", "server_error"}}}}.dump() +
+        "\n\n";
+    const std::string az_error =
+        "data: " +
+        json{{"error",
+              {{"message", "Access denied due to invalid subscription key " + az_key}, {"code", "401"}}}}
+            .dump() +
+        "\n\n";
+    const std::string ant_error =
+        "event: error\ndata: " +
+        json{{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "key " + ant_key}}}}
+            .dump() +
+        "\n\n";
+    const std::string gem_chunk = R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})"
                                   "\n\n";
-    const std::string gem_chunk = R"(data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})" "\n\n";
-    const std::string gem_error = "data: " + json{{"error", {{"code", 503}, {"message", "key " + gem_key}, {"status", "UNAVAILABLE"}}}}.dump() + "\n\n";
+    const std::string gem_error =
+        "data: " +
+        json{{"error", {{"code", 503}, {"message", "key " + gem_key}, {"status", "UNAVAILABLE"}}}}.dump() +
+        "\n\n";
     const std::string br_start = bedrock_event("messageStart", R"({"role":"assistant"})");
-    const std::string br_delta = bedrock_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hi"}})");
-    const std::string br_error = bedrock_exception("validationException", "The security token " + aws_all + " is invalid");
+    const std::string br_delta =
+        bedrock_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hi"}})");
+    const std::string br_error =
+        bedrock_exception("validationException", "The security token " + aws_all + " is invalid");
     const auto error_json = [](const std::string& key) {
         return json{{"error", {{"message", "invalid key " + key}, {"type", "invalid_request_error"}}}}.dump();
     };
     const std::string ant_error_json =
-        json{{"type", "error"}, {"error", {{"type", "authentication_error"}, {"message", "invalid key " + ant_key}}}}.dump();
+        json{{"type", "error"},
+             {"error", {{"type", "authentication_error"}, {"message", "invalid key " + ant_key}}}}
+            .dump();
     const auto http_error = [](int status, const std::string& body) {
-        return "HTTP/1.1 " + std::to_string(status) + " Error\r\nContent-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
+        return "HTTP/1.1 " + std::to_string(status) +
+               " Error\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body;
     };
     struct Case {
         std::string path;
@@ -528,24 +576,26 @@ TEST(StreamScrub, I5_CanaryCredentialsOfEveryProviderKindInItsErrorsReachNoClien
         {"/v1/chat/completions", "az-m", false, http_error(401, error_json(az_key))},
         {"/v1/chat/completions", "claude-m", false, http_error(401, ant_error_json)},
         {"/v1/chat/completions", "gemini-m", false, http_error(400, error_json(gem_key))},
-        {"/v1/chat/completions", "br-m", false, http_error(403, json{{"message", "token " + aws_all}}.dump())},
+        {"/v1/chat/completions", "br-m", false,
+         http_error(403, json{{"message", "token " + aws_all}}.dump())},
         {"/v1/messages", "br-m", false, http_error(400, json{{"message", "token " + aws_all}}.dump())},
     };
     for (const auto& c : cases) {
         up.enqueue_raw(c.answer);
         Client client(gw.port());
-        const std::string body = c.path == "/v1/messages"
-                                     ? R"({"model":")" + c.model + R"(","max_tokens":64,"stream":)" +
-                                           (c.stream ? "true" : "false") +
-                                           R"(,"messages":[{"role":"user","content":"hi"}]})"
-                                     : R"({"model":")" + c.model + R"(","stream":)" + (c.stream ? "true" : "false") +
-                                           R"(,"messages":[{"role":"user","content":"hi"}]})";
+        const std::string body =
+            c.path == "/v1/messages"
+                ? R"({"model":")" + c.model + R"(","max_tokens":64,"stream":)" +
+                      (c.stream ? "true" : "false") + R"(,"messages":[{"role":"user","content":"hi"}]})"
+                : R"({"model":")" + c.model + R"(","stream":)" + (c.stream ? "true" : "false") +
+                      R"(,"messages":[{"role":"user","content":"hi"}]})";
         const auto r = client.post_json(c.path, body);
         const std::string where = c.path + " " + c.model + (c.stream ? " stream" : "");
         EXPECT_GT(r.status, 0) << where;
         EXPECT_NE(r.body.find("rror"), std::string::npos) << where << ": " << r.body;
         for (const auto& canary : canaries) {
-            EXPECT_EQ(r.body.find(canary), std::string::npos) << where << " leaked " << canary << ": " << r.body;
+            EXPECT_EQ(r.body.find(canary), std::string::npos)
+                << where << " leaked " << canary << ": " << r.body;
             for (const auto& [k, v] : r.headers) {
                 EXPECT_EQ(v.find(canary), std::string::npos) << where << ": header " << k;
             }

@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <csignal>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -113,11 +113,10 @@ TEST(Hygiene, AtStartTheOpenFileLimitIsRaisedToItsHardLimitAndAShortfallIsNamed)
     EXPECT_EQ(open_files_line(p.pid()), hard + " " + hard);
     const std::string out = p.output();
     if (low.rlim_max > 256) {
-        EXPECT_NE(out.find("open-file limit raised from 256 to its hard limit " + hard),
-                  std::string::npos) << out;
+        EXPECT_NE(out.find("open-file limit raised from 256 to its hard limit " + hard), std::string::npos)
+            << out;
     }
-    EXPECT_NE(out.find("server.max_connections needs about 2000072 descriptors"),
-              std::string::npos) << out;
+    EXPECT_NE(out.find("server.max_connections needs about 2000072 descriptors"), std::string::npos) << out;
 }
 
 TEST(Hygiene, AtTheOpenFileLimitAcceptPausesInsteadOfSpinningAndResumesWhenDescriptorsFree) {
@@ -136,8 +135,8 @@ TEST(Hygiene, AtTheOpenFileLimitAcceptPausesInsteadOfSpinningAndResumesWhenDescr
     const long used = cpu_ticks(p.pid()) - before;
     // A worker spinning on EMFILE burns a whole core (~100 ticks a second); paused, it is idle.
     EXPECT_LT(used, 30) << "ticks in 1 s at the descriptor limit";
-    EXPECT_NE(p.output().find("accept failed (Too many open files); pausing accepts"),
-              std::string::npos) << p.output();
+    EXPECT_NE(p.output().find("accept failed (Too many open files); pausing accepts"), std::string::npos)
+        << p.output();
     // Descriptors come back: accepting resumes and requests are served again.
     clients.clear();
     Client c(p.port(), 5000ms);
@@ -147,8 +146,7 @@ TEST(Hygiene, AtTheOpenFileLimitAcceptPausesInsteadOfSpinningAndResumesWhenDescr
 TEST(Hygiene, ABlockedStdoutNeverStallsAWorkerAndTheDroppedLinesAreCountedOnceItDrains) {
     // A full container log pipe: 4 KiB that nobody reads while 1,500 access lines are made.
     SluiceProcess p("  threads: 1\n  max_requests_per_connection: 100000\n",
-                    "log:\n  queue_lines: 32\n" + kMockOnly,
-                    SluiceProcess::Output::pipe, 4096);
+                    "log:\n  queue_lines: 32\n" + kMockOnly, SluiceProcess::Output::pipe, 4096);
     ASSERT_TRUE(p.ready()) << p.output();
     Client c(p.port(), 5000ms);
     const std::string body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";

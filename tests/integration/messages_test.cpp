@@ -18,8 +18,11 @@ protected:
         up_ = std::make_unique<MockUpstream>();
         const std::string base = "http://127.0.0.1:" + std::to_string(up_->port());
         gw_ = std::make_unique<Gateway>(
-            "providers:\n  openai:\n    kind: openai\n    base_url: \"" + base + "/v1\"\n    api_key: \"sk-oa\"\n"
-            "  claude:\n    kind: anthropic\n    base_url: \"" + base + "\"\n    api_key: \"sk-ant\"\n"
+            "providers:\n  openai:\n    kind: openai\n    base_url: \"" + base +
+            "/v1\"\n    api_key: \"sk-oa\"\n"
+            "  claude:\n    kind: anthropic\n    base_url: \"" +
+            base +
+            "\"\n    api_key: \"sk-ant\"\n"
             "routes:\n  - model: \"claude-*\"\n    targets: [{provider: claude}]\n"
             "  - model: \"sonnet\"\n    targets: [{provider: claude, model: \"claude-sonnet-4-5\"}]\n"
             "  - model: \"*\"\n    targets: [{provider: openai}]\n"
@@ -27,7 +30,8 @@ protected:
     }
     HttpResponse post(const std::string& path, const std::string& body) {
         Client c(gw_->port());
-        return c.post_json(path, body, {{"x-api-key", "claude-code-key"}, {"anthropic-version", "2023-06-01"}});
+        return c.post_json(path, body,
+                           {{"x-api-key", "claude-code-key"}, {"anthropic-version", "2023-06-01"}});
     }
     std::unique_ptr<MockUpstream> up_;
     std::unique_ptr<Gateway> gw_;
@@ -48,8 +52,9 @@ std::vector<std::pair<std::string, json>> events(const std::string& body) {
 }
 
 TEST_F(FrontDoor, TranslatesToAnOpenAiProvider) {
-    const auto r = post("/v1/messages",
-                        R"({"model":"gpt-4o-mini","max_tokens":50,"system":"Be brief.","messages":[{"role":"user","content":"hello there"}]})");
+    const auto r = post(
+        "/v1/messages",
+        R"({"model":"gpt-4o-mini","max_tokens":50,"system":"Be brief.","messages":[{"role":"user","content":"hello there"}]})");
     ASSERT_EQ(r.status, 200) << r.body;
     const auto j = json::parse(r.body);
     EXPECT_EQ(j["type"], "message");
@@ -106,36 +111,44 @@ TEST_F(FrontDoor, PassesThroughToAnAnthropicProvider) {
     {
         Client beta(gw_->port());
         beta.post_json("/v1/messages", body,
-                       {{"x-api-key", "claude-code-key"}, {"anthropic-version", "2023-06-01"},
+                       {{"x-api-key", "claude-code-key"},
+                        {"anthropic-version", "2023-06-01"},
                         {"anthropic-beta", "interleaved-thinking-2025-05-14"}});
         EXPECT_EQ(up_->requests().back().header("anthropic-beta"), "interleaved-thinking-2025-05-14");
     }
-    const auto s = post("/v1/messages", R"({"model":"claude-haiku","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hey"}]})");
+    const auto s = post(
+        "/v1/messages",
+        R"({"model":"claude-haiku","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hey"}]})");
     const auto ev = events(s.body);
     ASSERT_FALSE(ev.empty());
     EXPECT_EQ(ev.front().first, "message_start");
     EXPECT_EQ(ev.back().first, "message_stop");
-    const auto counted = post("/v1/messages/count_tokens", R"({"model":"claude-haiku","messages":[{"role":"user","content":"count me"}]})");
+    const auto counted =
+        post("/v1/messages/count_tokens",
+             R"({"model":"claude-haiku","messages":[{"role":"user","content":"count me"}]})");
     ASSERT_EQ(counted.status, 200) << counted.body;
     EXPECT_TRUE(json::parse(counted.body)["input_tokens"].is_number());
     EXPECT_EQ(up_->requests().back().target, "/v1/messages/count_tokens");
 }
 
 TEST_F(FrontDoor, ErrorsHaveAnthropicShape) {
-    auto r = post("/v1/messages", R"({"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"system","content":"x"}]})");
+    auto r = post("/v1/messages",
+                  R"({"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"system","content":"x"}]})");
     EXPECT_EQ(r.status, 400);
     auto j = json::parse(r.body);
     EXPECT_EQ(j["type"], "error");
     EXPECT_EQ(j["error"]["type"], "invalid_request_error");
     Client c(gw_->port());
-    r = c.post_json("/v1/messages", R"({"model":"claude-x","max_tokens":5,"messages":[]})", {{"x-api-key", "wrong"}});
+    r = c.post_json("/v1/messages", R"({"model":"claude-x","max_tokens":5,"messages":[]})",
+                    {{"x-api-key", "wrong"}});
     EXPECT_EQ(r.status, 401);
     EXPECT_EQ(json::parse(r.body)["error"]["type"], "authentication_error");
     r = post("/v1/messages/count_tokens", R"({"model":"gpt-4o-mini","messages":[]})");
     EXPECT_EQ(r.status, 400);
     EXPECT_EQ(json::parse(r.body)["type"], "error");
     // An error answer from the Anthropic provider comes back as Anthropic sent it... in Anthropic's shape.
-    r = post("/v1/messages", R"({"model":"claude-x","messages":[{"role":"user","content":"no max_tokens"}]})");
+    r = post("/v1/messages",
+             R"({"model":"claude-x","messages":[{"role":"user","content":"no max_tokens"}]})");
     EXPECT_EQ(r.status, 400);
     j = json::parse(r.body);
     EXPECT_EQ(j["error"]["type"], "invalid_request_error");

@@ -20,10 +20,10 @@ using namespace std::chrono_literals;
 constexpr const char* kProviderKey = "sk-provider-secret-0123456789";
 constexpr const char* kClientKey = "client-key-abcdef";
 
-std::string config(const MockUpstream& up, const std::string& extra_provider = "",
-                   bool with_keys = true) {
+std::string config(const MockUpstream& up, const std::string& extra_provider = "", bool with_keys = true) {
     std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-                    "\"\n    api_key: \"" + kProviderKey + "\"\n    first_byte_timeout: 2s\n"
+                    "\"\n    api_key: \"" + kProviderKey +
+                    "\"\n    first_byte_timeout: 2s\n"
                     "    idle_timeout: 1s\n";
     if (up.tls()) {
         y += "    ca_file: \"" + test_certs().ca_cert + "\"\n";
@@ -75,7 +75,8 @@ TEST_P(Proxy, NonStreamChatCompletes) {
     ASSERT_EQ(r.status, 200) << r.body;
     const auto j = json::parse(r.body);
     EXPECT_EQ(j["object"], "chat.completion");
-    EXPECT_NE(j["choices"][0]["message"]["content"].get<std::string>().find("hello there"), std::string::npos);
+    EXPECT_NE(j["choices"][0]["message"]["content"].get<std::string>().find("hello there"),
+              std::string::npos);
     EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
     EXPECT_FALSE(r.header("x-request-id").empty());
 }
@@ -143,7 +144,8 @@ TEST_P(Proxy, ToolCallsStreamWithArgumentDeltasIntact) {
 
 TEST_P(Proxy, EmbeddingsAndLegacyCompletions) {
     Client c(gw_->port());
-    auto r = c.post_json("/v1/embeddings", R"({"model":"mock-embedding","input":["a","b"],"encoding_format":"base64"})", kAuth);
+    auto r = c.post_json("/v1/embeddings",
+                         R"({"model":"mock-embedding","input":["a","b"],"encoding_format":"base64"})", kAuth);
     ASSERT_EQ(r.status, 200) << r.body;
     auto j = json::parse(r.body);
     ASSERT_EQ(j["data"].size(), 2u);
@@ -170,7 +172,8 @@ TEST_P(Proxy, TransparencyHeadersSayWhatHappened) {
     const auto start = std::chrono::steady_clock::now();
     auto r = c.post_json("/v1/chat/completions", chat(false, R"({"delay_ms":50})", "alias-fast"), kAuth);
     const auto elapsed_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+            .count();
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(r.header("x-sluice-provider"), "up");
     EXPECT_EQ(r.header("x-sluice-model"), "mock-gpt-4o");
@@ -282,7 +285,8 @@ TEST_F(Faults, F3_StreamSilenceGivesTimeoutEvent) {
 
 TEST_F(Faults, F3_EofDelimitedStreamWithoutDoneIsAnError) {
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/chat/completions", chat(true, R"({"eof_body":true,"no_done":true})"), kAuth);
+    const auto r =
+        c.post_json("/v1/chat/completions", chat(true, R"({"eof_body":true,"no_done":true})"), kAuth);
     const auto data = sse_data(r.body);
     ASSERT_FALSE(data.empty());
     EXPECT_EQ(json::parse(data.back())["error"]["code"], "upstream_disconnect");
@@ -323,16 +327,17 @@ TEST_F(Faults, SlowFirstByteWithinTimeoutSucceeds) {
 
 TEST_F(Faults, E7_UpstreamErrorsKeepStatusAndRetryAfter) {
     Client c(gw_->port());
-    auto r = c.post_json("/v1/chat/completions",
-                         chat(false, R"({"status":429,"retry_after":"7","message":"slow down sk-live-abcdefghijkl"})"),
-                         kAuth);
+    auto r = c.post_json(
+        "/v1/chat/completions",
+        chat(false, R"({"status":429,"retry_after":"7","message":"slow down sk-live-abcdefghijkl"})"), kAuth);
     EXPECT_EQ(r.status, 429);
     EXPECT_EQ(r.header("retry-after"), "7");
     auto j = json::parse(r.body);
     EXPECT_EQ(j["error"]["type"], "rate_limit_error");
     EXPECT_EQ(r.body.find("sk-live"), std::string::npos);
     // Each case below uses its own model: the 429 above paused mock-gpt-4o on this provider.
-    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":429,"retry_after_ms":1500})", "m-ms"), kAuth);
+    r = c.post_json("/v1/chat/completions", chat(false, R"({"status":429,"retry_after_ms":1500})", "m-ms"),
+                    kAuth);
     EXPECT_EQ(r.header("retry-after"), "2");
     r = c.post_json("/v1/chat/completions", chat(false, R"({"status":500})", "m-500"), kAuth);
     EXPECT_EQ(r.status, 500);
@@ -388,10 +393,14 @@ TEST(Upstream, F2_ThreeHundredMegabytesOfDataLinesInOneEventKeepMemoryBounded) {
     const std::string root = up.base_url().substr(0, up.base_url().size() - 3);  // without /v1
     SluiceProcess p("  threads: 1\n",
                     "log:\n  level: warn\nproviders:\n"
-                    "  oai:\n    kind: openai\n    base_url: \"" + up.base_url() + "\"\n    api_key: k\n"
-                    "  claude:\n    kind: anthropic\n    base_url: \"" + root + "\"\n    api_key: k\n"
-                    "routes:\n  - model: \"oai\"\n    targets: [{provider: oai}]\n"
-                    "  - model: \"claude\"\n    targets: [{provider: claude}]\n");
+                    "  oai:\n    kind: openai\n    base_url: \"" +
+                        up.base_url() +
+                        "\"\n    api_key: k\n"
+                        "  claude:\n    kind: anthropic\n    base_url: \"" +
+                        root +
+                        "\"\n    api_key: k\n"
+                        "routes:\n  - model: \"oai\"\n    targets: [{provider: oai}]\n"
+                        "  - model: \"claude\"\n    targets: [{provider: claude}]\n");
     ASSERT_TRUE(p.ready()) << p.output();
     const long before = p.status_kib("VmRSS");
     ASSERT_GT(before, 0);
@@ -449,7 +458,8 @@ TEST(Upstream, AzureDeploymentsOverTheWire) {
     MockUpstream up;
     const std::string base = "http://127.0.0.1:" + std::to_string(up.port());
     const std::string y = "providers:\n  az:\n    kind: azure\n    base_url: \"" + base +
-                          "\"\n    api_key: \"azure-key-123\"\n  az1:\n    kind: azure\n    base_url: \"" + base +
+                          "\"\n    api_key: \"azure-key-123\"\n  az1:\n    kind: azure\n    base_url: \"" +
+                          base +
                           "\"\n    api_key: \"azure-key-123\"\n    api_version: v1\n"
                           "routes:\n  - model: \"gpt-4o\"\n    targets: [{provider: az, model: \"my-4o\"}]\n"
                           "  - model: \"v1-*\"\n    targets: [{provider: az1, model: \"dep-v1\"}]\n";
@@ -480,8 +490,9 @@ TEST(Upstream, E1_ConnectRefusedGives502) {
         MockUpstream tmp;
         dead_port = tmp.port();
     }
-    const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"http://127.0.0.1:" +
-                          std::to_string(dead_port) + "/v1\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
+    const std::string y =
+        "providers:\n  up:\n    kind: openai\n    base_url: \"http://127.0.0.1:" + std::to_string(dead_port) +
+        "/v1\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
     Gateway gw(y);
     Client c(gw.port());
     const auto r = c.post_json("/v1/chat/completions", chat(false));
@@ -495,7 +506,8 @@ TEST(Upstream, E2_UntrustedCertificateGives502TlsError) {
     o.key_file = test_certs().untrusted_key;
     MockUpstream up(o);
     const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-                          "\"\n    api_key: \"" + kProviderKey + "\"\n    ca_file: \"" + test_certs().ca_cert +
+                          "\"\n    api_key: \"" + kProviderKey + "\"\n    ca_file: \"" +
+                          test_certs().ca_cert +
                           "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
     Gateway gw(y);
     Client c(gw.port());
@@ -511,7 +523,8 @@ TEST(Upstream, E5_AnEofDelimitedBodyCutWithoutTlsCloseNotifyIs502NotAnAnswer) {
     o.key_file = test_certs().server_key;
     MockUpstream up(o);
     const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-                          "\"\n    api_key: \"" + kProviderKey + "\"\n    ca_file: \"" + test_certs().ca_cert +
+                          "\"\n    api_key: \"" + kProviderKey + "\"\n    ca_file: \"" +
+                          test_certs().ca_cert +
                           "\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n"
                           "    retries: {attempts: 1}\n";
     Gateway gw(y);
@@ -535,10 +548,12 @@ TEST(Upstream, E5_AnEofDelimitedBodyCutWithoutTlsCloseNotifyIs502NotAnAnswer) {
 
 TEST(Upstream, ModelsListsExactRoutesAndFilteredProviderModels) {
     MockUpstream up;
-    const std::string y = "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-                          "\"\n  mock: {kind: mock}\nroutes:\n  - model: \"my-alias\"\n    targets: [{provider: mock, model: mock-gpt-4o}]\n"
-                          "  - model: \"mock-gpt-*\"\n    targets: [{provider: up}]\n"
-                          "keys:\n  - {name: a, key: ka}\n  - {name: b, key: kb, models: [\"mock-gpt-4o-*\"]}\n";
+    const std::string y =
+        "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+        "\"\n  mock: {kind: mock}\nroutes:\n  - model: \"my-alias\"\n    targets: [{provider: mock, model: "
+        "mock-gpt-4o}]\n"
+        "  - model: \"mock-gpt-*\"\n    targets: [{provider: up}]\n"
+        "keys:\n  - {name: a, key: ka}\n  - {name: b, key: kb, models: [\"mock-gpt-4o-*\"]}\n";
     Gateway gw(y);
     Client c(gw.port());
     auto r = c.request("GET", "/v1/models", "", {{"Authorization", "Bearer ka"}});

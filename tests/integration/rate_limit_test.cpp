@@ -33,7 +33,8 @@ std::string chat(const std::string& model, bool stream) {
 }
 
 std::string messages(const std::string& model, bool stream) {
-    return R"({"model":")" + model + R"(","max_tokens":16,"messages":[{"role":"user","content":"hi"}],"stream":)" +
+    return R"({"model":")" + model +
+           R"(","max_tokens":16,"messages":[{"role":"user","content":"hi"}],"stream":)" +
            (stream ? "true" : "false") + "}";
 }
 
@@ -87,7 +88,8 @@ TEST(RateLimit, TheRequestThatMetThe429IsAnsweredByTheOtherTarget) {
     Client c(gw.port());
     for (int i = 0; i < 4; ++i) {
         up.script(R"({"status":429,"retry_after":"30"})");  // whichever target comes first
-        const auto r = c.post_json("/v1/chat/completions", chat(std::string("m") += std::to_string(i), false));
+        const auto r =
+            c.post_json("/v1/chat/completions", chat(std::string("m") += std::to_string(i), false));
         EXPECT_EQ(r.status, 200) << r.body;
         EXPECT_EQ(r.header("x-sluice-attempts"), "2");
     }
@@ -98,7 +100,8 @@ TEST(RateLimit, AnAccountOutOfQuotaIsPassedThroughNotRetriedNotPaused) {
     Gateway gw("providers:\n" + provider("one", up) + provider("two", up) +
                "routes:\n  - model: \"*\"\n    targets: [{provider: one}, {provider: two}]\n");
     Client c(gw.port());
-    up.script(R"({"status":429,"retry_after":"30","error_body":"{\"error\":{\"message\":\"You exceeded your current quota.\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}"})");
+    up.script(
+        R"({"status":429,"retry_after":"30","error_body":"{\"error\":{\"message\":\"You exceeded your current quota.\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}"})");
     auto r = c.post_json("/v1/chat/completions", chat("m", false));
     EXPECT_EQ(r.status, 429) << r.body;
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "insufficient_quota") << r.body;

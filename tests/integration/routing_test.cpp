@@ -23,8 +23,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 std::string chat(bool stream = false, const std::string& model = "m") {
-    return R"({"model":")" + model +
-           R"(","messages":[{"role":"user","content":"hello there"}],"stream":)" +
+    return R"({"model":")" + model + R"(","messages":[{"role":"user","content":"hello there"}],"stream":)" +
            (stream ? "true" : "false") + "}";
 }
 
@@ -40,11 +39,11 @@ protected:
         std::string y = "providers:\n";
         for (const auto& [name, up] : {std::pair{"a", a_.get()}, std::pair{"b", b_.get()}}) {
             y += std::string("  ") + name + ":\n    kind: openai\n    base_url: \"" + up->base_url() +
-                 "\"\n    first_byte_timeout: 2s\n    idle_timeout: 2s\n" +
-                 (up == a_.get() ? a_extra : "");
+                 "\"\n    first_byte_timeout: 2s\n    idle_timeout: 2s\n" + (up == a_.get() ? a_extra : "");
         }
-        y += "  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" +
-             std::to_string(b_->port()) + "\"\n    api_key: \"sk-ant-test\"\n";
+        y +=
+            "  claude:\n    kind: anthropic\n    base_url: \"http://127.0.0.1:" + std::to_string(b_->port()) +
+            "\"\n    api_key: \"sk-ant-test\"\n";
         y += "routes:\n" + routes;
         gw_ = std::make_unique<Gateway>(y, threads);
     }
@@ -72,7 +71,9 @@ TEST_F(Routing, E7_FallsBackWithinOneRequestAfterA500) {
 }
 
 TEST_F(Routing, RetryAfterMsIsHonouredBeforeTheNextAttempt) {
-    start("  - model: m\n    targets: [{provider: a}]\n    retries: {attempts: 2, backoff_base: 0ms, backoff_cap: 0ms}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    retries: {attempts: 2, backoff_base: 0ms, "
+        "backoff_cap: 0ms}\n");
     a_->script(R"({"status":429,"retry_after_ms":300})");
     const auto r = post(chat());
     ASSERT_EQ(r.status, 200) << r.body;
@@ -80,12 +81,14 @@ TEST_F(Routing, RetryAfterMsIsHonouredBeforeTheNextAttempt) {
     const auto reqs = a_->requests();
     ASSERT_EQ(reqs.size(), 2u);
     EXPECT_GE(reqs[1].at - reqs[0].at, 300ms);
-    EXPECT_NE(r.header("server-timing").find("retry-wait;dur="), std::string::npos) << r.header("server-timing");
+    EXPECT_NE(r.header("server-timing").find("retry-wait;dur="), std::string::npos)
+        << r.header("server-timing");
 }
 
 TEST_F(Routing, E7_RetryAfterOverTheCapMovesToTheNextTargetWithoutWaiting) {
-    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
-          "    retries: {retry_after_cap: 1s}\n");
+    start(
+        "  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
+        "    retries: {retry_after_cap: 1s}\n");
     a_->script(R"({"status":429,"retry_after":"30"})");
     const auto began = Clock::now();
     const auto r = post(chat());
@@ -100,8 +103,9 @@ TEST_F(Routing, E7_RetryAfterOverTheCapMovesToTheNextTargetWithoutWaiting) {
 }
 
 TEST_F(Routing, BreakerOpensAfterConsecutiveFailuresThenClosesAfterAProbe) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 3, cooldown: 1500ms}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    breaker: {consecutive_failures: 3, cooldown: 1500ms}\n");
     a_->set_default(R"({"status":500})");
     for (int i = 0; i < 30; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
@@ -118,8 +122,9 @@ TEST_F(Routing, BreakerOpensAfterConsecutiveFailuresThenClosesAfterAProbe) {
 }
 
 TEST_F(Routing, FailedProbeKeepsTheCircuitOpen) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 2, cooldown: 1s}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    breaker: {consecutive_failures: 2, cooldown: 1s}\n");
     a_->set_default(R"({"status":503})");
     for (int i = 0; i < 20; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
@@ -133,8 +138,9 @@ TEST_F(Routing, FailedProbeKeepsTheCircuitOpen) {
 }
 
 TEST_F(Routing, StreamCutAfterItsFirstEventIsNotRetried) {
-    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
-          "    retries: {on: [connect_error, timeout, reset, 500]}\n");
+    start(
+        "  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
+        "    retries: {on: [connect_error, timeout, reset, 500]}\n");
     a_->script(R"({"cut_after":1})");
     const auto r = post(chat(true));
     ASSERT_EQ(r.status, 200);
@@ -146,8 +152,9 @@ TEST_F(Routing, StreamCutAfterItsFirstEventIsNotRetried) {
 }
 
 TEST_F(Routing, StreamWithoutAFirstTokenInTimeMovesToTheNextTarget) {
-    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
-          "    timeouts: {first_token: 300ms}\n");
+    start(
+        "  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
+        "    timeouts: {first_token: 300ms}\n");
     a_->script(R"({"first_event_delay_ms":1500})");
     const auto began = Clock::now();
     const auto r = post(chat(true));
@@ -159,9 +166,10 @@ TEST_F(Routing, StreamWithoutAFirstTokenInTimeMovesToTheNextTarget) {
 }
 
 TEST_F(Routing, PerTargetTimeoutOverridesTheRoute) {
-    start("  - model: m\n    strategy: fallback\n"
-          "    targets: [{provider: a, timeouts: {first_byte: 200ms}}, {provider: b}]\n"
-          "    timeouts: {first_byte: 5s}\n");
+    start(
+        "  - model: m\n    strategy: fallback\n"
+        "    targets: [{provider: a, timeouts: {first_byte: 200ms}}, {provider: b}]\n"
+        "    timeouts: {first_byte: 5s}\n");
     a_->script(R"({"delay_ms":1500})");
     const auto began = Clock::now();
     const auto r = post(chat());
@@ -200,8 +208,9 @@ TEST_F(Routing, LeastBusySpreadsConcurrentRequests) {
 }
 
 TEST_F(Routing, AttemptsAreBounded) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    retries: {attempts: 3, backoff_base: 10ms, backoff_cap: 20ms}\n    breaker: {enabled: false}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    retries: {attempts: 3, backoff_base: 10ms, backoff_cap: 20ms}\n    breaker: {enabled: false}\n");
     a_->set_default(R"({"status":502})");
     b_->set_default(R"({"status":502})");
     const auto r = post(chat());
@@ -211,9 +220,10 @@ TEST_F(Routing, AttemptsAreBounded) {
 }
 
 TEST_F(Routing, TotalDeadlineBoundsAllAttempts) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    retries: {attempts: 20, backoff_base: 1ms, backoff_cap: 1ms}\n    breaker: {enabled: false}\n"
-          "    timeouts: {total: 1s, first_byte: 300ms}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    retries: {attempts: 20, backoff_base: 1ms, backoff_cap: 1ms}\n    breaker: {enabled: false}\n"
+        "    timeouts: {total: 1s, first_byte: 300ms}\n");
     a_->set_default(R"({"delay_ms":3000})");
     b_->set_default(R"({"delay_ms":3000})");
     const auto began = Clock::now();
@@ -222,13 +232,16 @@ TEST_F(Routing, TotalDeadlineBoundsAllAttempts) {
     EXPECT_GE(ms_since(began), 900);
     EXPECT_LT(ms_since(began), 2000);
     EXPECT_LE(a_->request_count() + b_->request_count(), 4u);
-    EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find("total deadline"), std::string::npos);
+    EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find("total deadline"),
+              std::string::npos);
 }
 
 TEST_F(Routing, ContextLengthErrorsGoToTheLongerContextRoute) {
-    start("  - model: m\n    targets: [{provider: a}]\n    fallback_on: {context_length_exceeded: long}\n"
-          "  - name: long\n    targets: [{provider: b, model: big-context-model}]\n");
-    a_->script(R"({"status":400,"code":"context_length_exceeded","message":"maximum context length is 8192 tokens"})");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    fallback_on: {context_length_exceeded: long}\n"
+        "  - name: long\n    targets: [{provider: b, model: big-context-model}]\n");
+    a_->script(
+        R"({"status":400,"code":"context_length_exceeded","message":"maximum context length is 8192 tokens"})");
     const auto r = post(chat());
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.header("x-sluice-route"), "long");
@@ -244,9 +257,11 @@ TEST_F(Routing, ContextLengthErrorsGoToTheLongerContextRoute) {
 }
 
 TEST_F(Routing, ContentPolicyRefusalsGoToAnotherRoute) {
-    start("  - model: m\n    targets: [{provider: a}]\n    fallback_on: {content_policy: [lenient]}\n"
-          "  - name: lenient\n    targets: [{provider: b}]\n");
-    a_->script(R"({"status":400,"code":"content_filter","message":"filtered by the content management policy"})");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    fallback_on: {content_policy: [lenient]}\n"
+        "  - name: lenient\n    targets: [{provider: b}]\n");
+    a_->script(
+        R"({"status":400,"code":"content_filter","message":"filtered by the content management policy"})");
     const auto r = post(chat());
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.header("x-sluice-route"), "lenient");
@@ -254,9 +269,10 @@ TEST_F(Routing, ContentPolicyRefusalsGoToAnotherRoute) {
 }
 
 TEST_F(Routing, FallbackRoutesAreTriedWhenTheTargetsAreExhausted) {
-    start("  - model: m\n    targets: [{provider: a}]\n    fallbacks: [spare]\n"
-          "    retries: {attempts: 2, backoff_base: 5ms, backoff_cap: 10ms}\n"
-          "  - name: spare\n    targets: [{provider: b}]\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    fallbacks: [spare]\n"
+        "    retries: {attempts: 2, backoff_base: 5ms, backoff_cap: 10ms}\n"
+        "  - name: spare\n    targets: [{provider: b}]\n");
     a_->set_default(R"({"status":503})");
     const auto r = post(chat());
     ASSERT_EQ(r.status, 200) << r.body;
@@ -272,8 +288,9 @@ TEST_F(Routing, FallbackRoutesAreTriedWhenTheTargetsAreExhausted) {
 }
 
 TEST_F(Routing, OpenAiRequestFallsBackToAnAnthropicTargetTranslated) {
-    start("  - model: m\n    strategy: fallback\n"
-          "    targets: [{provider: a}, {provider: claude, model: claude-sonnet-4-5}]\n");
+    start(
+        "  - model: m\n    strategy: fallback\n"
+        "    targets: [{provider: a}, {provider: claude, model: claude-sonnet-4-5}]\n");
     a_->script(R"({"status":500})");
     const auto r = post(chat(true));
     ASSERT_EQ(r.status, 200) << r.body;
@@ -287,8 +304,9 @@ TEST_F(Routing, OpenAiRequestFallsBackToAnAnthropicTargetTranslated) {
 }
 
 TEST_F(Routing, NoAvailableTargetAnswers503WithRetryAfter) {
-    start("  - model: m\n    targets: [{provider: a}]\n    retries: {attempts: 1}\n"
-          "    breaker: {consecutive_failures: 1, cooldown: 10s}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    retries: {attempts: 1}\n"
+        "    breaker: {consecutive_failures: 1, cooldown: 10s}\n");
     a_->script(R"({"status":500})");
     EXPECT_EQ(post(chat()).status, 500);
     const auto r = post(chat());
@@ -301,8 +319,9 @@ TEST_F(Routing, NoAvailableTargetAnswers503WithRetryAfter) {
 }
 
 TEST_F(Routing, FlappingTargetUnder200ConcurrentClientsAnswersEachOnce) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {enabled: false}\n    retries: {backoff_base: 1ms, backoff_cap: 5ms}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    breaker: {enabled: false}\n    retries: {backoff_base: 1ms, backoff_cap: 5ms}\n");
     a_->set_cycle({R"({"status":500})", "{}", R"({"status":503})", R"({"delay_ms":20})"});
     constexpr int kClients = 200;
     std::vector<std::thread> threads;
@@ -325,8 +344,9 @@ TEST_F(Routing, FlappingTargetUnder200ConcurrentClientsAnswersEachOnce) {
 }
 
 TEST_F(Routing, OneTargetDownThousandRequestsAllSucceedAndItGetsOnlyProbes) {
-    start("  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 5, cooldown: 250ms}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}, {provider: b}]\n"
+        "    breaker: {consecutive_failures: 5, cooldown: 250ms}\n");
     a_->set_default(R"({"status":500})");
     constexpr int kThreads = 4;
     constexpr int kPerThread = 250;
@@ -381,8 +401,9 @@ TEST_F(Routing, ActiveHealthChecksTakeAFailingProviderOutAndBringItBack) {
 }
 
 TEST_F(Routing, PerTargetBreakerSettingsOverrideTheRoutes) {
-    start("  - model: m\n    targets: [{provider: a, breaker: {consecutive_failures: 1}}, {provider: b}]\n"
-          "    breaker: {consecutive_failures: 100, cooldown: 30s}\n");
+    start(
+        "  - model: m\n    targets: [{provider: a, breaker: {consecutive_failures: 1}}, {provider: b}]\n"
+        "    breaker: {consecutive_failures: 100, cooldown: 30s}\n");
     a_->set_default(R"({"status":500})");
     for (int i = 0; i < 20; ++i) {
         ASSERT_EQ(post(chat()).status, 200);
@@ -397,8 +418,9 @@ TEST_F(Routing, E4_ConnectionClosedBeforeAnsweringIsRetriedOnlyWhenConfigured) {
     a_->script(R"({"hang_up":true})");
     EXPECT_EQ(post(chat()).status, 502);
     EXPECT_EQ(b_->request_count(), 0u);
-    start("  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
-          "    retries: {on: [connect_error, timeout, reset, 500]}\n");
+    start(
+        "  - model: m\n    strategy: fallback\n    targets: [{provider: a}, {provider: b}]\n"
+        "    retries: {on: [connect_error, timeout, reset, 500]}\n");
     a_->script(R"({"hang_up":true})");
     const auto r = post(chat());
     EXPECT_EQ(r.status, 200);
@@ -406,8 +428,9 @@ TEST_F(Routing, E4_ConnectionClosedBeforeAnsweringIsRetriedOnlyWhenConfigured) {
 }
 
 TEST_F(Routing, RefusedAnswerGoesToTheContentPolicyRoute) {
-    start("  - model: m\n    targets: [{provider: a}]\n    fallback_on: {content_policy: [lenient]}\n"
-          "  - name: lenient\n    targets: [{provider: b}]\n");
+    start(
+        "  - model: m\n    targets: [{provider: a}]\n    fallback_on: {content_policy: [lenient]}\n"
+        "  - name: lenient\n    targets: [{provider: b}]\n");
     const std::string refusal =
         R"({"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}})";
     a_->enqueue_raw("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -419,12 +442,14 @@ TEST_F(Routing, RefusedAnswerGoesToTheContentPolicyRoute) {
 }
 
 TEST_F(Routing, MessagesRequestFallsBackFromAnthropicToAnOpenAiTarget) {
-    start("  - model: m\n    strategy: fallback\n"
-          "    targets: [{provider: claude, model: claude-sonnet-4-5}, {provider: a, model: mock-gpt-4o}]\n");
+    start(
+        "  - model: m\n    strategy: fallback\n"
+        "    targets: [{provider: claude, model: claude-sonnet-4-5}, {provider: a, model: mock-gpt-4o}]\n");
     b_->script(R"({"status":529,"message":"overloaded"})");  // the Anthropic upstream (on b)
     Client c(gw_->port());
-    const auto r = c.post_json("/v1/messages",
-                               R"({"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hello"}]})");
+    const auto r = c.post_json(
+        "/v1/messages",
+        R"({"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hello"}]})");
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.header("x-sluice-provider"), "a");
     EXPECT_NE(r.body.find("event: message_start"), std::string::npos) << r.body;
@@ -438,8 +463,10 @@ TEST_F(Routing, ClientLeavingDuringARetryWaitEndsTheRequestAtOnce) {
     {
         Client c(gw_->port());
         const std::string body = chat();
-        c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        c.send_raw(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body);
         std::this_thread::sleep_for(300ms);  // the 429 came back; sluice waits out Retry-After
         EXPECT_EQ(gw_->server().active_requests.load(), 1);
     }  // the client hangs up

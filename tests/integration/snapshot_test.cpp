@@ -22,14 +22,16 @@ using namespace std::chrono_literals;
 
 std::string config_for(const MockUpstream& up, const std::string& upstream_model) {
     return "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
-           "\"\n    api_key: \"sk-snapshot\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: up, model: \"" +
+           "\"\n    api_key: \"sk-snapshot\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: up, model: "
+           "\"" +
            upstream_model + "\"}]\n";
 }
 
 std::string tls_config_for(const MockUpstream& up, const std::string& upstream_model) {
     return "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
            "\"\n    api_key: \"sk-snapshot\"\n    ca_file: \"" + test_certs().ca_cert +
-           "\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: up, model: \"" + upstream_model + "\"}]\n";
+           "\"\nroutes:\n  - model: \"m\"\n    targets: [{provider: up, model: \"" + upstream_model +
+           "\"}]\n";
 }
 
 std::string chat(bool stream, const std::string& mock = "{}") {
@@ -54,8 +56,10 @@ TEST(Snapshot, APublishedRuntimeServesTheNextRequestWhileAStreamInFlightFinishes
     // A stream of 10 events, 100 ms apart, starts on the first snapshot.
     Client streaming(gw.port(), 15s);
     const std::string body = chat(true, R"({"chunks":10,"chunk_delay_ms":100})");
-    streaming.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    streaming.send_raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     ASSERT_NE(streaming.read_until("data: ", 5s).find("200 OK"), std::string::npos);
 
     gw.publish(config_for(up, "after"));
@@ -84,8 +88,10 @@ TEST(Snapshot, ARequestWhoseHeadCameBeforeAPublishIsForwardedWithItsOwnSnapshots
     // The head and most of the body arrive; then a new snapshot is published; then the rest.
     Client c(gw.port(), 15s);
     const std::string body = chat(false);
-    const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    const std::string head =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n";
     c.send_raw(head + body.substr(0, body.size() - 5));
     std::this_thread::sleep_for(100ms);
     gw.publish(tls_config_for(up, "after"));

@@ -35,8 +35,7 @@ void Client::close() {
     socket_.close(ec);
 }
 
-HttpResponse Client::request(const std::string& method, const std::string& target,
-                             const std::string& body,
+HttpResponse Client::request(const std::string& method, const std::string& target, const std::string& body,
                              const std::vector<std::pair<std::string, std::string>>& headers) {
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, "127.0.0.1");
@@ -85,8 +84,8 @@ std::string Client::read_until(const std::string& until, std::chrono::millisecon
     last_read_error_.clear();
     while (out.find(until) == std::string::npos && std::chrono::steady_clock::now() < end) {
         // Wait for data at most until the deadline (a blocking read would ignore it).
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            end - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
         pollfd pfd{socket_.native_handle(), POLLIN, 0};
         if (::poll(&pfd, 1, static_cast<int>(std::max<long>(1, left.count()))) == 0) {
             continue;

@@ -28,8 +28,7 @@ public:
     explicit Client(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
     ~Client();
 
-    HttpResponse request(const std::string& method, const std::string& target,
-                         const std::string& body = {},
+    HttpResponse request(const std::string& method, const std::string& target, const std::string& body = {},
                          const std::vector<std::pair<std::string, std::string>>& headers = {});
     HttpResponse post_json(const std::string& target, const std::string& body,
                            const std::vector<std::pair<std::string, std::string>>& headers = {});

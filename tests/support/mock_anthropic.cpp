@@ -46,9 +46,9 @@ LocalResponse anthropic_generate(std::string_view body) {
         return error(400, "invalid_request_error", "invalid JSON");
     }
     static const std::set<std::string> kKnown = {
-        "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
-        "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
-        "output_config", "container", "mcp_servers", "context_management"};
+        "model",       "messages",     "max_tokens",    "system",    "stop_sequences", "stream",
+        "temperature", "top_p",        "top_k",         "tools",     "tool_choice",    "metadata",
+        "thinking",    "service_tier", "output_config", "container", "mcp_servers",    "context_management"};
     for (const auto& [k, v] : req.items()) {
         if (!kKnown.count(k)) {
             return error(400, "invalid_request_error", k + ": Extra inputs are not permitted");
@@ -107,7 +107,9 @@ LocalResponse anthropic_generate(std::string_view body) {
     if (use_tool) {
         const Json& tool = req["tools"][0];
         args = mock_tool_arguments(tool.value("input_schema", Json::object()).dump());
-        block = {{"type", "tool_use"}, {"id", "toolu_mock_01"}, {"name", tool.value("name", "tool")},
+        block = {{"type", "tool_use"},
+                 {"id", "toolu_mock_01"},
+                 {"name", tool.value("name", "tool")},
                  {"input", Json::parse(args)}};
         stop_reason = "tool_use";
     } else {
@@ -122,10 +124,16 @@ LocalResponse anthropic_generate(std::string_view body) {
                         {"output_tokens", output_tokens}};
     LocalResponse r;
     if (!req.value("stream", false)) {
-        r.body = Json{{"id", "msg_mock_01"}, {"type", "message"}, {"role", "assistant"},
-                      {"model", model}, {"content", Json::array({block})}, {"stop_reason", stop_reason},
-                      {"stop_sequence", nullptr}, {"usage", usage}}
-                     .dump();
+        r.body = Json{
+            {"id", "msg_mock_01"},
+            {"type", "message"},
+            {"role", "assistant"},
+            {"model", model},
+            {"content", Json::array({block})},
+            {"stop_reason", stop_reason},
+            {"stop_sequence", nullptr},
+            {"usage",
+             usage}}.dump();
         return r;
     }
     r.content_type = "text/event-stream";
@@ -133,28 +141,39 @@ LocalResponse anthropic_generate(std::string_view body) {
     start_usage["output_tokens"] = 1;
     event(r.body, "message_start",
           {{"type", "message_start"},
-           {"message", {{"id", "msg_mock_01"}, {"type", "message"}, {"role", "assistant"},
-                        {"model", model}, {"content", Json::array()}, {"stop_reason", nullptr},
-                        {"stop_sequence", nullptr}, {"usage", start_usage}}}});
+           {"message",
+            {{"id", "msg_mock_01"},
+             {"type", "message"},
+             {"role", "assistant"},
+             {"model", model},
+             {"content", Json::array()},
+             {"stop_reason", nullptr},
+             {"stop_sequence", nullptr},
+             {"usage", start_usage}}}});
     if (use_tool) {
         Json start = block;
         start["input"] = Json::object();
-        event(r.body, "content_block_start", {{"type", "content_block_start"}, {"index", 0}, {"content_block", start}});
+        event(r.body, "content_block_start",
+              {{"type", "content_block_start"}, {"index", 0}, {"content_block", start}});
         for (std::size_t i = 0; i < args.size(); i += 5) {
             event(r.body, "content_block_delta",
-                  {{"type", "content_block_delta"}, {"index", 0},
+                  {{"type", "content_block_delta"},
+                   {"index", 0},
                    {"delta", {{"type", "input_json_delta"}, {"partial_json", args.substr(i, 5)}}}});
         }
     } else {
         event(r.body, "content_block_start",
-              {{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}});
+              {{"type", "content_block_start"},
+               {"index", 0},
+               {"content_block", {{"type", "text"}, {"text", ""}}}});
         event(r.body, "ping", {{"type", "ping"}});
         std::size_t pos = 0;
         while (pos < text.size()) {
             auto sp = text.find(' ', pos);
             sp = sp == std::string::npos ? text.size() : sp + 1;
             event(r.body, "content_block_delta",
-                  {{"type", "content_block_delta"}, {"index", 0},
+                  {{"type", "content_block_delta"},
+                   {"index", 0},
                    {"delta", {{"type", "text_delta"}, {"text", text.substr(pos, sp - pos)}}}});
             pos = sp;
         }

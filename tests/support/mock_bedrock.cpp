@@ -32,8 +32,9 @@ LocalResponse error(int status, const std::string& message) {
 }
 
 std::string event(const std::string& type, const Json& payload) {
-    return aws::encode_message({{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
-                               payload.dump());
+    return aws::encode_message(
+        {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
+        payload.dump());
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ LocalResponse bedrock_generate(std::string_view method, std::string_view path,
     const auto scope_start = auth.find('/') + 1;
     const auto scope = auth.substr(scope_start, auth.find(',', scope_start) - scope_start);
     const std::string region = scope.substr(9, scope.find('/', 9) - 9);
-    const std::string signed_names = auth.substr(signed_pos + 14, auth.find(',', signed_pos) - signed_pos - 14);
+    const std::string signed_names =
+        auth.substr(signed_pos + 14, auth.find(',', signed_pos) - signed_pos - 14);
     aws::SignRequest sr;
     sr.method = std::string(method);
     sr.path = std::string(path);
@@ -61,7 +63,8 @@ LocalResponse bedrock_generate(std::string_view method, std::string_view path,
     std::size_t pos = 0;
     while (pos <= signed_names.size()) {
         const auto semi = signed_names.find(';', pos);
-        const std::string name = signed_names.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
+        const std::string name =
+            signed_names.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
         sr.headers.emplace_back(name, header(headers, name));
         if (semi == std::string::npos) {
             break;
@@ -89,25 +92,30 @@ LocalResponse bedrock_generate(std::string_view method, std::string_view path,
         }
     }
     const bool call_tool = !tool_result && req.contains("toolConfig");
-    const std::string text = tool_result ? "The tool answered." : "This is a mock answer from sluice. You said: " + last_text;
+    const std::string text =
+        tool_result ? "The tool answered." : "This is a mock answer from sluice. You said: " + last_text;
     std::string args;
     Json tool;
     if (call_tool) {
         tool = req["toolConfig"]["tools"][0]["toolSpec"];
         args = mock_tool_arguments(tool["inputSchema"].value("json", Json::object()).dump());
     }
-    const Json usage = {{"inputTokens", 7}, {"outputTokens", 9}, {"totalTokens", 16}, {"cacheReadInputTokens", 2}};
+    const Json usage = {
+        {"inputTokens", 7}, {"outputTokens", 9}, {"totalTokens", 16}, {"cacheReadInputTokens", 2}};
     const std::string_view p = path;
     LocalResponse r;
     if (p.size() >= 9 && p.substr(p.size() - 9) == "/converse") {
         Json content = Json::array();
         if (call_tool) {
-            content.push_back({{"toolUse", {{"toolUseId", "tooluse_mock"}, {"name", tool["name"]}, {"input", Json::parse(args)}}}});
+            content.push_back(
+                {{"toolUse",
+                  {{"toolUseId", "tooluse_mock"}, {"name", tool["name"]}, {"input", Json::parse(args)}}}});
         } else {
             content.push_back({{"text", text}});
         }
         r.body = Json{{"output", {{"message", {{"role", "assistant"}, {"content", content}}}}},
-                      {"stopReason", call_tool ? "tool_use" : "end_turn"}, {"usage", usage},
+                      {"stopReason", call_tool ? "tool_use" : "end_turn"},
+                      {"usage", usage},
                       {"metrics", {{"latencyMs", 12}}}}
                      .dump();
         return r;
@@ -119,17 +127,23 @@ LocalResponse bedrock_generate(std::string_view method, std::string_view path,
     std::vector<std::string> frames;
     frames.push_back(event("messageStart", {{"role", "assistant"}}));
     if (call_tool) {
-        frames.push_back(event("contentBlockStart", {{"contentBlockIndex", 0},
-                                                     {"start", {{"toolUse", {{"toolUseId", "tooluse_mock"}, {"name", tool["name"]}}}}}}));
+        frames.push_back(
+            event("contentBlockStart",
+                  {{"contentBlockIndex", 0},
+                   {"start", {{"toolUse", {{"toolUseId", "tooluse_mock"}, {"name", tool["name"]}}}}}}));
         for (std::size_t i = 0; i < args.size(); i += 4) {
-            frames.push_back(event("contentBlockDelta", {{"contentBlockIndex", 0}, {"delta", {{"toolUse", {{"input", args.substr(i, 4)}}}}}}));
+            frames.push_back(
+                event("contentBlockDelta",
+                      {{"contentBlockIndex", 0}, {"delta", {{"toolUse", {{"input", args.substr(i, 4)}}}}}}));
         }
     } else {
         std::size_t pos2 = 0;
         while (pos2 < text.size()) {
             auto sp = text.find(' ', pos2);
             sp = sp == std::string::npos ? text.size() : sp + 1;
-            frames.push_back(event("contentBlockDelta", {{"contentBlockIndex", 0}, {"delta", {{"text", text.substr(pos2, sp - pos2)}}}}));
+            frames.push_back(
+                event("contentBlockDelta",
+                      {{"contentBlockIndex", 0}, {"delta", {{"text", text.substr(pos2, sp - pos2)}}}}));
             pos2 = sp;
         }
     }
@@ -140,10 +154,12 @@ LocalResponse bedrock_generate(std::string_view method, std::string_view path,
     if (fault == "bad_crc") {
         frames[1][frames[1].size() - 1] ^= 0x5A;  // corrupt the second frame's message CRC
     } else if (fault == "throttle") {
-        frames.insert(frames.begin() + 2,
-                      aws::encode_message({{":message-type", "exception"}, {":exception-type", "throttlingException"},
-                                           {":content-type", "application/json"}},
-                                          R"({"message":"Too many requests, please wait before trying again."})"));
+        frames.insert(
+            frames.begin() + 2,
+            aws::encode_message({{":message-type", "exception"},
+                                 {":exception-type", "throttlingException"},
+                                 {":content-type", "application/json"}},
+                                R"({"message":"Too many requests, please wait before trying again."})"));
         frames.resize(3);
     }
     for (const auto& f : frames) {

@@ -33,7 +33,8 @@ constexpr const char* kSignature = "c2lnbmF0dXJlLW9mLXRoZS1tb2Nr";  // opaque, a
 LocalResponse gemini_generate(std::string_view path, std::string_view body) {
     if (path == "/models") {
         LocalResponse r;
-        r.body = R"({"models":[{"name":"models/gemini-2.5-flash"},{"name":"models/gemini-2.5-pro"},{"name":"models/text-embedding-004"}]})";
+        r.body =
+            R"({"models":[{"name":"models/gemini-2.5-flash"},{"name":"models/gemini-2.5-pro"},{"name":"models/text-embedding-004"}]})";
         return r;
     }
     const auto colon = path.rfind(':');
@@ -90,7 +91,9 @@ LocalResponse gemini_generate(std::string_view path, std::string_view body) {
     std::string text;
     const Json tools = req.value("tools", Json::array());
     const bool call_tool = tool_answer.empty() && !tools.empty() &&
-                           req.value("toolConfig", Json::object()).value("functionCallingConfig", Json::object()).value("mode", "AUTO") != "NONE";
+                           req.value("toolConfig", Json::object())
+                                   .value("functionCallingConfig", Json::object())
+                                   .value("mode", "AUTO") != "NONE";
     if (call_tool) {
         const Json decl = tools[0]["functionDeclarations"][0];
         const std::string args = mock_tool_arguments(decl.value("parameters", Json::object()).dump());
@@ -113,8 +116,11 @@ LocalResponse gemini_generate(std::string_view path, std::string_view body) {
             parts.push_back({{"text", text}});
         }
         r.body = Json{{"candidates", Json::array({{{"content", {{"role", "model"}, {"parts", parts}}},
-                                                   {"finishReason", "STOP"}, {"index", 0}}})},
-                      {"usageMetadata", usage}, {"modelVersion", model}, {"responseId", "mock-resp-1"}}
+                                                   {"finishReason", "STOP"},
+                                                   {"index", 0}}})},
+                      {"usageMetadata", usage},
+                      {"modelVersion", model},
+                      {"responseId", "mock-resp-1"}}
                      .dump();
         return r;
     }
@@ -124,7 +130,8 @@ LocalResponse gemini_generate(std::string_view path, std::string_view body) {
         if (last) {
             cand["finishReason"] = "STOP";
         }
-        Json resp = {{"candidates", Json::array({cand})}, {"modelVersion", model}, {"responseId", "mock-resp-1"}};
+        Json resp = {
+            {"candidates", Json::array({cand})}, {"modelVersion", model}, {"responseId", "mock-resp-1"}};
         resp["usageMetadata"] = last ? usage : Json{{"promptTokenCount", prompt}};
         r.body += "data: " + resp.dump() + "\r\n\r\n";  // Gemini's SSE uses CRLF
     };

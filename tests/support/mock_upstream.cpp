@@ -110,8 +110,8 @@ struct ConnState {
 
 /// Handles one request; returns false when the connection must end.
 template <class Stream>
-net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
-                            http::request<http::string_body>& req, ConnState& state) {
+net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream, http::request<http::string_body>& req,
+                            ConnState& state) {
     impl.request_total.fetch_add(1);
     if (impl.opts.record) {
         RecordedRequest r;
@@ -152,9 +152,12 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         for (const auto& f : req) {
             hdrs.emplace_back(std::string(f.name_string()), std::string(f.value()));
         }
-        sluice::LocalResponse b = bedrock_generate(std::string(req.method_string()), target, hdrs, req.body());
+        sluice::LocalResponse b =
+            bedrock_generate(std::string(req.method_string()), target, hdrs, req.body());
         if (b.status == 200 && b.content_type == "application/vnd.amazon.eventstream") {
-            std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            std::string head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n";
             if (!co_await write_raw(stream, head)) {
                 co_return false;
             }
@@ -180,7 +183,8 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         // Gemini's wire format.
         sluice::LocalResponse g = gemini_generate(std::string_view(target).substr(7), req.body());
         if (g.content_type == "text/event-stream") {
-            std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            std::string head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
             if (!co_await write_raw(stream, head)) {
                 co_return false;
             }
@@ -257,7 +261,9 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
     const bool close = dbool("close");
     if (dbool("interim")) {
         // 1xx answers before the real one (E8): both must be skipped by the client.
-        if (!co_await write_raw(stream, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")) {
+        if (!co_await write_raw(
+                stream,
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")) {
             co_return false;
         }
     }
@@ -312,7 +318,8 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         out = sluice::mock_models(gen);
     } else if (req.method() != http::verb::post) {
         out.status = 405;
-        out.body = R"({"error":{"message":"method not allowed","type":"invalid_request_error","param":null,"code":null}})";
+        out.body =
+            R"({"error":{"message":"method not allowed","type":"invalid_request_error","param":null,"code":null}})";
     } else if (target == "/chat/completions") {
         out = sluice::mock_generate(sluice::Endpoint::chat_completions, req.body(), gen);
     } else if (target == "/completions") {
@@ -323,16 +330,19 @@ net::awaitable<bool> handle(MockUpstream::Impl& impl, Stream& stream,
         out = anthropic_generate(req.body());  // Anthropic's wire format
     } else if (target == "/messages/count_tokens") {
         const json b = json::parse(req.body(), nullptr, false);
-        out.body = json{{"input_tokens", b.is_discarded() ? 0 : static_cast<int>(b.dump().size() / 4)}}.dump();
+        out.body =
+            json{{"input_tokens", b.is_discarded() ? 0 : static_cast<int>(b.dump().size() / 4)}}.dump();
     } else {
         out.status = 404;
-        out.body = R"({"error":{"message":"no such path","type":"invalid_request_error","param":null,"code":null}})";
+        out.body =
+            R"({"error":{"message":"no such path","type":"invalid_request_error","param":null,"code":null}})";
     }
     const int cut_after = dint("cut_after", -1);
     if (out.content_type == "text/event-stream" && !dbool("json_for_stream")) {
         // Paced SSE, written as raw chunked HTTP so every event leaves in its own chunk.
         const bool eof_body = dbool("eof_body");
-        std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
+        std::string head =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
         head += eof_body ? "Connection: close\r\n\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
         if (!co_await write_raw(stream, head)) {
             co_return false;

@@ -5,11 +5,11 @@
 // generator and obeys fault directives in the request body's "mock" object, which sluice
 // forwards untouched like any unknown field:
 //   {"mock": {"status": 429, "retry_after": "2", "retry_after_ms": 300, "message": "...",
-//             "delay_ms": 500, "chunk_delay_ms": 10, "first_event_delay_ms": 800, "cut_after": 3, "black_hole": true,
-//             "content": "fixed text", "chunks": 100, "json_for_stream": true,
-//             "close": true, "hang_up": true, "no_done": true, "eof_body": true, "drop_next": true,
-//             "interim": true, "redirect": 302, "long_line": 2000000, "data_lines_mb": 300,
-//             "headers": {"x-ms-retry-after-ms": "900"}}}   (headers: on error answers)
+//             "delay_ms": 500, "chunk_delay_ms": 10, "first_event_delay_ms": 800, "cut_after": 3,
+//             "black_hole": true, "content": "fixed text", "chunks": 100, "json_for_stream": true, "close":
+//             true, "hang_up": true, "no_done": true, "eof_body": true, "drop_next": true, "interim": true,
+//             "redirect": 302, "long_line": 2000000, "data_lines_mb": 300, "headers": {"x-ms-retry-after-ms":
+//             "900"}}}   (headers: on error answers)
 // drop_next answers normally (keep-alive), then closes the connection on its next request
 // without a byte of answer (a stale pooled connection).
 // POST /v1/messages answers in Anthropic's wire format (see mock_anthropic.hpp).
@@ -35,7 +35,7 @@ struct RecordedRequest {
     std::string target;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
-    std::chrono::steady_clock::time_point at;  ///< when the request head arrived
+    std::chrono::steady_clock::time_point at;           ///< when the request head arrived
     std::string header(const std::string& name) const;  ///< case-insensitive, "" if absent
 };
 
@@ -45,7 +45,7 @@ struct MockUpstreamOptions {
     std::uint16_t port = 0;
     int threads = 1;
     std::string address = "127.0.0.1";
-    bool record = true;     ///< keep requests (benchmarks turn it off)
+    bool record = true;  ///< keep requests (benchmarks turn it off)
 };
 
 class MockUpstream {

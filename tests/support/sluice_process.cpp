@@ -29,8 +29,7 @@ SluiceProcess::SluiceProcess(const std::string& server_keys, const std::string& 
 }
 
 void SluiceProcess::start(const std::string& server_keys, const std::string& rest,
-                          const std::vector<std::pair<std::string, std::string>>& env,
-                          int pipe_bytes) {
+                          const std::vector<std::pair<std::string, std::string>>& env, int pipe_bytes) {
     // The port was free when probed; a test running beside this one may take it before the child
     // binds. The child then exits with "cannot listen on": try another port.
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -50,8 +49,7 @@ void SluiceProcess::start(const std::string& server_keys, const std::string& res
 }
 
 void SluiceProcess::launch(const std::string& server_keys, const std::string& rest,
-                           const std::vector<std::pair<std::string, std::string>>& env,
-                           int pipe_bytes) {
+                           const std::vector<std::pair<std::string, std::string>>& env, int pipe_bytes) {
     {
         MockUpstream probe;  // a port that was free a moment ago
         port_ = probe.port();
@@ -61,8 +59,7 @@ void SluiceProcess::launch(const std::string& server_keys, const std::string& re
     close(fd);
     config_ = path;
     output_file_ = config_ + ".out";
-    std::ofstream(config_) << "server:\n  listen: \"127.0.0.1:" << port_ << "\"\n"
-                           << server_keys << rest;
+    std::ofstream(config_) << "server:\n  listen: \"127.0.0.1:" << port_ << "\"\n" << server_keys << rest;
     int fds[2] = {-1, -1};
     if (pipe_bytes > 0 && pipe(fds) == 0) {
         fcntl(fds[1], F_SETPIPE_SZ, pipe_bytes);

@@ -22,7 +22,10 @@ public:
     SluiceProcess(const std::string& server_keys, const std::string& rest,
                   const std::vector<std::pair<std::string, std::string>>& env = {});
     /// Where the child's stdout goes.
-    enum class Output { file, pipe };
+    enum class Output {
+        file,
+        pipe
+    };
     /// With Output::pipe, stdout is a pipe of `pipe_bytes` capacity that nothing reads until
     /// read_pipe() is called: a blocked container log pipe. stderr still goes to the file.
     SluiceProcess(const std::string& server_keys, const std::string& rest, Output output,
@@ -56,7 +59,7 @@ private:
                 const std::vector<std::pair<std::string, std::string>>& env, int pipe_bytes);
 
     pid_t pid_ = -1;
-    bool reaped_ = false;     ///< the child ended during start-up and was waited for
+    bool reaped_ = false;  ///< the child ended during start-up and was waited for
     int reaped_status_ = 0;
     int pipe_fd_ = -1;  ///< read end of the stdout pipe, or -1
     bool ready_ = false;

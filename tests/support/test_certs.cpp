@@ -38,14 +38,16 @@ const TestCerts& test_certs() {
                                          "keyUsage=digitalSignature,keyEncipherment\n"
                                          "extendedKeyUsage=serverAuth\n";
         sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-           "-subj /CN=sluice-test-ca -keyout " + d + "/ca.key -out " + certs.ca_cert);
+           "-subj /CN=sluice-test-ca -keyout " +
+           d + "/ca.key -out " + certs.ca_cert);
         sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 "
-           "-keyout " + certs.server_key + " -out " + d + "/server.csr");
+           "-keyout " +
+           certs.server_key + " -out " + d + "/server.csr");
         sh("openssl x509 -req -in " + d + "/server.csr -CA " + certs.ca_cert + " -CAkey " + d +
            "/ca.key -CAcreateserial -days 2 -extfile " + d + "/ext.cnf -out " + certs.server_cert);
         sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-           "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " + certs.untrusted_key +
-           " -out " + certs.untrusted_cert);
+           "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+           certs.untrusted_key + " -out " + certs.untrusted_cert);
     });
     return certs;
 }

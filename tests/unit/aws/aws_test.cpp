@@ -17,7 +17,8 @@ TEST(SigV4, MatchesAwsIamPostExample) {
     req.payload = "Action=ListUsers&Version=2010-05-08";
     const Credentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
     const Signature s = sign(req, creds, "us-east-1", "iam", "20110909T233600Z");
-    EXPECT_EQ(s.signature, "ced6826de92d2bdeed8f846f0bf508e8559e98e4b0199114b84c54174deb456c") << s.canonical_request;
+    EXPECT_EQ(s.signature, "ced6826de92d2bdeed8f846f0bf508e8559e98e4b0199114b84c54174deb456c")
+        << s.canonical_request;
     EXPECT_EQ(s.authorization,
               "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20110909/us-east-1/iam/aws4_request, "
               "SignedHeaders=content-type;host;x-amz-date, "
@@ -29,13 +30,15 @@ TEST(SigV4, MatchesAwsS3GetObjectExample) {
     SignRequest req;
     req.method = "GET";
     req.path = "/test.txt";
-    req.headers = {{"Host", "examplebucket.s3.amazonaws.com"},
-                   {"Range", "bytes=0-9"},
-                   {"x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-                   {"x-amz-date", "20130524T000000Z"}};
+    req.headers = {
+        {"Host", "examplebucket.s3.amazonaws.com"},
+        {"Range", "bytes=0-9"},
+        {"x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"x-amz-date", "20130524T000000Z"}};
     const Credentials creds{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
     const Signature s = sign(req, creds, "us-east-1", "s3", "20130524T000000Z");
-    EXPECT_EQ(s.signature, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41") << s.canonical_request;
+    EXPECT_EQ(s.signature, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+        << s.canonical_request;
 }
 
 TEST(SigV4, BedrockPathSegmentsAreEncodedTwice) {
@@ -78,10 +81,12 @@ TEST(EventStream, Crc32MatchesTheStandardCheckValue) {
 }
 
 TEST(EventStream, DecodesFramesSplitAtEveryOffset) {
-    const std::string bytes =
-        frame({{":event-type", "contentBlockDelta"}, {":content-type", "application/json"}, {":message-type", "event"}},
-              R"({"contentBlockIndex":0,"delta":{"text":"Hi"}})") +
-        frame({{":event-type", "metadata"}, {":message-type", "event"}}, R"({"usage":{"inputTokens":3,"outputTokens":1}})");
+    const std::string bytes = frame({{":event-type", "contentBlockDelta"},
+                                     {":content-type", "application/json"},
+                                     {":message-type", "event"}},
+                                    R"({"contentBlockIndex":0,"delta":{"text":"Hi"}})") +
+                              frame({{":event-type", "metadata"}, {":message-type", "event"}},
+                                    R"({"usage":{"inputTokens":3,"outputTokens":1}})");
     for (std::size_t split = 0; split <= bytes.size(); ++split) {
         EventStreamDecoder d;
         std::vector<EventMessage> got;
@@ -99,10 +104,12 @@ TEST(EventStream, DecodesFramesSplitAtEveryOffset) {
 TEST(EventStream, BadCrcsFailTheStream) {
     EventStreamDecoder d;
     int seen = 0;
-    EXPECT_FALSE(d.feed(frame({{":event-type", "x"}}, "{}", false, true), [&](const EventMessage&) { ++seen; }));
+    EXPECT_FALSE(
+        d.feed(frame({{":event-type", "x"}}, "{}", false, true), [&](const EventMessage&) { ++seen; }));
     EXPECT_NE(d.error().find("message CRC"), std::string::npos);
     EventStreamDecoder d2;
-    EXPECT_FALSE(d2.feed(frame({{":event-type", "x"}}, "{}", true, false), [&](const EventMessage&) { ++seen; }));
+    EXPECT_FALSE(
+        d2.feed(frame({{":event-type", "x"}}, "{}", true, false), [&](const EventMessage&) { ++seen; }));
     EXPECT_NE(d2.error().find("prelude CRC"), std::string::npos);
     EXPECT_EQ(seen, 0);
     // A good frame followed by a corrupt one: the first is delivered, then the stream fails.

@@ -119,7 +119,8 @@ TEST(Config, PresetAndAzureMistakesAreErrors) {
                  "expected a dated version");
     expect_error("providers:\n  o: {kind: openai, base_url: \"https://x\", api_version: v1}\n",
                  "applies to kind: azure only");
-    expect_error("providers:\n  o: {kind: vertex}\n", "expected one of: openai, anthropic, gemini, bedrock, azure, mock, groq");
+    expect_error("providers:\n  o: {kind: vertex}\n",
+                 "expected one of: openai, anthropic, gemini, bedrock, azure, mock, groq");
 }
 
 TEST(Config, ParsesDurations) {
@@ -237,7 +238,8 @@ TEST(SafeByDefault, OpenListenWithoutKeysAndARealProviderIsAStartupError) {
     EXPECT_NE(err.find("keys:"), std::string::npos) << err;
     EXPECT_EQ(err.find("sk-x"), std::string::npos) << err;
     // Each way out: accept the risk, add keys, or listen on loopback.
-    EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\n  allow_unauthenticated: true\n" + provider), "");
+    EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\n  allow_unauthenticated: true\n" + provider),
+              "");
     EXPECT_EQ(build_error("server:\n  listen: \"0.0.0.0:8080\"\n" + provider +
                           "keys:\n  - name: t\n    key: \"client-key-123\"\n"),
               "");

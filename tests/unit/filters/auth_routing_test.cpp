@@ -13,23 +13,24 @@ namespace {
 
 std::shared_ptr<const Runtime> runtime() {
     const std::map<std::string, std::string> env;
-    return Runtime::build(load_config_text(
-        "providers:\n"
-        "  mock: {kind: mock}\n"
-        "routes:\n"
-        "  - model: \"gpt-4o-mini\"\n"
-        "    targets: [{provider: mock, model: \"mock-mini\"}]\n"
-        "  - model: \"mock-*\"\n"
-        "    targets: [{provider: mock}]\n"
-        "keys:\n"
-        "  - name: all\n"
-        "    key: \"key-all\"\n"
-        "  - name: limited\n"
-        "    key: \"key-limited\"\n"
-        "    models: [\"gpt-4o*\"]\n"
-        "  - name: hashed\n"
-        "    sha256: \"" + sha256_hex("key-hashed") + "\"\n",
-        &env));
+    return Runtime::build(
+        load_config_text("providers:\n"
+                         "  mock: {kind: mock}\n"
+                         "routes:\n"
+                         "  - model: \"gpt-4o-mini\"\n"
+                         "    targets: [{provider: mock, model: \"mock-mini\"}]\n"
+                         "  - model: \"mock-*\"\n"
+                         "    targets: [{provider: mock}]\n"
+                         "keys:\n"
+                         "  - name: all\n"
+                         "    key: \"key-all\"\n"
+                         "  - name: limited\n"
+                         "    key: \"key-limited\"\n"
+                         "    models: [\"gpt-4o*\"]\n"
+                         "  - name: hashed\n"
+                         "    sha256: \"" +
+                             sha256_hex("key-hashed") + "\"\n",
+                         &env));
 }
 
 http1::MessageHead head(const std::string& extra) {
@@ -65,11 +66,11 @@ const std::string kBody = R"({"model":"gpt-4o-mini","messages":[]})";
 
 TEST(Auth, B1_MissingOrInvalidKeysGet401) {
     auto rt = runtime();
-    for (const std::string& h : {std::string(""), std::string("Authorization: Bearer\r\n"),
-                                std::string("Authorization: Basic a2V5LWFsbA==\r\n"),
-                                std::string("Authorization: Bearer key-all'--\r\n"),
-                                "Authorization: Bearer " + std::string(10000, 'k') + "\r\n",
-                                std::string("x-api-key: nope\r\n")}) {
+    for (const std::string& h :
+         {std::string(""), std::string("Authorization: Bearer\r\n"),
+          std::string("Authorization: Basic a2V5LWFsbA==\r\n"),
+          std::string("Authorization: Bearer key-all'--\r\n"),
+          "Authorization: Bearer " + std::string(10000, 'k') + "\r\n", std::string("x-api-key: nope\r\n")}) {
         auto err = run(*rt, h, kBody);
         ASSERT_TRUE(err) << h;
         EXPECT_EQ(err->status, 401);
@@ -91,8 +92,7 @@ TEST(Auth, AcceptsBearerXApiKeyAndApiKeyHeaders) {
 
 TEST(Auth, B2_AllowListGives403) {
     auto rt = runtime();
-    auto err = run(*rt, "Authorization: Bearer key-limited\r\n",
-                   R"({"model":"mock-gpt-4o","messages":[]})");
+    auto err = run(*rt, "Authorization: Bearer key-limited\r\n", R"({"model":"mock-gpt-4o","messages":[]})");
     ASSERT_TRUE(err);
     EXPECT_EQ(err->status, 403);
     EXPECT_EQ(err->type, "permission_error");
@@ -131,8 +131,9 @@ TEST(Glob, MatchesLikeShellGlobs) {
 
 TEST(ErrorJson, HasOpenAiShape) {
     auto e = GatewayError::model_not_found("x\"y");
-    EXPECT_EQ(e.to_json(),
-              R"({"error":{"message":"The model 'x\"y' does not exist or is not routed by this gateway.","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
+    EXPECT_EQ(
+        e.to_json(),
+        R"({"error":{"message":"The model 'x\"y' does not exist or is not routed by this gateway.","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
     EXPECT_EQ(GatewayError::internal("a\nb").to_json(),
               R"({"error":{"message":"a\nb","type":"server_error","param":null,"code":"internal_error"}})");
 }

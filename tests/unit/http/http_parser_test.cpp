@@ -36,7 +36,9 @@ TEST(HttpParser, ParsesASimpleRequest) {
     EXPECT_EQ(p.head.target, "/v1/chat/completions");
     EXPECT_EQ(p.head.content_length, 5u);
     EXPECT_TRUE(p.head.keep_alive);
-    EXPECT_EQ(p.consumed, std::string_view("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").size());
+    EXPECT_EQ(p.consumed,
+              std::string_view("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+                  .size());
 }
 
 TEST(HttpParser, IncompleteUntilBlankLine) {
@@ -54,15 +56,18 @@ TEST(Framing, A1_ContentLengthWithChunkedIsRejected) {
     expect_rejected("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
     expect_rejected("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
     expect_rejected("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\n");
-    expect_rejected("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\r\nContent-Length: 5\r\n\r\n");
+    expect_rejected(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\r\nContent-Length: 5\r\n\r\n");
 }
 
 TEST(Framing, A2_OddTransferEncodingsAreRejected) {
-    for (const char* te : {"gzip", "chunked, gzip", "chunked, chunked", "xchunked", "gzip, chunked", "identity"}) {
+    for (const char* te :
+         {"gzip", "chunked, gzip", "chunked, chunked", "xchunked", "gzip, chunked", "identity"}) {
         expect_rejected(std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te + "\r\n\r\n");
     }
     expect_rejected("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
-    expect_rejected("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
+    expect_rejected(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
     EXPECT_TRUE(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").head.chunked);
 }
 
@@ -75,19 +80,21 @@ TEST(Framing, A3_BadContentLengthsAreRejected) {
 }
 
 TEST(Framing, A5_MalformedHeadersAreRejected) {
-    expect_rejected("GET / HTTP/1.1\nHost: x\n\n");                       // bare LF
-    expect_rejected("GET / HTTP/1.1\r\nHost: x\n\r\n");                   // bare LF in a field
-    expect_rejected("GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n");           // bare CR
+    expect_rejected("GET / HTTP/1.1\nHost: x\n\n");                    // bare LF
+    expect_rejected("GET / HTTP/1.1\r\nHost: x\n\r\n");                // bare LF in a field
+    expect_rejected("GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n");        // bare CR
     expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"s);  // NUL
-    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01" "b\r\n\r\n");  // CTL
-    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n");      // empty name
+    expect_rejected(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: a\x01"
+        "b\r\n\r\n");                                                          // CTL
+    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n");           // empty name
     expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n");  // obs-fold
-    expect_rejected("GET / HTTP/1.1\r\nHost : x\r\n\r\n");                // space before colon
-    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded: y\r\n\r\n");  // underscore
+    expect_rejected("GET / HTTP/1.1\r\nHost : x\r\n\r\n");                     // space before colon
+    expect_rejected("GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded: y\r\n\r\n");    // underscore
     expect_rejected("GET / HTTP/1.1\r\nX-No-Colon\r\n\r\n");
-    expect_rejected("GET / HTTP/1.1\r\n\r\n");                            // no Host on 1.1
+    expect_rejected("GET / HTTP/1.1\r\n\r\n");  // no Host on 1.1
     expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
-    expect_rejected("GET  / HTTP/1.1\r\nHost: x\r\n\r\n");                // double space
+    expect_rejected("GET  / HTTP/1.1\r\nHost: x\r\n\r\n");  // double space
     expect_rejected("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
 }
 
@@ -193,9 +200,8 @@ TEST(Chunked, DecodesAtEverySplitOffset) {
 
 TEST(Framing, A4_BadChunkSizesAreRejected) {
     for (const char* bad : {"ffffffffffffffff1\r\nx\r\n0\r\n\r\n", "-5\r\nhello\r\n0\r\n\r\n",
-                            " 5\r\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n",
-                            "5\nhello\r\n0\r\n\r\n", "5 x\r\nhello\r\n0\r\n\r\n",
-                            "5\r\nhelloX\r\n0\r\n\r\n", "\r\n"}) {
+                            " 5\r\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n", "5\nhello\r\n0\r\n\r\n",
+                            "5 x\r\nhello\r\n0\r\n\r\n", "5\r\nhelloX\r\n0\r\n\r\n", "\r\n"}) {
         bool ok = true;
         decode_all(bad, ok);
         EXPECT_FALSE(ok) << bad;
@@ -219,9 +225,10 @@ TEST(HttpParser, ParsesResponsesAndRejectsAmbiguousOnes) {
     EXPECT_EQ(parse_response_head("HTTP/1.1 204\r\n\r\n", {}, h, consumed, err), ParseStatus::done);
     EXPECT_EQ(h.status, 204);
     // E6: CL + TE in a response → 502.
-    EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
-                                  {}, h, consumed, err),
-              ParseStatus::error);
+    EXPECT_EQ(
+        parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", {},
+                            h, consumed, err),
+        ParseStatus::error);
     EXPECT_EQ(err.status, 502);
     EXPECT_EQ(parse_response_head("HTTP/1.1 2000 OK\r\n\r\n", {}, h, consumed, err), ParseStatus::error);
     EXPECT_EQ(parse_response_head("HTTX/1.1 200 OK\r\n\r\n", {}, h, consumed, err), ParseStatus::error);

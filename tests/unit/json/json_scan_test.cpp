@@ -19,13 +19,13 @@ TEST(JsonScan, AcceptsValidJson) {
 }
 
 TEST(JsonScan, C1_RejectsInvalidJson) {
-    for (const char* t : {"", "{", "{\"a\":}", "{'a':1}", "[1,]", "01", "1.", "\"\\x\"", "tru",
-                          "{\"a\":1}x", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\tb\""}) {
+    for (const char* t : {"", "{", "{\"a\":}", "{'a':1}", "[1,]", "01", "1.", "\"\\x\"", "tru", "{\"a\":1}x",
+                          "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\tb\""}) {
         EXPECT_FALSE(valid(t)) << t;
     }
-    EXPECT_FALSE(valid("\"\xff\""));               // invalid UTF-8
-    EXPECT_FALSE(valid("\"\xc0\xaf\""));           // overlong
-    EXPECT_FALSE(valid("\"\xed\xa0\x80\""));       // encoded surrogate
+    EXPECT_FALSE(valid("\"\xff\""));          // invalid UTF-8
+    EXPECT_FALSE(valid("\"\xc0\xaf\""));      // overlong
+    EXPECT_FALSE(valid("\"\xed\xa0\x80\""));  // encoded surrogate
 }
 
 TEST(JsonScan, C1_DepthIsCapped) {
@@ -66,7 +66,8 @@ TEST(ApiRequest, ValidatesModelAndStream) {
     EXPECT_EQ(parse_api_request(Endpoint::chat_completions, R"([1])", req)->code, "invalid_json");
     EXPECT_EQ(parse_api_request(Endpoint::chat_completions, R"({"model":)", req)->code, "invalid_json");
     ASSERT_FALSE(parse_api_request(Endpoint::chat_completions,
-                                   R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", req));
+                                   R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})",
+                                   req));
     EXPECT_TRUE(req.stream);
     EXPECT_TRUE(req.client_wants_usage);
     EXPECT_EQ(req.model, "m");

@@ -142,8 +142,9 @@ public:
 };
 
 std::string config(const MockUpstream& up, const std::string& server = "") {
-    return (server.empty() ? "" : "server:\n" + server) + "providers:\n  up:\n    kind: openai\n    base_url: \"" +
-           up.base_url() + "\"\n    api_key: \"sk-hooks\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
+    return (server.empty() ? "" : "server:\n" + server) +
+           "providers:\n  up:\n    kind: openai\n    base_url: \"" + up.base_url() +
+           "\"\n    api_key: \"sk-hooks\"\nroutes:\n  - model: \"*\"\n    targets: [{provider: up}]\n";
 }
 
 std::string chat(const std::string& model, bool stream = false, const std::string& mock = "{}") {
@@ -303,8 +304,10 @@ TEST(Hooks, CompletionRunsOnceWhenTheClientLeavesMidStream) {
     {
         Client c(gw.port());
         const std::string body = chat("m", true, R"({"chunks":50,"chunk_delay_ms":50})");
-        c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        c.send_raw(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body);
         ASSERT_NE(c.read_until("data: ", 5s).find("200 OK"), std::string::npos);
         c.close();
     }
@@ -334,8 +337,10 @@ TEST(Hooks, CompletionRunsOnceWhenADrainEndsTheStream) {
     Gateway gw(config(up, "  drain_timeout: 200ms\n"), hooks.all());
     Client c(gw.port());
     const std::string body = chat("m", true, R"({"chunks":100,"chunk_delay_ms":50})");
-    c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.send_raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     ASSERT_NE(c.read_until("data: ", 5s).find("200 OK"), std::string::npos);
     gw.server().drain();
     const std::string rest = c.read_until("0\r\n\r\n", 5s);

@@ -338,8 +338,7 @@ TEST(Router, ContextLengthErrorsGoToTheirClassRouteBeforeTheGenericFallbacks) {
     ASSERT_EQ(s.kind, Step::attempt);
     EXPECT_EQ(s.route, &longer);
     plan.failed(status_failure(400, "invalid_request_error"), fx.t0);
-    EXPECT_EQ(plan.next(fx.t0).kind, Step::exhausted)
-        << "the class route replaced the generic fallbacks";
+    EXPECT_EQ(plan.next(fx.t0).kind, Step::exhausted) << "the class route replaced the generic fallbacks";
 }
 
 TEST(Router, GenericFallbacksAreTriedWhenARouteIsExhaustedAndEachRouteOnce) {

@@ -1,6 +1,6 @@
-#include <optional>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -87,7 +87,8 @@ TEST(AnthropicRequest, ImagesToolsAndToolResults) {
       "tool_choice":{"type":"function","function":{"name":"f"}},
       "parallel_tool_calls":false,"max_completion_tokens":99})"));
     const Json& user = out["messages"][0]["content"];
-    EXPECT_EQ(user[0]["source"], Json::parse(R"({"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="})"));
+    EXPECT_EQ(user[0]["source"],
+              Json::parse(R"({"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="})"));
     EXPECT_EQ(user[1]["source"], Json::parse(R"({"type":"url","url":"https://example.com/a.jpg"})"));
     EXPECT_EQ(user[1]["cache_control"]["type"], "ephemeral");
     const Json& assistant = out["messages"][1]["content"];
@@ -98,17 +99,24 @@ TEST(AnthropicRequest, ImagesToolsAndToolResults) {
     EXPECT_EQ(out["messages"][2]["content"][0],
               Json::parse(R"({"type":"tool_result","tool_use_id":"call_1","content":"one"})"));
     EXPECT_EQ(out["messages"][2]["content"][1]["content"], Json::parse(R"([{"type":"text","text":"two"}])"));
-    EXPECT_EQ(out["tools"][0], Json::parse(R"({"name":"f","description":"d","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}})"));
-    EXPECT_EQ(out["tool_choice"], Json::parse(R"({"type":"tool","name":"f","disable_parallel_tool_use":true})"));
+    EXPECT_EQ(
+        out["tools"][0],
+        Json::parse(
+            R"({"name":"f","description":"d","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}})"));
+    EXPECT_EQ(out["tool_choice"],
+              Json::parse(R"({"type":"tool","name":"f","disable_parallel_tool_use":true})"));
     EXPECT_EQ(out["max_tokens"], 99);
 }
 
 TEST(AnthropicRequest, ToolChoiceResponseFormatAndReasoning) {
-    EXPECT_EQ(translate(Json::parse(R"({"messages":[],"tool_choice":"required"})"))["tool_choice"]["type"], "any");
-    EXPECT_EQ(translate(Json::parse(R"({"messages":[],"tool_choice":"none"})"))["tool_choice"]["type"], "none");
+    EXPECT_EQ(translate(Json::parse(R"({"messages":[],"tool_choice":"required"})"))["tool_choice"]["type"],
+              "any");
+    EXPECT_EQ(translate(Json::parse(R"({"messages":[],"tool_choice":"none"})"))["tool_choice"]["type"],
+              "none");
     const Json rf = translate(Json::parse(
         R"({"messages":[],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}})"));
-    EXPECT_EQ(rf["output_config"], Json::parse(R"({"format":{"type":"json_schema","schema":{"type":"object"}}})"));
+    EXPECT_EQ(rf["output_config"],
+              Json::parse(R"({"format":{"type":"json_schema","schema":{"type":"object"}}})"));
     const Json r = translate(Json::parse(R"({"messages":[],"reasoning_effort":"high","max_tokens":1000})"));
     EXPECT_EQ(r["thinking"], Json::parse(R"({"type":"enabled","budget_tokens":16384})"));
     EXPECT_GT(r["max_tokens"].get<int>(), 16384);
@@ -147,19 +155,24 @@ TEST(AnthropicResponse, TextToolsThinkingAndCachedUsage) {
       "content":[{"type":"thinking","thinking":"hmm","signature":"s"},{"type":"text","text":"Sure."},
                  {"type":"tool_use","id":"toolu_1","name":"f","input":{"a":[1,2]}}],
       "stop_reason":"tool_use",
-      "usage":{"input_tokens":10,"cache_read_input_tokens":90,"cache_creation_input_tokens":3,"output_tokens":7}})"), u);
+      "usage":{"input_tokens":10,"cache_read_input_tokens":90,"cache_creation_input_tokens":3,"output_tokens":7}})"),
+                                      u);
     const Json& msg = out["choices"][0]["message"];
     EXPECT_EQ(msg["content"], "Sure.");
     EXPECT_EQ(msg["reasoning_content"], "hmm");
-    EXPECT_EQ(msg["thinking_blocks"], Json::parse(R"([{"type":"thinking","thinking":"hmm","signature":"s"}])"));
+    EXPECT_EQ(msg["thinking_blocks"],
+              Json::parse(R"([{"type":"thinking","thinking":"hmm","signature":"s"}])"));
     EXPECT_EQ(msg["tool_calls"][0]["function"]["arguments"], R"({"a":[1,2]})");
     EXPECT_EQ(out["choices"][0]["finish_reason"], "tool_calls");
     EXPECT_EQ(out["usage"]["prompt_tokens"], 103);
     EXPECT_EQ(out["usage"]["completion_tokens"], 7);
     EXPECT_EQ(out["usage"]["prompt_tokens_details"]["cached_tokens"], 90);
     EXPECT_EQ(u.prompt_tokens, 103);
-    for (const auto& [stop, finish] : std::vector<std::pair<std::string, std::string>>{
-             {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"}, {"refusal", "content_filter"}}) {
+    for (const auto& [stop, finish] :
+         std::vector<std::pair<std::string, std::string>>{{"end_turn", "stop"},
+                                                          {"stop_sequence", "stop"},
+                                                          {"max_tokens", "length"},
+                                                          {"refusal", "content_filter"}}) {
         EXPECT_EQ(anthropic_answer(Json{{"stop_reason", stop}}, u)["choices"][0]["finish_reason"], finish);
     }
 }
@@ -241,8 +254,10 @@ TEST(AnthropicStream, F1_ToolsThinkingAndUsageAtEverySplit) {
     }
     EXPECT_EQ(content, "Checking the weather in both cities \xc3\xa9\xe2\x9c\x93.");
     EXPECT_EQ(reasoning, "Two cities: call the tool twice.");
-    EXPECT_NE(whole.out.find(R"("thinking_blocks":[{"signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3h","thinking":"Two cities: call the tool twice.","type":"thinking"}])"),
-              std::string::npos);
+    EXPECT_NE(
+        whole.out.find(
+            R"("thinking_blocks":[{"signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3h","thinking":"Two cities: call the tool twice.","type":"thinking"}])"),
+        std::string::npos);
     EXPECT_EQ(ids[0], "toolu_01A");
     EXPECT_EQ(ids[1], "toolu_01B");
     EXPECT_EQ(Json::parse(args[0]), Json::parse(R"({"city":"Paris"})"));
@@ -268,8 +283,9 @@ TEST(AnthropicStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
     EXPECT_FALSE(r.finished);
     EXPECT_EQ(r.out.find("[DONE]"), std::string::npos);
     ASSERT_TRUE(r.error);  // the forwarder ends the client's stream with it
-    EXPECT_EQ(r.error->to_json(),
-              R"({"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded_error"}})");
+    EXPECT_EQ(
+        r.error->to_json(),
+        R"({"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded_error"}})");
     EXPECT_EQ(r.error->status, 529);
     EXPECT_NE(r.out.find(R"("content":"Hel")"), std::string::npos);
     const std::string text = fixture("stream_error.sse");
@@ -285,17 +301,21 @@ TEST(AnthropicErrors, MapToOpenAiShape) {
     pc.base_url = "https://api.anthropic.com";
     pc.api_key = "sk-ant-secret-000111222";
     AnthropicProvider p(pc);
-    auto e = p.translate_error(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    auto e = p.translate_error(
+        529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
     EXPECT_EQ(e.status, 529);
     EXPECT_EQ(e.type, "server_error");
     EXPECT_EQ(e.code, "overloaded_error");
     e = p.translate_error(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow"}})");
     EXPECT_EQ(e.type, "rate_limit_error");
     EXPECT_EQ(e.code, "rate_limit_exceeded");
-    e = p.translate_error(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})");
+    e = p.translate_error(
+        400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})");
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.type, "invalid_request_error");
-    e = p.translate_error(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-secret-000111222"}})");
+    e = p.translate_error(
+        401,
+        R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-secret-000111222"}})");
     EXPECT_EQ(e.status, 502);
     EXPECT_EQ(e.message.find("sk-ant"), std::string::npos);
 }
@@ -308,8 +328,9 @@ TEST(AnthropicProvider, BuildsTheMessagesRequest) {
     pc.api_key = "k";
     AnthropicProvider p(pc);
     ApiRequest req;
-    ASSERT_FALSE(parse_api_request(Endpoint::chat_completions,
-                                   R"({"model":"c","stream":true,"messages":[{"role":"user","content":"x"}]})", req));
+    ASSERT_FALSE(
+        parse_api_request(Endpoint::chat_completions,
+                          R"({"model":"c","stream":true,"messages":[{"role":"user","content":"x"}]})", req));
     UpstreamRequest out;
     ASSERT_FALSE(p.build_request(req, "claude-sonnet-4-5", out));
     EXPECT_EQ(out.target, "/v1/messages");

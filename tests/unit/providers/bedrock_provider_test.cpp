@@ -28,11 +28,14 @@ TEST(BedrockRequest, ConverseShape) {
         "tool_choice":"required","max_tokens":10,"temperature":0.1,"top_p":0.9,"stop":"END"})"),
                                     out));
     EXPECT_EQ(out["system"], Json::parse(R"([{"text":"S"}])"));
-    EXPECT_EQ(out["messages"][0]["content"][1], Json::parse(R"({"image":{"format":"png","source":{"bytes":"AAAA"}}})"));
-    EXPECT_EQ(out["messages"][1]["content"][0], Json::parse(R"({"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}})"));
+    EXPECT_EQ(out["messages"][0]["content"][1],
+              Json::parse(R"({"image":{"format":"png","source":{"bytes":"AAAA"}}})"));
+    EXPECT_EQ(out["messages"][1]["content"][0],
+              Json::parse(R"({"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}})"));
     EXPECT_EQ(out["messages"][2]["content"][0],
               Json::parse(R"({"toolResult":{"toolUseId":"t1","content":[{"text":"42"}]}})"));
-    EXPECT_EQ(out["inferenceConfig"], Json::parse(R"({"maxTokens":10,"temperature":0.1,"topP":0.9,"stopSequences":["END"]})"));
+    EXPECT_EQ(out["inferenceConfig"],
+              Json::parse(R"({"maxTokens":10,"temperature":0.1,"topP":0.9,"stopSequences":["END"]})"));
     EXPECT_EQ(out["toolConfig"]["tools"][0]["toolSpec"],
               Json::parse(R"({"name":"f","description":"d","inputSchema":{"json":{"type":"object"}}})"));
     EXPECT_EQ(out["toolConfig"]["toolChoice"], Json::parse(R"({"any":{}})"));
@@ -47,7 +50,7 @@ TEST(BedrockResponse, TextToolsReasoningAndUsage) {
         {"reasoningContent":{"reasoningText":{"text":"hm","signature":"s"}}},{"text":"ok"},
         {"toolUse":{"toolUseId":"t","name":"f","input":{"x":2}}}]}},
         "stopReason":"tool_use","usage":{"inputTokens":5,"outputTokens":3,"cacheReadInputTokens":4,"cacheWriteInputTokens":1}})"),
-                                        "m", u);
+                                     "m", u);
     const Json& msg = out["choices"][0]["message"];
     EXPECT_EQ(msg["content"], "ok");
     EXPECT_EQ(msg["reasoning_content"], "hm");
@@ -56,21 +59,24 @@ TEST(BedrockResponse, TextToolsReasoningAndUsage) {
     EXPECT_EQ(out["usage"]["prompt_tokens"], 10);
     EXPECT_EQ(out["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
     EXPECT_EQ(u.completion_tokens, 3);
-    EXPECT_EQ(converse_answer(Json{{"stopReason", "guardrail_intervened"}}, "m", u)["choices"][0]["finish_reason"],
-              "content_filter");
+    EXPECT_EQ(
+        converse_answer(Json{{"stopReason", "guardrail_intervened"}}, "m", u)["choices"][0]["finish_reason"],
+        "content_filter");
 }
 
 TEST(BedrockStream, F1_SameOutputAtEverySplit) {
     auto ev = [](const std::string& type, const std::string& payload) {
-        return aws::encode_message({{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
-                                   payload);
+        return aws::encode_message(
+            {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
+            payload);
     };
     const std::string bytes =
         ev("messageStart", R"({"role":"assistant"})") +
         ev("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})") +
         ev("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})") +
         ev("contentBlockStop", R"({"contentBlockIndex":0})") +
-        ev("contentBlockStart", R"({"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})") +
+        ev("contentBlockStart",
+           R"({"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})") +
         ev("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":"}}})") +
         ev("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"1}"}}})") +
         ev("messageStop", R"({"stopReason":"tool_use"})") +
@@ -85,9 +91,9 @@ TEST(BedrockStream, F1_SameOutputAtEverySplit) {
         return out;
     };
     const std::string whole = run(0);
-    for (const char* expected : {R"("content":"Hel")", R"("content":"lo")", R"("id":"t1")",
-                                 R"("arguments":"1}")", R"("finish_reason":"tool_calls")",
-                                 R"("completion_tokens":6)", "data: [DONE]"}) {
+    for (const char* expected :
+         {R"("content":"Hel")", R"("content":"lo")", R"("id":"t1")", R"("arguments":"1}")",
+          R"("finish_reason":"tool_calls")", R"("completion_tokens":6)", "data: [DONE]"}) {
         EXPECT_NE(whole.find(expected), std::string::npos) << expected << "\n" << whole;
     }
     for (std::size_t split = 1; split < bytes.size(); ++split) {
@@ -103,19 +109,23 @@ TEST(BedrockProvider, SignsWithSessionTokenAndEncodedModelId) {
     pc.base_url = "https://bedrock-runtime.eu-central-1.amazonaws.com";
     BedrockProvider p(pc, aws::Credentials{"AKID", "SECRET", "SESSIONTOKEN"});
     ApiRequest req;
-    ASSERT_FALSE(parse_api_request(Endpoint::chat_completions, R"({"model":"x","messages":[{"role":"user","content":"hi"}]})", req));
+    ASSERT_FALSE(parse_api_request(Endpoint::chat_completions,
+                                   R"({"model":"x","messages":[{"role":"user","content":"hi"}]})", req));
     UpstreamRequest out;
     ASSERT_FALSE(p.build_signed(req, "meta.llama3-70b-instruct-v1:0", "20250101T000000Z", out));
     EXPECT_EQ(out.target, "/model/meta.llama3-70b-instruct-v1%3A0/converse");
     std::string auth;
     std::string token;
     for (const auto& [k, v] : out.headers) {
-        if (k == "Authorization") auth = v;
-        if (k == "x-amz-security-token") token = v;
+        if (k == "Authorization")
+            auth = v;
+        if (k == "x-amz-security-token")
+            token = v;
     }
     EXPECT_EQ(token, "SESSIONTOKEN");
     EXPECT_EQ(auth.rfind("AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-central-1/bedrock/aws4_request, "
-                         "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=", 0),
+                         "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=",
+                         0),
               0u)
         << auth;
     EXPECT_EQ(auth.find("SECRET"), std::string::npos);

@@ -36,13 +36,15 @@ TEST(GeminiRequest, ContentsToolsSignaturesAndConfig) {
       "reasoning_effort":"low"})"),
                                   out));
     EXPECT_EQ(out["systemInstruction"], Json::parse(R"({"parts":[{"text":"Be brief."}]})"));
-    EXPECT_EQ(out["contents"][0]["parts"][1]["inlineData"], Json::parse(R"({"mimeType":"image/png","data":"AAAA"})"));
+    EXPECT_EQ(out["contents"][0]["parts"][1]["inlineData"],
+              Json::parse(R"({"mimeType":"image/png","data":"AAAA"})"));
     const Json& call = out["contents"][1]["parts"][0];
     EXPECT_EQ(out["contents"][1]["role"], "model");
     EXPECT_EQ(call["functionCall"], Json::parse(R"({"name":"get_weather","args":{"city":"Paris"}})"));
     EXPECT_EQ(call["thoughtSignature"], "SIG==");  // round trip
     const Json& responses = out["contents"][2]["parts"];
-    EXPECT_EQ(responses[0]["functionResponse"], Json::parse(R"({"name":"get_weather","response":{"temp":18}})"));
+    EXPECT_EQ(responses[0]["functionResponse"],
+              Json::parse(R"({"name":"get_weather","response":{"temp":18}})"));
     EXPECT_EQ(responses[1]["functionResponse"]["response"], Json::parse(R"({"content":"plain"})"));
     EXPECT_FALSE(out["tools"][0]["functionDeclarations"][0]["parameters"].contains("additionalProperties"));
     EXPECT_EQ(out["toolConfig"]["functionCallingConfig"],
@@ -61,7 +63,7 @@ TEST(GeminiResponse, TextThoughtsCallsSafetyAndUsage) {
         {"text":"hmm","thought":true},{"text":"Hello"},
         {"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"S1"}]},"finishReason":"STOP"}],
         "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":4,"thoughtsTokenCount":6,"cachedContentTokenCount":3}})"),
-                                "gemini-x", u);
+                             "gemini-x", u);
     const Json& msg = out["choices"][0]["message"];
     EXPECT_EQ(msg["content"], "Hello");
     EXPECT_EQ(msg["reasoning_content"], "hmm");
@@ -72,16 +74,22 @@ TEST(GeminiResponse, TextThoughtsCallsSafetyAndUsage) {
     EXPECT_EQ(out["usage"]["completion_tokens_details"]["reasoning_tokens"], 6);
     out = gemini_answer(Json::parse(R"({"promptFeedback":{"blockReason":"SAFETY"}})"), "g", u);
     EXPECT_EQ(out["choices"][0]["finish_reason"], "content_filter");
-    out = gemini_answer(Json::parse(R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"MAX_TOKENS"}]})"), "g", u);
+    out = gemini_answer(
+        Json::parse(R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"MAX_TOKENS"}]})"),
+        "g", u);
     EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
 }
 
 TEST(GeminiStream, F1_SameOutputAtEverySplitAndClosedOnEnd) {
     const std::string text =
-        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}],\"responseId\":\"r1\"}\r\n\r\n"
+        "data: "
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}],\"responseId\":\"r1\"}\r\n\r\n"
         "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo \\u00e9\"}]}}]}\r\n\r\n"
-        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"q\":1}},\"thoughtSignature\":\"S\"}]},"
-        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2}}\r\n\r\n";
+        "data: "
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"q\":1}},"
+        "\"thoughtSignature\":\"S\"}]},"
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2}}"
+        "\r\n\r\n";
     auto run = [&](std::size_t split) {
         GeminiStreamRelay relay("gemini-x", true, 1700000000);
         sse::Decoder d;
@@ -111,13 +119,16 @@ TEST(GeminiStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
     sse::Decoder d;
     std::string out;
     bool stopped = false;
-    d.feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\n"
-           "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
-           [&](const sse::Event& e) { stopped = stopped || !relay.on_event(e, out); });
+    d.feed(
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\n"
+        "data: {\"error\":{\"code\":503,\"message\":\"The model is "
+        "overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
+        [&](const sse::Event& e) { stopped = stopped || !relay.on_event(e, out); });
     EXPECT_NE(out.find(R"("content":"Hi")"), std::string::npos);
     ASSERT_TRUE(stopped);  // the forwarder ends the client's stream with the relay's error
-    EXPECT_EQ(relay.error().to_json(),
-              R"({"error":{"message":"The model is overloaded.","type":"server_error","param":null,"code":"UNAVAILABLE"}})");
+    EXPECT_EQ(
+        relay.error().to_json(),
+        R"({"error":{"message":"The model is overloaded.","type":"server_error","param":null,"code":"UNAVAILABLE"}})");
     EXPECT_EQ(relay.error().status, 503);
     EXPECT_EQ(out.find("[DONE]"), std::string::npos);
 }
@@ -129,11 +140,14 @@ TEST(GeminiErrors, KeepStatusWithGoogleStatusAsCode) {
     pc.base_url = "https://generativelanguage.googleapis.com";
     pc.api_key = "AIzaSyFAKE-key-123456";
     GeminiProvider p(pc);
-    auto e = p.translate_error(429, R"({"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}})");
+    auto e = p.translate_error(
+        429, R"({"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}})");
     EXPECT_EQ(e.status, 429);
     EXPECT_EQ(e.code, "resource_exhausted");
     EXPECT_EQ(e.type, "rate_limit_error");
-    e = p.translate_error(400, R"({"error":{"code":400,"message":"API key AIzaSyFAKE-key-123456 not valid","status":"INVALID_ARGUMENT"}})");
+    e = p.translate_error(
+        400,
+        R"({"error":{"code":400,"message":"API key AIzaSyFAKE-key-123456 not valid","status":"INVALID_ARGUMENT"}})");
     EXPECT_EQ(e.message.find("AIza"), std::string::npos);
 }
 

@@ -48,7 +48,7 @@ TEST(ChatToMessages, ResponseWithToolsAndCachedUsage) {
     const Json out = messages_answer(Json::parse(R"({"id":"chatcmpl-1","choices":[{"message":{
         "content":"ok","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":2}"}}]},
         "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}})"),
-                                               "asked-model", u);
+                                     "asked-model", u);
     EXPECT_EQ(out["model"], "asked-model");
     EXPECT_EQ(out["content"][0], Json::parse(R"({"type":"text","text":"ok"})"));
     EXPECT_EQ(out["content"][1]["input"], Json::parse(R"({"a":2})"));
@@ -60,11 +60,18 @@ TEST(ChatToMessages, ResponseWithToolsAndCachedUsage) {
 
 TEST(ChatToMessagesStream, F1_SameEventsAtEverySplit) {
     const std::string chat =
-        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: "
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi \"}}]}\n\n"
-        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t0\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n"
-        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n"
-        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"{}\"}}]}}]}\n\n"
+        "data: "
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t0\","
+        "\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n"
+        "data: "
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+        "\"arguments\":\":1}\"}}]}}]}\n\n"
+        "data: "
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"t1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"{}\"}}]}}]}\n\n"
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
         "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n"
         "data: [DONE]\n\n";
@@ -80,10 +87,10 @@ TEST(ChatToMessagesStream, F1_SameEventsAtEverySplit) {
         return out;
     };
     const std::string whole = run(0);
-    for (const char* expected : {"event: message_start", "\"index\":0,\"type\":\"content_block_start\"",
-                                 "\"text\":\"Hi \"", "\"name\":\"a\"", "\"partial_json\":\":1}\"",
-                                 "\"index\":2,\"type\":\"content_block_start\"", "\"stop_reason\":\"tool_use\"",
-                                 "\"output_tokens\":3", "event: message_stop"}) {
+    for (const char* expected :
+         {"event: message_start", "\"index\":0,\"type\":\"content_block_start\"", "\"text\":\"Hi \"",
+          "\"name\":\"a\"", "\"partial_json\":\":1}\"", "\"index\":2,\"type\":\"content_block_start\"",
+          "\"stop_reason\":\"tool_use\"", "\"output_tokens\":3", "event: message_stop"}) {
         EXPECT_NE(whole.find(expected), std::string::npos) << expected << "\n" << whole;
     }
     for (std::size_t split = 1; split < chat.size(); ++split) {
@@ -93,9 +100,15 @@ TEST(ChatToMessagesStream, F1_SameEventsAtEverySplit) {
 
 TEST(MessagesPassthrough, CountsUsageAndChangesNothing) {
     const std::string text =
-        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n"
-        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"
-        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\n"
+        "event: message_start\ndata: "
+        "{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":"
+        "5,\"output_tokens\":1}}}\n\n"
+        "event: content_block_delta\ndata: "
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}"
+        "\n\n"
+        "event: message_delta\ndata: "
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}"
+        "}\n\n"
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     MessagesPassthroughStream s;
     sse::Decoder d;
@@ -109,7 +122,8 @@ TEST(MessagesPassthrough, CountsUsageAndChangesNothing) {
 
 TEST(AnthropicErrorShape, MapsStatuses) {
     GatewayError e = GatewayError::unauthorized("no");
-    EXPECT_EQ(e.to_anthropic_json(), R"({"error":{"message":"no","type":"authentication_error"},"type":"error"})");
+    EXPECT_EQ(e.to_anthropic_json(),
+              R"({"error":{"message":"no","type":"authentication_error"},"type":"error"})");
     e.status = 529;
     EXPECT_NE(e.to_anthropic_json().find("overloaded_error"), std::string::npos);
 }

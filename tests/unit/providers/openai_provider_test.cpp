@@ -37,9 +37,10 @@ TEST(OpenAiRewrite, ReplacesTheModel) {
 TEST(OpenAiRewrite, AddsIncludeUsageToStreams) {
     EXPECT_EQ(rewrite_openai_body(request(R"({"model":"m","stream":true})"), "m"),
               R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
-    EXPECT_EQ(rewrite_openai_body(
-                  request(R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}})"), "m"),
-              R"({"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}})");
+    EXPECT_EQ(
+        rewrite_openai_body(
+            request(R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}})"), "m"),
+        R"({"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}})");
     const std::string asked = R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})";
     EXPECT_EQ(rewrite_openai_body(request(asked), "m"), asked);
 }
@@ -79,8 +80,11 @@ std::string relay(bool wants_usage, const std::string& upstream, Usage* usage = 
 
 const std::string kStream =
     "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n"
-    "data: {\"id\":\"c\",\"usage\":null,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
-    "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n"
+    "data: "
+    "{\"id\":\"c\",\"usage\":null,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+    "data: "
+    "{\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}"
+    "}\n\n"
     "data: [DONE]\n\n";
 
 TEST(OpenAiStreamRelay, F6_HidesInjectedUsageButCountsIt) {
@@ -119,8 +123,12 @@ TEST(OpenAiStreamRelay, F1_SameOutputAtEverySplit) {
 
 TEST(OpenAiStreamRelay, ToolCallDeltasPassIntact) {
     const std::string s =
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n"
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
+        "data: "
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n"
+        "data: "
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{"
+        "\\\"a\\\":\"}}]}}]}\n\n"
         "data: [DONE]\n\n";
     EXPECT_EQ(relay(true, s), s);
     EXPECT_EQ(relay(false, s), s);
@@ -129,7 +137,8 @@ TEST(OpenAiStreamRelay, ToolCallDeltasPassIntact) {
 TEST(OpenAiProvider, E7_ErrorsKeepStatusAndLoseSecrets) {
     OpenAiProvider p(config());
     auto e = p.translate_error(
-        429, R"({"error":{"message":"Rate limit for key sk-provider-secret-123456 reached","type":"requests","code":"rate_limit_exceeded"}})");
+        429,
+        R"({"error":{"message":"Rate limit for key sk-provider-secret-123456 reached","type":"requests","code":"rate_limit_exceeded"}})");
     EXPECT_EQ(e.status, 429);
     EXPECT_EQ(e.code, "rate_limit_exceeded");
     EXPECT_EQ(e.message.find("sk-provider"), std::string::npos) << e.message;

@@ -22,10 +22,12 @@ bool only_pchar_path(std::string_view target, std::string_view& path) {
     }
     for (std::size_t i = 0; i < path.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(path[i]);
-        if (std::isalnum(c) != 0 || std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) != std::string_view::npos) {
+        if (std::isalnum(c) != 0 ||
+            std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) != std::string_view::npos) {
             continue;
         }
-        if (c == '%' && i + 2 < path.size() + 0 && std::isxdigit(static_cast<unsigned char>(path[i + 1])) != 0 &&
+        if (c == '%' && i + 2 < path.size() + 0 &&
+            std::isxdigit(static_cast<unsigned char>(path[i + 1])) != 0 &&
             std::isxdigit(static_cast<unsigned char>(path[i + 2])) != 0) {
             i += 2;
             continue;

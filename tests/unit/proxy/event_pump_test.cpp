@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/event_pump.hpp"
 #include "providers/openai_provider.hpp"
+#include "proxy/event_pump.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice::proxy {
@@ -68,7 +68,8 @@ void expect_same(const Result& want, const Result& got, const std::string& what)
 
 std::string chunk(const std::string& text) {
     return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":"
-           "{\"content\":\"" + text + "\"},\"finish_reason\":null}]}\n\n";
+           "{\"content\":\"" +
+           text + "\"},\"finish_reason\":null}]}\n\n";
 }
 
 const std::vector<std::pair<const char*, std::string>>& streams() {
@@ -84,17 +85,17 @@ const std::vector<std::pair<const char*, std::string>>& streams() {
         {"usage on the last content chunk",
          chunk("x") + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
                       "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n"},
-        {"an escaped usage key", chunk("y") +
-                                     "data: {\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":3,"
-                                     "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"},
+        {"an escaped usage key", chunk("y") + "data: {\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":3,"
+                                              "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"},
         {"comments, event and id fields, a no-space data line",
          ": keep-alive\n\n" + chunk("a") + "event: x\nid: 7\ndata: {\"choices\":[]}\n\ndata:{\"a\":1}\n\n" +
              chunk("b") + "data: [DONE]\n\n"},
         {"CRLF line endings", "data: {\"a\":1}\r\n\r\n" + chunk("c") + "data: [DONE]\r\n\r\n"},
         {"multi-line data and stray blank lines",
          "\n\n" + chunk("d") + "data: {\"a\":\ndata: 1}\n\n\n" + chunk("e") + "data: [DONE]\n\n"},
-        {"a stream error event", chunk("f") + "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n" +
-                                     chunk("never")},
+        {"a stream error event",
+         chunk("f") + "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n" +
+             chunk("never")},
         {"invalid JSON passed on", "data: {not json\n\n" + chunk("g") + "data: [DONE]\n\n"},
         {"cut mid-event", chunk("h") + "data: {\"id\":\"c\",\"choi"},
         {"content mentioning usage in text", chunk("the \\\"usage\\\" of tokens") + "data: [DONE]\n\n"},

@@ -154,19 +154,25 @@ GatewayError upstream(int status, std::string code, std::string message) {
 
 TEST(ErrorClass, RecognisesEveryProvidersContextLengthAndPolicyErrors) {
     EXPECT_EQ(classify(upstream(400, "context_length_exceeded", "x")), ErrorClass::context_length_exceeded);
-    EXPECT_EQ(classify(upstream(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")),
+    EXPECT_EQ(classify(upstream(400, "invalid_request_error",
+                                "prompt is too long: 210000 tokens > 200000 maximum")),
               ErrorClass::context_length_exceeded);
-    EXPECT_EQ(classify(upstream(400, "", "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).")),
+    EXPECT_EQ(classify(upstream(
+                  400, "",
+                  "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).")),
               ErrorClass::context_length_exceeded);
     EXPECT_EQ(classify(upstream(400, "", "This model's maximum context length is 4096 tokens.")),
               ErrorClass::context_length_exceeded);
     EXPECT_EQ(classify(upstream(400, "ValidationException", "Input is too long for requested model.")),
               ErrorClass::context_length_exceeded);
     EXPECT_EQ(classify(upstream(400, "content_filter", "filtered")), ErrorClass::content_policy);
-    EXPECT_EQ(classify(upstream(400, "", "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.")),
+    EXPECT_EQ(classify(upstream(400, "",
+                                "The response was filtered due to the prompt triggering Azure OpenAI's "
+                                "content management policy.")),
               ErrorClass::content_policy);
     EXPECT_EQ(classify(upstream(400, "content_policy_violation", "x")), ErrorClass::content_policy);
-    EXPECT_EQ(classify(upstream(400, "invalid_request_error", "temperature must be below 2")), ErrorClass::none);
+    EXPECT_EQ(classify(upstream(400, "invalid_request_error", "temperature must be below 2")),
+              ErrorClass::none);
     EXPECT_EQ(classify(upstream(500, "", "context length trouble")), ErrorClass::none);
 }
 

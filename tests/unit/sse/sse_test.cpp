@@ -34,7 +34,8 @@ TEST(SseDecoder, F1_SameEventsAtEverySplitOffset) {
         "id: 7\ndata: [DONE]\n\n";
     const std::string expected = summary(decode(text, 0));
     EXPECT_EQ(expected,
-              "[||c:keep-alive][message_start|{\"a\":1}|][|line one\nline two|][|caf\xc3\xa9 \xe2\x9c\x93|][|nospace|][|[DONE]|]");
+              "[||c:keep-alive][message_start|{\"a\":1}|][|line one\nline two|][|caf\xc3\xa9 "
+              "\xe2\x9c\x93|][|nospace|][|[DONE]|]");
     for (std::size_t split = 1; split < text.size(); ++split) {
         EXPECT_EQ(summary(decode(text, split)), expected) << "split at " << split;
     }

@@ -18,8 +18,7 @@ namespace net = boost::asio;
 using namespace std::chrono_literals;
 
 /// Asks the pool for a slot and records what it got (1 = slot, 0 = timed out).
-net::awaitable<void> ask(ConnectionPool& pool, std::chrono::milliseconds timeout,
-                         std::vector<int>& got) {
+net::awaitable<void> ask(ConnectionPool& pool, std::chrono::milliseconds timeout, std::vector<int>& got) {
     const auto a = co_await pool.acquire("k", 1, 60s, timeout);
     got.push_back(a.ok ? 1 : 0);
 }
