@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= config/sluice.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test asan-test bench clean check-config
+.PHONY: all deps build run test asan-test bench lint clean check-config
 
 all: build
 
@@ -35,6 +35,10 @@ asan-test: deps
 
 bench: build
 	bash bench/run.sh $(BUILD_DIR)
+
+# clang-format and clang-tidy (.clang-format, .clang-tidy); CI runs it after the tests.
+lint: build
+	bash scripts/lint.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

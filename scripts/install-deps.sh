@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
   curl nginx-light wrk
+  clang-format clang-tidy
 )
 
 missing=()

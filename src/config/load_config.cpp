@@ -880,7 +880,7 @@ void cross_check(Decoder& d, const YAML::Node& root, GatewayConfig& cfg) {
         }
     }
     if (cfg.routes.empty()) {
-        d.warnings.push_back("no routes configured: every model request will answer 404");
+        d.warnings.emplace_back("no routes configured: every model request will answer 404");
     }
 }
 

@@ -13,10 +13,12 @@ constexpr std::size_t kMaxTrailers = 8192;
 
 bool is_tchar(unsigned char c) noexcept {
     // RFC 9110 token characters.
-    if (c >= '0' && c <= '9')
+    if (c >= '0' && c <= '9') {
         return true;
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+    }
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
         return true;
+    }
     return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
 }
 
@@ -371,12 +373,13 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
         switch (state_) {
             case State::size: {
                 int digit = -1;
-                if (c >= '0' && c <= '9')
+                if (c >= '0' && c <= '9') {
                     digit = c - '0';
-                else if (c >= 'a' && c <= 'f')
+                } else if (c >= 'a' && c <= 'f') {
                     digit = c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
+                } else if (c >= 'A' && c <= 'F') {
                     digit = c - 'A' + 10;
+                }
                 if (digit >= 0) {
                     if (++digits_ > 15) {
                         return fail("chunk size too large");

@@ -240,18 +240,18 @@ const Json* Reader::need_array(const Json& obj, std::string_view key) {
     return array(obj, key);
 }
 
-void Reader::fail(std::string message) {
-    fail({}, std::move(message));
+void Reader::fail(const std::string& message) {
+    fail({}, message);
 }
 
-void Reader::fail(std::string_view key, std::string message) {
+void Reader::fail(std::string_view key, const std::string& message) {
     if (failed_) {
         return;
     }
     record(key, "invalid_value", "Invalid value for '" + path_with(key) + "': " + message);
 }
 
-void Reader::unsupported(std::string_view key, std::string message) {
+void Reader::unsupported(std::string_view key, const std::string& message) {
     if (failed_) {
         return;
     }
@@ -288,7 +288,7 @@ void Reader::only(const Json& obj, std::initializer_list<std::string_view> allow
     }
 }
 
-void Reader::fail_at(std::string path, std::string message) {
+void Reader::fail_at(std::string path, const std::string& message) {
     if (failed_) {
         return;
     }
@@ -298,7 +298,7 @@ void Reader::fail_at(std::string path, std::string message) {
     error_code_ = "invalid_value";
 }
 
-void Reader::unsupported_at(std::string path, std::string message) {
+void Reader::unsupported_at(std::string path, const std::string& message) {
     if (failed_) {
         return;
     }

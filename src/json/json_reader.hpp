@@ -104,17 +104,17 @@ public:
     void wrong_type(std::string_view key, std::string_view expected, const Json& v);
 
     /// Records an invalid value at the current path (+ key): "Invalid value for 'p': message".
-    void fail(std::string message);
-    void fail(std::string_view key, std::string message);
+    void fail(const std::string& message);
+    void fail(std::string_view key, const std::string& message);
     /// Records a well-formed field the target cannot represent (400 unsupported_parameter).
-    void unsupported(std::string_view key, std::string message);
+    void unsupported(std::string_view key, const std::string& message);
     /// Records a member this document may not have (400 unknown_parameter).
     void unknown(std::string_view key);
     /// Records unknown() for the first member of `obj` not in `allowed`.
     void only(const Json& obj, std::initializer_list<std::string_view> allowed);
     /// Like fail() and unsupported(), at an explicit path (for checks made after the walk).
-    void fail_at(std::string path, std::string message);
-    void unsupported_at(std::string path, std::string message);
+    void fail_at(std::string path, const std::string& message);
+    void unsupported_at(std::string path, const std::string& message);
 
     bool failed() const noexcept { return failed_; }
     bool ok() const noexcept { return !failed_; }

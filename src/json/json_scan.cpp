@@ -165,12 +165,15 @@ private:
     }
 
     static int hex(char c) {
-        if (c >= '0' && c <= '9')
+        if (c >= '0' && c <= '9') {
             return c - '0';
-        if (c >= 'a' && c <= 'f')
+        }
+        if (c >= 'a' && c <= 'f') {
             return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
+        }
+        if (c >= 'A' && c <= 'F') {
             return c - 'A' + 10;
+        }
         return -1;
     }
 
@@ -376,12 +379,13 @@ unsigned parse_hex4(std::string_view s, std::size_t i) {
     for (std::size_t k = 0; k < 4 && i + k < s.size(); ++k) {
         const char c = s[i + k];
         v <<= 4;
-        if (c >= '0' && c <= '9')
+        if (c >= '0' && c <= '9') {
             v |= static_cast<unsigned>(c - '0');
-        else if (c >= 'a' && c <= 'f')
+        } else if (c >= 'a' && c <= 'f') {
             v |= static_cast<unsigned>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
+        } else if (c >= 'A' && c <= 'F') {
             v |= static_cast<unsigned>(c - 'A' + 10);
+        }
     }
     return v;
 }

@@ -506,10 +506,11 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
             messages_path(url_, req.endpoint == Endpoint::messages ? "/messages" : "/messages/count_tokens");
         out.headers.clear();
         add_headers(out);
-        for (const auto& [name, value] : req.dialect_headers) {
+        for (const auto& header : req.dialect_headers) {
+            const auto& [name, value] = header;
             // The client's anthropic-version replaces sluice's default; betas are added.
             auto it = std::find_if(out.headers.begin(), out.headers.end(),
-                                   [&name](const auto& h) { return h.first == name; });
+                                   [&header](const auto& h) { return h.first == header.first; });
             if (it != out.headers.end() && name == "anthropic-version") {
                 it->second = value;
             } else {

@@ -54,12 +54,15 @@ void to_blocks(Reader& r, const TargetRules& t, const ChatMessage& m, bool syste
 }
 
 std::string finish_for(std::string_view stop) {
-    if (stop == "tool_use")
+    if (stop == "tool_use") {
         return "tool_calls";
-    if (stop == "max_tokens")
+    }
+    if (stop == "max_tokens") {
         return "length";
-    if (stop == "guardrail_intervened" || stop == "content_filtered")
+    }
+    if (stop == "guardrail_intervened" || stop == "content_filtered") {
         return "content_filter";
+    }
     return "stop";
 }
 
@@ -191,12 +194,15 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
         out["system"] = std::move(system);
     }
     Json inference = Json::object();
-    if (v.max_tokens)
+    if (v.max_tokens) {
         inference["maxTokens"] = *v.max_tokens;
-    if (v.temperature)
+    }
+    if (v.temperature) {
         inference["temperature"] = *v.temperature;
-    if (v.top_p)
+    }
+    if (v.top_p) {
         inference["topP"] = *v.top_p;
+    }
     if (v.stop_set) {
         Json stop = Json::array();
         for (const auto s : v.stop) {

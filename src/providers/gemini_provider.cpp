@@ -51,10 +51,12 @@ bool image_part(std::string_view url, Json& part) {
     }
     if (url.rfind("https://", 0) == 0 || url.rfind("gs://", 0) == 0) {
         std::string mime = "image/jpeg";
-        if (url.ends_with(".png"))
+        if (url.ends_with(".png")) {
             mime = "image/png";
-        if (url.ends_with(".webp"))
+        }
+        if (url.ends_with(".webp")) {
             mime = "image/webp";
+        }
         part = {{"fileData", {{"mimeType", mime}, {"fileUri", std::string(url)}}}};
         return true;
     }
@@ -115,8 +117,9 @@ void to_parts(Reader& r, const TargetRules& t, const ChatMessage& m, bool system
 }
 
 std::string finish_for(std::string_view reason, bool tool_calls) {
-    if (reason == "MAX_TOKENS")
+    if (reason == "MAX_TOKENS") {
         return "length";
+    }
     if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
         reason == "PROHIBITED_CONTENT" || reason == "SPII" || reason == "IMAGE_SAFETY") {
         return "content_filter";
@@ -378,20 +381,27 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
         refuse(r, t, "service_tier", "service tiers are OpenAI's");
     }
     Json gen = Json::object();
-    if (v.temperature)
+    if (v.temperature) {
         gen["temperature"] = *v.temperature;
-    if (v.top_p)
+    }
+    if (v.top_p) {
         gen["topP"] = *v.top_p;
-    if (v.seed)
+    }
+    if (v.seed) {
         gen["seed"] = *v.seed;
-    if (v.presence_penalty)
+    }
+    if (v.presence_penalty) {
         gen["presencePenalty"] = *v.presence_penalty;
-    if (v.frequency_penalty)
+    }
+    if (v.frequency_penalty) {
         gen["frequencyPenalty"] = *v.frequency_penalty;
-    if (v.n)
+    }
+    if (v.n) {
         gen["candidateCount"] = *v.n;
-    if (v.max_tokens)
+    }
+    if (v.max_tokens) {
         gen["maxOutputTokens"] = *v.max_tokens;
+    }
     if (v.stop_set) {
         Json stop = Json::array();
         for (const auto s : v.stop) {

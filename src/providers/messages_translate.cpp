@@ -240,12 +240,15 @@ void translate_tool_choice(Reader& r, const Json& in, Json& out) {
 }
 
 std::string stop_reason_for(std::string_view finish) {
-    if (finish == "length")
+    if (finish == "length") {
         return "max_tokens";
-    if (finish == "tool_calls" || finish == "function_call")
+    }
+    if (finish == "tool_calls" || finish == "function_call") {
         return "tool_use";
-    if (finish == "content_filter")
+    }
+    if (finish == "content_filter") {
         return "refusal";
+    }
     return "end_turn";
 }
 

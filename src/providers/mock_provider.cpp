@@ -96,12 +96,15 @@ std::vector<std::string> split_words(const std::string& text, int chunks) {
 /// body; every accessor tolerates any JSON).
 Json sample_for_schema(const Json& schema) {
     const std::string_view type = json::string_or(schema, "type", "string");
-    if (type == "number" || type == "integer")
+    if (type == "number" || type == "integer") {
         return 1;
-    if (type == "boolean")
+    }
+    if (type == "boolean") {
         return true;
-    if (type == "array")
+    }
+    if (type == "array") {
         return Json::array();
+    }
     if (type == "object") {
         Json obj = Json::object();
         const Json* props = json::find(schema, "properties");

@@ -12,7 +12,7 @@ void refuse(json::Reader& r, const TargetRules& t, std::string path, std::string
     msg += " cannot represent this: ";
     msg += why;
     msg += " (set drop_unsupported_params on the provider to drop such fields instead).";
-    r.unsupported_at(std::move(path), std::move(msg));
+    r.unsupported_at(std::move(path), msg);
 }
 
 void refuse_openai_only(json::Reader& r, const TargetRules& t, const ChatRequestView& v, SamplingSupport s) {

@@ -70,8 +70,8 @@ void EventPump::build_searchers(std::span<const std::string_view> markers) {
 }
 
 bool EventPump::feed(std::string& payload, StreamRelay& relay, std::string& out, bool at_end) {
-    const bool fast = relay.takes_plain_data() && !decoder_.has_partial() &&
-                      std::memchr(payload.data(), '\r', payload.size()) == nullptr;
+    const bool fast =
+        relay.takes_plain_data() && !decoder_.has_partial() && payload.find('\r') == std::string::npos;
     if (!fast) {
         const bool ok = decode(payload, relay, out);
         payload.clear();

@@ -39,6 +39,18 @@ struct Step {
     Clock::time_point until{};       ///< wait: ask again at (or after) this time
 };
 
+/// Per route of the chain, within this request.
+struct RouteState {
+    const Route* route = nullptr;
+    boost::container::small_vector<char, 8> tried;    ///< failed here already
+    boost::container::small_vector<char, 8> skipped;  ///< paused longer than retry_after_cap
+    unsigned used = 0;                                ///< attempts made on this route
+    unsigned retries = 0;                             ///< of which on a target tried before
+    Clock::time_point last_failure_at{};              ///< {} = no backoff owed
+    std::optional<std::size_t> chosen;                ///< picked, waiting out its backoff
+    std::size_t current = 0;                          ///< target of the running attempt
+};
+
 class AttemptPlan {
 public:
     static constexpr std::size_t kMaxRoutes = 16;  ///< bounds a chain of fallback routes
@@ -58,18 +70,6 @@ public:
     Clock::time_point deadline() const noexcept { return deadline_; }
 
 private:
-    /// Per route of the chain, within this request.
-    struct RouteState {
-        const Route* route = nullptr;
-        boost::container::small_vector<char, 8> tried;    ///< failed here already
-        boost::container::small_vector<char, 8> skipped;  ///< paused longer than retry_after_cap
-        unsigned used = 0;                                ///< attempts made on this route
-        unsigned retries = 0;                             ///< of which on a target tried before
-        Clock::time_point last_failure_at{};              ///< {} = no backoff owed
-        std::optional<std::size_t> chosen;                ///< picked, waiting out its backoff
-        std::size_t current = 0;                          ///< target of the running attempt
-    };
-
     bool enter_next_route();
     void leave_route(const std::vector<const Route*>* by_class);
     Clock::time_point paused_until(const Target& t, Clock::time_point now) const;

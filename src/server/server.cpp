@@ -196,7 +196,7 @@ std::shared_ptr<const Runtime> Server::runtime() const {
     return runtime_;
 }
 
-void Server::publish(std::shared_ptr<const Runtime> rt) {
+void Server::publish(const std::shared_ptr<const Runtime>& rt) {
     {
         std::lock_guard lock(runtime_mutex_);
         runtime_ = rt;

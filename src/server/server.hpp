@@ -134,7 +134,7 @@ public:
     /// Makes `rt` the snapshot for every request that starts from now on: each worker takes it
     /// on its own thread (a posted message); requests and streams in flight finish on theirs.
     /// This is what config reload swaps.
-    void publish(std::shared_ptr<const Runtime> rt);
+    void publish(const std::shared_ptr<const Runtime>& rt);
 
     std::atomic<std::int64_t> active_requests{0};
     std::atomic<std::int64_t> connections{0};
