@@ -1,5 +1,7 @@
 #include "proxy/attempt.hpp"
 
+#include <algorithm>
+
 #include "json/json_dom.hpp"
 #include "json/json_reader.hpp"
 #include "log/log.hpp"
@@ -14,14 +16,6 @@ namespace sluice::proxy {
 namespace {
 
 constexpr std::size_t kMaxErrorBody = 256 * 1024;
-
-Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
-    return a < b ? a : b;
-}
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-}
 
 AttemptFailure make_failure(GatewayError e, FailKind kind = FailKind::other, int status = 0) {
     AttemptFailure f;
@@ -171,7 +165,7 @@ net::awaitable<AttemptResult> error_answer(RequestContext& ctx, const Target& ta
     const Provider& provider = *target.provider;
     const http1::MessageHead& head = ex.head();
     std::string body;
-    ex.connection().deadline().expires_at(min_time(Clock::now() + t.idle, deadline));
+    ex.connection().deadline().expires_at(std::min(Clock::now() + t.idle, deadline));
     const auto body_began = Clock::now();
     const auto body_err = co_await ex.read_body(kMaxErrorBody, body);
     ctx.upstream_time += Clock::now() - body_began;
@@ -299,7 +293,7 @@ net::awaitable<AttemptResult> run_attempt(ClientLink& link, RequestContext& ctx,
     }
 
     const AttemptTimeouts t = effective_timeouts(route, target);
-    const auto deadline = min_time(total_deadline, began + t.request);
+    const auto deadline = std::min(total_deadline, began + t.request);
     UpstreamExchange ex(link.worker, ctx.runtime, &link, provider);
     auto err = co_await ex.send(req, ctx.request_id, deadline, t);
     ctx.upstream_time += Clock::now() - began;

@@ -7,6 +7,11 @@
 
 namespace sluice::proxy {
 
+/// Milliseconds from `a` to `b`, for latency samples.
+inline double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
 /// One attempt's claim on its target: in-flight count, breaker verdict, latency sample. The
 /// verdict is given once; an attempt that ends without one (the client left) releases a
 /// half-open probe so the next request probes instead.

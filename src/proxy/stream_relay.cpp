@@ -1,5 +1,7 @@
 #include "proxy/stream_relay.hpp"
 
+#include <algorithm>
+
 #include "proxy/event_pump.hpp"
 #include "server/client_writer.hpp"
 #include "sse/sse.hpp"
@@ -7,14 +9,6 @@
 namespace sluice::proxy {
 
 namespace {
-
-Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
-    return a < b ? a : b;
-}
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-}
 
 /// The state of one relayed stream; run() is the loop, each step a member below it.
 class StreamRun {
@@ -171,9 +165,9 @@ private:
     /// Waits for more upstream bytes under the idle (and, before commit, first-token) deadline.
     /// false when the client left meanwhile.
     net::awaitable<bool> read_upstream() {
-        auto read_deadline = min_time(Clock::now() + t_.idle, deadline_);
+        auto read_deadline = std::min(Clock::now() + t_.idle, deadline_);
         if (!committed_) {
-            read_deadline = min_time(read_deadline, first_token_deadline_);
+            read_deadline = std::min(read_deadline, first_token_deadline_);
         }
         conn_->deadline().expires_at(read_deadline);
         const error_code ec = co_await read_more(*conn_);

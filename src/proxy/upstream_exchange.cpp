@@ -17,10 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-Clock::time_point min_time(Clock::time_point a, Clock::time_point b) {
-    return a < b ? a : b;
-}
-
 std::string request_head(const UpstreamSettings& s, const UpstreamRequest& req, std::string_view request_id) {
     std::string h;
     h.reserve(256 + req.target.size());
@@ -254,7 +250,7 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
             }
         }
         conn.mark_used();
-        conn.deadline().expires_at(min_time(Clock::now() + t.first_byte, deadline));
+        conn.deadline().expires_at(std::min(Clock::now() + t.first_byte, deadline));
         auto [wec, written] = co_await conn.write(out_head, req.body);
         if (wec) {
             if (link_ != nullptr && link_->gone) {
@@ -275,7 +271,7 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
         }
         // The first-byte timer starts once the request is out.
         sent_at_ = Clock::now();
-        head_deadline_ = min_time(sent_at_ + t.first_byte, deadline);
+        head_deadline_ = std::min(sent_at_ + t.first_byte, deadline);
         conn.deadline().expires_at(head_deadline_);
         bool retry_fresh = false;
         auto err = co_await read_head(reused && attempt == 0, retry_fresh);

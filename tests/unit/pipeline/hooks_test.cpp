@@ -156,6 +156,15 @@ std::string messages(const std::string& model) {
     return R"({"model":")" + model + R"(","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})";
 }
 
+/// Starts a streamed chat request and waits for the answer's head and first event.
+void start_stream(Client& c, const std::string& body) {
+    c.send_raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+    ASSERT_NE(c.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+}
+
 struct Hooks {
     std::shared_ptr<AnsweringFilter> answering = std::make_shared<AnsweringFilter>();
     std::shared_ptr<HeaderFilter> headers = std::make_shared<HeaderFilter>();
@@ -304,11 +313,7 @@ TEST(Hooks, CompletionRunsOnceWhenTheClientLeavesMidStream) {
     {
         Client c(gw.port());
         const std::string body = chat("m", true, R"({"chunks":50,"chunk_delay_ms":50})");
-        c.send_raw(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Content-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body);
-        ASSERT_NE(c.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+        ASSERT_NO_FATAL_FAILURE(start_stream(c, body));
         c.close();
     }
     const auto seen = hooks.completion->wait_for(1);
@@ -337,11 +342,7 @@ TEST(Hooks, CompletionRunsOnceWhenADrainEndsTheStream) {
     Gateway gw(config(up, "  drain_timeout: 200ms\n"), hooks.all());
     Client c(gw.port());
     const std::string body = chat("m", true, R"({"chunks":100,"chunk_delay_ms":50})");
-    c.send_raw(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: " +
-        std::to_string(body.size()) + "\r\n\r\n" + body);
-    ASSERT_NE(c.read_until("data: ", 5s).find("200 OK"), std::string::npos);
+    ASSERT_NO_FATAL_FAILURE(start_stream(c, body));
     gw.server().drain();
     const std::string rest = c.read_until("0\r\n\r\n", 5s);
     EXPECT_NE(rest.find("\"code\":\"draining\""), std::string::npos) << rest;
