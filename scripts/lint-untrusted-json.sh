@@ -8,7 +8,7 @@
 set -euo pipefail
 root=${1:-$(dirname "$0")/..}
 cd "$root"
-dirs=(src/api src/aws src/filters src/http src/log src/net src/providers src/proxy src/routing src/server src/sse
+dirs=(src/api src/aws src/filters src/http src/log src/net src/providers src/proxy src/routing src/server src/sse src/stream
       src/upstream src/util)
 not_data_plane=(src/config src/json src/runtime)
 # Every directory is either scanned or named as not data plane, so a new one cannot slip past;

@@ -12,6 +12,8 @@
 //                         proceed answers the request (an error or a served 200)
 //   on_upstream_request   per attempt, after the provider built the request, before a byte leaves
 //   on_upstream_response  per attempt, once the provider's response head is in (any status)
+//   on_stream             per streaming attempt, before its first byte is read: a StreamFilter
+//                         (sluice/delta.hpp) that sees every delta of the answer, in chain order
 //   on_response_head      once, before the client's response head is written (any status)
 //   on_complete           exactly once per request that reached the filters, whatever ended it:
 //                         an answer, a filter's reply, the client leaving, a cut upstream, a drain
@@ -23,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,6 +35,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <sluice/delta.hpp>
 #include <sluice/error.hpp>
 #include <sluice/provider.hpp>
 #include <sluice/request_context.hpp>
@@ -130,6 +134,7 @@ public:
         upstream_response = 1U << 2,
         response_head = 1U << 3,
         complete = 1U << 4,
+        stream = 1U << 5,
     };
 
     virtual ~Filter() = default;
@@ -150,6 +155,10 @@ public:
     /// Per attempt, when the provider's response head arrived (errors and 1xx-skipped heads
     /// included). Read-only: the attempt's fate is decided by the router.
     virtual void on_upstream_response(RequestContext& /*ctx*/, const UpstreamResponseHead& /*head*/) const {}
+    /// Per streaming attempt, before the provider's first event is decoded: a filter over this
+    /// attempt's deltas, or null when this request needs none (the stream then keeps its raw
+    /// passthrough when no other filter asks either). A retried attempt gets a new one.
+    virtual std::unique_ptr<StreamFilter> on_stream(const RequestContext& /*ctx*/) const { return nullptr; }
     /// Once per request, before its response head goes to the client (errors, served and
     /// streamed answers included): add headers such as x-ratelimit-* or x-sluice-cache.
     virtual void on_response_head(const RequestContext& /*ctx*/, int /*status*/,

@@ -20,6 +20,7 @@ struct Member;
 namespace sse {
 struct Event;
 }
+struct StreamOutput;  // sluice/delta.hpp
 
 /// The endpoints sluice serves: OpenAI's, and Anthropic's Messages API (the front door).
 enum class Endpoint {
@@ -180,7 +181,12 @@ public:
     /// Model ids from a models-list response body.
     virtual std::vector<std::string> parse_models(std::string_view body) const = 0;
 
-    virtual std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const = 0;
+    /// The relay of one streaming attempt: the provider's events decoded into deltas for
+    /// `out.sink` (the client's encoder behind the request's stream filters), or passed through
+    /// untouched when `out.passthrough` is the provider's own dialect. `now` (seconds since the
+    /// epoch) dates what the relay writes.
+    virtual std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                           std::int64_t now) const = 0;
     /// The Content-Type a streamed answer must have (a prefix match).
     virtual std::string_view stream_content_type() const noexcept { return "text/event-stream"; }
     /// Usage from a complete non-stream response body.

@@ -13,6 +13,7 @@ FilterChain::FilterChain(std::vector<std::shared_ptr<const Filter>> filters) : a
         add(Filter::request, request_);
         add(Filter::upstream_request, upstream_request_);
         add(Filter::upstream_response, upstream_response_);
+        add(Filter::stream, stream_);
         add(Filter::response_head, response_head_);
         add(Filter::complete, complete_);
     }
@@ -42,6 +43,16 @@ void FilterChain::on_upstream_response(RequestContext& ctx, const UpstreamRespon
     for (const Filter* f : upstream_response_) {
         f->on_upstream_response(ctx, head);
     }
+}
+
+std::vector<ActiveStreamFilter> FilterChain::on_stream(const RequestContext& ctx) const {
+    std::vector<ActiveStreamFilter> active;
+    for (const Filter* f : stream_) {
+        if (auto sf = f->on_stream(ctx)) {
+            active.push_back({f->name(), std::move(sf)});
+        }
+    }
+    return active;
 }
 
 void FilterChain::on_response_head(const RequestContext& ctx, int status, ResponseHeaders& headers) const {

@@ -12,6 +12,12 @@
 
 namespace sluice {
 
+/// A stream filter of one attempt, with the name of the filter that made it.
+struct ActiveStreamFilter {
+    std::string_view name;
+    std::unique_ptr<StreamFilter> filter;
+};
+
 class FilterChain {
 public:
     explicit FilterChain(std::vector<std::shared_ptr<const Filter>> filters);
@@ -22,6 +28,8 @@ public:
     std::optional<GatewayError> on_upstream_request(RequestContext& ctx, const Target& target,
                                                     UpstreamRequest& req) const;
     void on_upstream_response(RequestContext& ctx, const UpstreamResponseHead& head) const;
+    /// The stream filters of one streaming attempt, in chain order (empty: none needs deltas).
+    std::vector<ActiveStreamFilter> on_stream(const RequestContext& ctx) const;
     void on_response_head(const RequestContext& ctx, int status, ResponseHeaders& headers) const;
     void on_complete(const RequestContext& ctx, const Outcome& outcome) const;
 
@@ -32,6 +40,7 @@ private:
     std::vector<const Filter*> request_;
     std::vector<const Filter*> upstream_request_;
     std::vector<const Filter*> upstream_response_;
+    std::vector<const Filter*> stream_;
     std::vector<const Filter*> response_head_;
     std::vector<const Filter*> complete_;
 };

@@ -559,12 +559,12 @@ std::optional<UpstreamRequest> AnthropicProvider::models_request() const {
     return r;
 }
 
-std::unique_ptr<StreamRelay> AnthropicProvider::make_stream_relay(const ApiRequest& req) const {
-    if (req.endpoint == Endpoint::messages) {
-        return std::make_unique<MessagesPassthroughStream>();
+std::unique_ptr<StreamRelay> AnthropicProvider::make_stream_relay(const ApiRequest& /*req*/, StreamOutput out,
+                                                                  std::int64_t now) const {
+    if (out.passthrough == StreamOutput::Passthrough::anthropic) {
+        return std::make_unique<MessagesPassthroughStream>();  // the client reads Anthropic's events
     }
-    return std::make_unique<AnthropicStreamRelay>(req.client_wants_usage,
-                                                  static_cast<std::int64_t>(std::time(nullptr)));
+    return std::make_unique<AnthropicStreamRelay>(std::move(out.sink), now);
 }
 
 Usage AnthropicProvider::parse_usage(std::string_view body) const {
@@ -637,25 +637,8 @@ GatewayError AnthropicProvider::translate_error(int status, std::string_view bod
     return e;
 }
 
-AnthropicStreamRelay::AnthropicStreamRelay(bool client_wants_usage, std::int64_t created)
-    : client_wants_usage_(client_wants_usage), created_(created) {}
-
-void AnthropicStreamRelay::emit(const Json& delta, const Json& finish_reason, std::string& out) {
-    Json chunk = {
-        {"id", id_},
-        {"object", "chat.completion.chunk"},
-        {"created", created_},
-        {"model", model_},
-        {"choices",
-         Json::array(
-             {{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
-    if (client_wants_usage_) {
-        chunk["usage"] = nullptr;
-    }
-    out += "data: ";
-    json::append_text(out, chunk);
-    out += "\n\n";
-}
+AnthropicStreamRelay::AnthropicStreamRelay(std::unique_ptr<DeltaSink> sink, std::int64_t created)
+    : DeltaRelay(std::move(sink)), created_(created) {}
 
 bool AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     if (ev.comment_only || !ev.has_data) {
@@ -678,7 +661,17 @@ bool AnthropicStreamRelay::on_event(const sse::Event& ev, std::string& out) {
         return fail_invalid("thinking and signature text over " + std::to_string(kMaxStreamBuffer) +
                             " bytes");
     }
-    return true;
+    return !sink_stopped() || sink_failure();
+}
+
+void AnthropicStreamRelay::read_usage(Reader& r, const Json& holder) {
+    if (const Json* u = r.object(holder, "usage")) {
+        auto in_usage = r.at("usage");
+        AnthropicUsage au;
+        read_anthropic_usage(r, *u, au);
+        usage_acc_.merge(au);
+        usage_ = usage_acc_.usage();
+    }
 }
 
 void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json& data, std::string& out) {
@@ -688,109 +681,22 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
             return;
         }
         auto in_msg = r.at("message");
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::start);
+        d.created = created_;
         if (const std::string* id = r.string(*msg, "id")) {
-            id_ = *id;
+            d.id = *id;
         }
         if (const std::string* model = r.string(*msg, "model")) {
-            model_ = *model;
+            d.name = *model;
         }
-        if (const Json* u = r.object(*msg, "usage")) {
-            auto in_usage = r.at("usage");
-            AnthropicUsage au;
-            read_anthropic_usage(r, *u, au);
-            usage_acc_.merge(au);
-            usage_ = usage_acc_.usage();
-        }
-        emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
+        read_usage(r, *msg);
+        push(std::move(d), out);
     } else if (type == "content_block_start") {
-        const auto index = r.need_integer(data, "index");
-        const Json* block = r.need_object(data, "content_block");
-        if (!index || block == nullptr) {
-            return;
-        }
-        auto in_block = r.at("content_block");
-        const std::string* btype = r.need_string(*block, "type");
-        if (btype == nullptr) {
-            return;
-        }
-        if (*btype == "redacted_thinking") {
-            emit({{"thinking_blocks", Json::array({*block})}}, nullptr, out);
-        } else if (*btype == "tool_use") {
-            const std::string* id = r.need_string(*block, "id");
-            const std::string* name = r.need_string(*block, "name");
-            if (id == nullptr || name == nullptr) {
-                return;
-            }
-            if (tool_index_.size() >= kMaxToolCalls) {
-                r.fail("index", "more tool calls than sluice relays in one answer.");
-                return;
-            }
-            const int tool = next_tool_++;
-            tool_index_[*index] = tool;
-            emit({{"tool_calls", Json::array({{{"index", tool},
-                                               {"id", *id},
-                                               {"type", "function"},
-                                               {"function", {{"name", *name}, {"arguments", ""}}}}})}},
-                 nullptr, out);
-        } else if (*btype == "text") {
-            const std::string* text = r.string(*block, "text");
-            if (text != nullptr && !text->empty()) {
-                emit({{"content", *text}}, nullptr, out);
-            }
-        }
+        block_start(r, data, out);
     } else if (type == "content_block_delta") {
-        const auto index = r.need_integer(data, "index");
-        const Json* delta = r.need_object(data, "delta");
-        if (!index || delta == nullptr) {
-            return;
-        }
-        auto in_delta = r.at("delta");
-        const std::string* dtype = r.need_string(*delta, "type");
-        if (dtype == nullptr) {
-            return;
-        }
-        if (*dtype == "text_delta") {
-            if (const std::string* text = r.need_string(*delta, "text")) {
-                emit({{"content", *text}}, nullptr, out);
-            }
-        } else if (*dtype == "input_json_delta") {
-            const std::string* partial = r.need_string(*delta, "partial_json");
-            const auto it = tool_index_.find(*index);
-            if (partial != nullptr && it != tool_index_.end()) {
-                emit({{"tool_calls",
-                       Json::array({{{"index", it->second}, {"function", {{"arguments", *partial}}}}})}},
-                     nullptr, out);
-            }
-        } else if (*dtype == "thinking_delta") {
-            if (const std::string* thinking = r.need_string(*delta, "thinking")) {
-                thinking_[*index] += *thinking;
-                buffered_ += thinking->size();
-                emit({{"reasoning_content", *thinking}}, nullptr, out);
-            }
-        } else if (*dtype == "signature_delta") {
-            if (const std::string* sig = r.need_string(*delta, "signature")) {
-                signature_[*index] += *sig;
-                buffered_ += sig->size();
-            }
-        }
+        block_delta(r, data, out);
     } else if (type == "content_block_stop") {
-        const auto index = r.need_integer(data, "index");
-        if (!index) {
-            return;
-        }
-        if (const auto it = signature_.find(*index); it != signature_.end()) {
-            // One complete block (text and signature) so a client can send the turn back.
-            std::string& thinking = thinking_[*index];
-            emit({{"thinking_blocks",
-                   Json::array({{{"type", "thinking"}, {"thinking", thinking}, {"signature", it->second}}})}},
-                 nullptr, out);
-            buffered_ -= std::min(buffered_, it->second.size());
-            signature_.erase(it);
-        }
-        if (const auto it = thinking_.find(*index); it != thinking_.end()) {
-            buffered_ -= std::min(buffered_, it->second.size());
-            thinking_.erase(it);
-        }
+        block_stop(r, data, out);
     } else if (type == "message_delta") {
         if (const Json* delta = r.object(data, "delta")) {
             auto in_delta = r.at("delta");
@@ -798,32 +704,115 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
                 finish_reason_ = finish_reason(*stop);
             }
         }
-        if (const Json* u = r.object(data, "usage")) {
-            auto in_usage = r.at("usage");
-            AnthropicUsage au;
-            read_anthropic_usage(r, *u, au);
-            usage_acc_.merge(au);
-            usage_ = usage_acc_.usage();
-        }
+        read_usage(r, data);
         if (r.ok()) {
-            emit(Json::object(), finish_reason_.empty() ? Json("stop") : Json(finish_reason_), out);
+            StreamDelta d = StreamDelta::of(StreamDelta::Kind::finish);
+            d.finish_reason = finish_reason_.empty() ? "stop" : finish_reason_;
+            push(std::move(d), out);
         }
     } else if (type == "message_stop") {
-        if (client_wants_usage_) {
-            Json chunk = {{"id", id_},
-                          {"object", "chat.completion.chunk"},
-                          {"created", created_},
-                          {"model", model_},
-                          {"choices", Json::array()},
-                          {"usage", openai_usage(usage_, usage_acc_.cache_read.value_or(0))}};
-            out += "data: ";
-            json::append_text(out, chunk);
-            out += "\n\n";
-        }
-        sse::encode_data("[DONE]", out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::usage);
+        d.usage = usage_;
+        d.usage.total_tokens = usage_.prompt_tokens + usage_.completion_tokens;
+        d.cached_tokens = usage_acc_.cache_read.value_or(0);
         done_ = true;
+        if (push(std::move(d), out)) {
+            push_end(out);
+        }
     } else if (type == "ping") {
-        out += ": ping\n\n";  // keeps idle client connections alive; SDKs ignore comments
+        push(StreamDelta::of(StreamDelta::Kind::ping), out);  // keeps idle client connections alive
+    }
+}
+
+void AnthropicStreamRelay::block_start(Reader& r, const Json& data, std::string& out) {
+    const auto index = r.need_integer(data, "index");
+    const Json* block = r.need_object(data, "content_block");
+    if (!index || block == nullptr) {
+        return;
+    }
+    auto in_block = r.at("content_block");
+    const std::string* btype = r.need_string(*block, "type");
+    if (btype == nullptr) {
+        return;
+    }
+    if (*btype == "redacted_thinking") {
+        push(StreamDelta::of(StreamDelta::Kind::reasoning_block, json::to_text(*block)), out);
+    } else if (*btype == "tool_use") {
+        const std::string* id = r.need_string(*block, "id");
+        const std::string* name = r.need_string(*block, "name");
+        if (id == nullptr || name == nullptr) {
+            return;
+        }
+        if (tool_index_.size() >= kMaxToolCalls) {
+            r.fail("index", "more tool calls than sluice relays in one answer.");
+            return;
+        }
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::tool_call);
+        d.tool = next_tool_++;
+        d.id = *id;
+        d.name = *name;
+        tool_index_[*index] = d.tool;
+        push(std::move(d), out);
+    } else if (*btype == "text") {
+        const std::string* text = r.string(*block, "text");
+        if (text != nullptr && !text->empty()) {
+            push(StreamDelta::of(StreamDelta::Kind::text, *text), out);
+        }
+    }
+}
+
+void AnthropicStreamRelay::block_delta(Reader& r, const Json& data, std::string& out) {
+    const auto index = r.need_integer(data, "index");
+    const Json* delta = r.need_object(data, "delta");
+    if (!index || delta == nullptr) {
+        return;
+    }
+    auto in_delta = r.at("delta");
+    const std::string* dtype = r.need_string(*delta, "type");
+    if (dtype == nullptr) {
+        return;
+    }
+    if (*dtype == "text_delta") {
+        if (const std::string* text = r.need_string(*delta, "text")) {
+            push(StreamDelta::of(StreamDelta::Kind::text, *text), out);
+        }
+    } else if (*dtype == "input_json_delta") {
+        const std::string* partial = r.need_string(*delta, "partial_json");
+        const auto it = tool_index_.find(*index);
+        if (partial != nullptr && it != tool_index_.end()) {
+            StreamDelta d = StreamDelta::of(StreamDelta::Kind::tool_args, *partial);
+            d.tool = it->second;
+            push(std::move(d), out);
+        }
+    } else if (*dtype == "thinking_delta") {
+        if (const std::string* thinking = r.need_string(*delta, "thinking")) {
+            thinking_[*index] += *thinking;
+            buffered_ += thinking->size();
+            push(StreamDelta::of(StreamDelta::Kind::reasoning, *thinking), out);
+        }
+    } else if (*dtype == "signature_delta") {
+        if (const std::string* sig = r.need_string(*delta, "signature")) {
+            signature_[*index] += *sig;
+            buffered_ += sig->size();
+        }
+    }
+}
+
+void AnthropicStreamRelay::block_stop(Reader& r, const Json& data, std::string& out) {
+    const auto index = r.need_integer(data, "index");
+    if (!index) {
+        return;
+    }
+    if (const auto it = signature_.find(*index); it != signature_.end()) {
+        // One complete block (text and signature) so a client can send the turn back.
+        const Json block = {{"type", "thinking"}, {"thinking", thinking_[*index]}, {"signature", it->second}};
+        push(StreamDelta::of(StreamDelta::Kind::reasoning_block, json::to_text(block)), out);
+        buffered_ -= std::min(buffered_, it->second.size());
+        signature_.erase(it);
+    }
+    if (const auto it = thinking_.find(*index); it != thinking_.end()) {
+        buffered_ -= std::min(buffered_, it->second.size());
+        thinking_.erase(it);
     }
 }
 

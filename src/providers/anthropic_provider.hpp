@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sluice/delta.hpp>
+
 #include "json/json_reader.hpp"
 #include "providers/openai_provider.hpp"
 
@@ -22,7 +24,8 @@ public:
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override;
-    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                   std::int64_t now) const override;
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
@@ -61,11 +64,11 @@ struct AnthropicUsage {
 void read_anthropic_usage(json::Reader& r, const nlohmann::json& u, AnthropicUsage& out);
 
 /// Anthropic SSE (message_start, content_block_*, message_delta, message_stop, ping, error) →
-/// OpenAI chat.completion.chunk events, tool calls indexed as OpenAI does.
-class AnthropicStreamRelay : public StreamRelay {
+/// deltas, tool calls indexed as OpenAI does (one index per tool_use block, in order).
+class AnthropicStreamRelay : public DeltaRelay {
 public:
-    /// `created` is the chunks' timestamp (seconds since the epoch).
-    AnthropicStreamRelay(bool client_wants_usage, std::int64_t created);
+    /// `created` is the answer's timestamp (seconds since the epoch).
+    AnthropicStreamRelay(std::unique_ptr<DeltaSink> sink, std::int64_t created);
     bool on_event(const sse::Event& ev, std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
@@ -73,14 +76,14 @@ public:
 private:
     static constexpr std::size_t kMaxToolCalls = 4096;
     void handle(json::Reader& r, const std::string& type, const nlohmann::json& data, std::string& out);
-    void emit(const nlohmann::json& delta, const nlohmann::json& finish_reason, std::string& out);
+    void block_start(json::Reader& r, const nlohmann::json& data, std::string& out);
+    void block_delta(json::Reader& r, const nlohmann::json& data, std::string& out);
+    void block_stop(json::Reader& r, const nlohmann::json& data, std::string& out);
+    void read_usage(json::Reader& r, const nlohmann::json& holder);
 
-    bool client_wants_usage_;
     bool done_ = false;
     Usage usage_;
     AnthropicUsage usage_acc_;
-    std::string id_;
-    std::string model_;
     std::int64_t created_ = 0;
     std::map<std::int64_t, int> tool_index_;         ///< content block index → OpenAI tool_calls index
     std::map<std::int64_t, std::string> thinking_;   ///< thinking text per block, for thinking_blocks

@@ -437,14 +437,9 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     return std::nullopt;
 }
 
-std::unique_ptr<StreamRelay> BedrockProvider::make_stream_relay(const ApiRequest& req) const {
-    const bool messages = req.endpoint == Endpoint::messages;
-    auto relay = std::make_unique<BedrockStreamRelay>(req.model, req.client_wants_usage || messages,
-                                                      static_cast<std::int64_t>(std::time(nullptr)));
-    if (messages) {
-        return std::make_unique<ChainedMessagesStream>(std::move(relay), req.model);
-    }
-    return relay;
+std::unique_ptr<StreamRelay> BedrockProvider::make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                                std::int64_t now) const {
+    return std::make_unique<BedrockStreamRelay>(std::move(out.sink), req.model, now);
 }
 
 Usage BedrockProvider::parse_usage(std::string_view body) const {
@@ -487,22 +482,6 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
 GatewayError BedrockProvider::translate_error(int status, std::string_view body) const {
     // {"message":"..."} (the error class travels in the x-amzn-ErrorType header)
     return OpenAiProvider::translate_error(status, body);  // scrubbed of every AWS credential
-}
-
-void BedrockStreamRelay::emit(const Json& delta, const Json& finish, std::string& out) {
-    Json chunk = {
-        {"id", "chatcmpl-bedrock"},
-        {"object", "chat.completion.chunk"},
-        {"created", created_},
-        {"model", model_},
-        {"choices",
-         Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
-    if (client_wants_usage_) {
-        chunk["usage"] = nullptr;
-    }
-    out += "data: ";
-    json::append_text(out, chunk);
-    out += "\n\n";
 }
 
 bool BedrockStreamRelay::on_bytes(std::string_view bytes, std::string& out) {
@@ -550,67 +529,27 @@ bool BedrockStreamRelay::on_message(const aws::EventMessage& m, std::string& out
     if (r.failed()) {
         return fail_invalid("'" + et->second + "' event: " + r.error_message());
     }
-    return true;
+    return !sink_stopped() || sink_failure();
 }
 
 void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& data, std::string& out) {
     if (!started_) {
         started_ = true;
-        emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::start);
+        d.id = "chatcmpl-bedrock";
+        d.name = model_;
+        d.created = created_;
+        push(std::move(d), out);
     }
     if (type == "contentBlockStart") {
-        const Json* start = r.object(data, "start");
-        if (start == nullptr) {
-            return;
-        }
-        auto in_start = r.at("start");
-        if (const Json* tu = r.object(*start, "toolUse")) {
-            auto in_tu = r.at("toolUse");
-            const std::string* id = r.need_string(*tu, "toolUseId");
-            const std::string* name = r.need_string(*tu, "name");
-            const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
-            if (id == nullptr || name == nullptr) {
-                return;
-            }
-            if (tool_index_.size() >= kMaxToolCalls) {
-                r.fail("more tool calls than sluice relays in one answer.");
-                return;
-            }
-            const int tool = next_tool_++;
-            tool_index_[index] = tool;
-            emit({{"tool_calls", Json::array({{{"index", tool},
-                                               {"id", *id},
-                                               {"type", "function"},
-                                               {"function", {{"name", *name}, {"arguments", ""}}}}})}},
-                 nullptr, out);
-        }
+        block_start(r, data, out);
     } else if (type == "contentBlockDelta") {
-        const Json* delta = r.need_object(data, "delta");
-        const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
-        if (delta == nullptr) {
-            return;
-        }
-        auto in_delta = r.at("delta");
-        if (const std::string* text = r.string(*delta, "text")) {
-            emit({{"content", *text}}, nullptr, out);
-        } else if (const Json* tu = r.object(*delta, "toolUse")) {
-            auto in_tu = r.at("toolUse");
-            const std::string* input = r.string(*tu, "input");
-            const auto it = tool_index_.find(index);
-            if (input != nullptr && it != tool_index_.end()) {
-                emit({{"tool_calls",
-                       Json::array({{{"index", it->second}, {"function", {{"arguments", *input}}}}})}},
-                     nullptr, out);
-            }
-        } else if (const Json* rc = r.object(*delta, "reasoningContent")) {
-            auto in_rc = r.at("reasoningContent");
-            if (const std::string* rtext = r.string(*rc, "text")) {
-                emit({{"reasoning_content", *rtext}}, nullptr, out);
-            }
-        }
+        block_delta(r, data, out);
     } else if (type == "messageStop") {
         const std::string* stop = r.string(data, "stopReason");
-        emit(Json::object(), finish_for(stop != nullptr ? *stop : ""), out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::finish);
+        d.finish_reason = finish_for(stop != nullptr ? *stop : "");
+        push(std::move(d), out);
     } else if (type == "metadata") {
         ConverseUsage cu;
         if (const Json* u = r.object(data, "usage")) {
@@ -621,16 +560,66 @@ void BedrockStreamRelay::handle(Reader& r, const std::string& type, const Json& 
             return;
         }
         usage_ = cu.usage();
-        if (client_wants_usage_) {
-            Json chunk = {{"id", "chatcmpl-bedrock"}, {"object", "chat.completion.chunk"},
-                          {"created", created_},      {"model", model_},
-                          {"choices", Json::array()}, {"usage", cu.json()}};
-            out += "data: ";
-            json::append_text(out, chunk);
-            out += "\n\n";
-        }
-        sse::encode_data("[DONE]", out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::usage);
+        d.usage = usage_;
+        d.cached_tokens = cu.cache_read;
         done_ = true;
+        if (push(std::move(d), out)) {
+            push_end(out);
+        }
+    }
+}
+
+void BedrockStreamRelay::block_start(Reader& r, const Json& data, std::string& out) {
+    const Json* start = r.object(data, "start");
+    if (start == nullptr) {
+        return;
+    }
+    auto in_start = r.at("start");
+    if (const Json* tu = r.object(*start, "toolUse")) {
+        auto in_tu = r.at("toolUse");
+        const std::string* id = r.need_string(*tu, "toolUseId");
+        const std::string* name = r.need_string(*tu, "name");
+        const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
+        if (id == nullptr || name == nullptr) {
+            return;
+        }
+        if (tool_index_.size() >= kMaxToolCalls) {
+            r.fail("more tool calls than sluice relays in one answer.");
+            return;
+        }
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::tool_call);
+        d.tool = next_tool_++;
+        d.id = *id;
+        d.name = *name;
+        tool_index_[index] = d.tool;
+        push(std::move(d), out);
+    }
+}
+
+void BedrockStreamRelay::block_delta(Reader& r, const Json& data, std::string& out) {
+    const Json* delta = r.need_object(data, "delta");
+    const std::int64_t index = r.integer(data, "contentBlockIndex").value_or(0);
+    if (delta == nullptr) {
+        return;
+    }
+    auto in_delta = r.at("delta");
+    if (const std::string* text = r.string(*delta, "text")) {
+        push(StreamDelta::of(StreamDelta::Kind::text, *text), out);
+    } else if (const Json* tu = r.object(*delta, "toolUse")) {
+        auto in_tu = r.at("toolUse");
+        const std::string* input = r.string(*tu, "input");
+        const auto it = tool_index_.find(index);
+        if (input != nullptr && it != tool_index_.end()) {
+            StreamDelta d = StreamDelta::of(StreamDelta::Kind::tool_args, *input);
+            d.tool = it->second;
+            push(std::move(d), out);
+        }
+    } else if (const Json* rc = r.object(*delta, "reasoningContent")) {
+        auto in_rc = r.at("reasoningContent");
+        if (const std::string* rtext = r.string(*rc, "text")) {
+            push(StreamDelta::of(StreamDelta::Kind::reasoning, *rtext), out);
+        }
     }
 }
 

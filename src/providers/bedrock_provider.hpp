@@ -3,6 +3,7 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include <sluice/delta.hpp>
 
 #include "aws/eventstream.hpp"
 #include "aws/sigv4.hpp"
@@ -24,7 +25,8 @@ public:
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override { return std::nullopt; }
-    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                   std::int64_t now) const override;
     std::string_view stream_content_type() const noexcept override {
         return "application/vnd.amazon.eventstream";
     }
@@ -50,11 +52,12 @@ std::optional<GatewayError> openai_to_converse(const nlohmann::json& in, nlohman
 std::optional<GatewayError> converse_to_openai(const nlohmann::json& resp, std::string_view model,
                                                std::string_view provider, nlohmann::json& out, Usage& usage);
 
-/// ConverseStream event-stream bytes → chat.completion.chunk events.
-class BedrockStreamRelay : public StreamRelay {
+/// ConverseStream event-stream bytes → deltas.
+class BedrockStreamRelay : public DeltaRelay {
 public:
-    BedrockStreamRelay(std::string model, bool client_wants_usage, std::int64_t created)
-        : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
+    /// `model` names the answer; `created` dates it (seconds since the epoch).
+    BedrockStreamRelay(std::unique_ptr<DeltaSink> sink, std::string model, std::int64_t created)
+        : DeltaRelay(std::move(sink)), model_(std::move(model)), created_(created) {}
     bool wants_bytes() const override { return true; }
     bool on_bytes(std::string_view bytes, std::string& out) override;
     bool on_event(const sse::Event& /*ev*/, std::string& /*out*/) override { return true; }
@@ -63,12 +66,13 @@ public:
 
 private:
     static constexpr std::size_t kMaxToolCalls = 4096;
-    void emit(const nlohmann::json& delta, const nlohmann::json& finish, std::string& out);
     bool on_message(const aws::EventMessage& m, std::string& out);
     void handle(json::Reader& r, const std::string& type, const nlohmann::json& data, std::string& out);
 
+    void block_start(json::Reader& r, const nlohmann::json& data, std::string& out);
+    void block_delta(json::Reader& r, const nlohmann::json& data, std::string& out);
+
     std::string model_;
-    bool client_wants_usage_;
     std::int64_t created_;
     aws::EventStreamDecoder decoder_;
     std::map<std::int64_t, int> tool_index_;  ///< content block index → OpenAI tool_calls index

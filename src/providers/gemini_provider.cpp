@@ -624,14 +624,9 @@ std::vector<std::string> GeminiProvider::parse_models(std::string_view body) con
     return ids;
 }
 
-std::unique_ptr<StreamRelay> GeminiProvider::make_stream_relay(const ApiRequest& req) const {
-    const bool messages = req.endpoint == Endpoint::messages;
-    auto gemini = std::make_unique<GeminiStreamRelay>(req.model, req.client_wants_usage || messages,
-                                                      static_cast<std::int64_t>(std::time(nullptr)));
-    if (messages) {
-        return std::make_unique<ChainedMessagesStream>(std::move(gemini), req.model);
-    }
-    return gemini;
+std::unique_ptr<StreamRelay> GeminiProvider::make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                               std::int64_t now) const {
+    return std::make_unique<GeminiStreamRelay>(std::move(out.sink), req.model, now);
 }
 
 Usage GeminiProvider::parse_usage(std::string_view body) const {
@@ -740,22 +735,6 @@ GatewayError GeminiProvider::translate_error(int status, std::string_view body) 
     return e;
 }
 
-void GeminiStreamRelay::emit(const Json& delta, const Json& finish, std::string& out) {
-    Json chunk = {
-        {"id", id_},
-        {"object", "chat.completion.chunk"},
-        {"created", created_},
-        {"model", model_},
-        {"choices",
-         Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
-    if (client_wants_usage_) {
-        chunk["usage"] = nullptr;
-    }
-    out += "data: ";
-    json::append_text(out, chunk);
-    out += "\n\n";
-}
-
 bool GeminiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     if (!ev.has_data) {
         return true;
@@ -782,29 +761,53 @@ bool GeminiStreamRelay::on_event(const sse::Event& ev, std::string& out) {
     }
     if (!started_) {
         started_ = true;
-        if (response_id != nullptr) {
-            id_ = "chatcmpl-" + *response_id;
-        }
-        emit({{"role", "assistant"}, {"content", ""}}, nullptr, out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::start);
+        d.id = response_id != nullptr ? "chatcmpl-" + *response_id : "chatcmpl-gemini";
+        d.name = model_;
+        d.created = created_;
+        push(std::move(d), out);
     }
     if (meta != nullptr) {
         usage_ = gu.usage();
-        usage_json_ = gu.json();
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::usage);
+        d.usage = usage_;
+        d.cached_tokens = gu.cached;
+        d.reasoning_tokens = gu.thoughts;
+        usage_delta_ = std::move(d);
     }
     if (!c.reasoning.empty()) {
-        emit({{"reasoning_content", c.reasoning}}, nullptr, out);
+        push(StreamDelta::of(StreamDelta::Kind::reasoning, std::move(c.reasoning)), out);
     }
     if (!c.text.empty()) {
-        emit({{"content", c.text}}, nullptr, out);
+        push(StreamDelta::of(StreamDelta::Kind::text, std::move(c.text)), out);
     }
-    for (auto& call : c.calls) {
-        emit({{"tool_calls", Json::array({std::move(call)})}}, nullptr, out);
-    }
+    push_calls(c.calls, out);
     if (!c.finish_reason.empty() && !finish_sent_) {
         finish_sent_ = true;
-        emit(Json::object(), finish_for(c.finish_reason, next_tool_ > 0), out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::finish);
+        d.finish_reason = finish_for(c.finish_reason, next_tool_ > 0);
+        push(std::move(d), out);
     }
-    return true;
+    return !sink_stopped() || sink_failure();
+}
+
+void GeminiStreamRelay::push_calls(const Json& calls, std::string& out) {
+    Reader r(Reader::Side::provider);  // the calls tool_call() built above: every field is there
+    for (const Json& call : calls) {
+        const Json* fn = r.object(call, "function");
+        const std::string* id = r.string(call, "id");
+        const std::string* name = fn != nullptr ? r.string(*fn, "name") : nullptr;
+        const std::string* args = fn != nullptr ? r.string(*fn, "arguments") : nullptr;
+        StreamDelta d =
+            StreamDelta::of(StreamDelta::Kind::tool_call, args != nullptr ? *args : std::string());
+        d.tool = static_cast<int>(r.integer(call, "index").value_or(0));
+        d.id = id != nullptr ? *id : std::string();
+        d.name = name != nullptr ? *name : std::string();
+        if (const Json* extra = json::find(call, "extra_content")) {
+            d.extra_content = json::to_text(*extra);
+        }
+        push(std::move(d), out);
+    }
 }
 
 bool GeminiStreamRelay::on_end(std::string& out) {
@@ -813,18 +816,16 @@ bool GeminiStreamRelay::on_end(std::string& out) {
     }
     if (!finish_sent_) {
         finish_sent_ = true;
-        emit(Json::object(), finish_for("", next_tool_ > 0), out);
+        StreamDelta d = StreamDelta::of(StreamDelta::Kind::finish);
+        d.finish_reason = finish_for("", next_tool_ > 0);
+        push(std::move(d), out);
     }
-    if (client_wants_usage_ && !usage_json_.is_null()) {
-        Json chunk = {{"id", id_},       {"object", "chat.completion.chunk"}, {"created", created_},
-                      {"model", model_}, {"choices", Json::array()},          {"usage", usage_json_}};
-        out += "data: ";
-        json::append_text(out, chunk);
-        out += "\n\n";
+    if (usage_delta_) {
+        push(std::move(*usage_delta_), out);
+        usage_delta_.reset();
     }
-    sse::encode_data("[DONE]", out);
     done_ = true;
-    return true;
+    return push_end(out) || sink_failure();
 }
 
 }  // namespace sluice

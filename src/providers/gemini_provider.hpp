@@ -1,6 +1,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <sluice/delta.hpp>
 
 #include "providers/openai_provider.hpp"
 
@@ -20,7 +21,8 @@ public:
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override;
     std::vector<std::string> parse_models(std::string_view body) const override;
-    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                   std::int64_t now) const override;
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
@@ -39,30 +41,29 @@ std::optional<GatewayError> openai_to_gemini(const nlohmann::json& in, nlohmann:
 std::optional<GatewayError> gemini_to_openai(const nlohmann::json& resp, std::string_view model,
                                              std::string_view provider, nlohmann::json& out, Usage& usage);
 
-/// streamGenerateContent?alt=sse events → chat.completion.chunk events. Gemini sends no [DONE]:
-/// the end of the body ends the stream (on_end).
-class GeminiStreamRelay : public StreamRelay {
+/// streamGenerateContent?alt=sse events → deltas. Gemini sends no [DONE]: the end of the body
+/// ends the stream (on_end).
+class GeminiStreamRelay : public DeltaRelay {
 public:
-    GeminiStreamRelay(std::string model, bool client_wants_usage, std::int64_t created)
-        : model_(std::move(model)), client_wants_usage_(client_wants_usage), created_(created) {}
+    /// `model` names the answer; `created` dates it (seconds since the epoch).
+    GeminiStreamRelay(std::unique_ptr<DeltaSink> sink, std::string model, std::int64_t created)
+        : DeltaRelay(std::move(sink)), model_(std::move(model)), created_(created) {}
     bool on_event(const sse::Event& ev, std::string& out) override;
     bool on_end(std::string& out) override;
     bool finished() const override { return done_; }
     Usage usage() const override { return usage_; }
 
 private:
-    void emit(const nlohmann::json& delta, const nlohmann::json& finish, std::string& out);
+    void push_calls(const nlohmann::json& calls, std::string& out);
 
     std::string model_;
-    bool client_wants_usage_;
     std::int64_t created_;
-    std::string id_ = "chatcmpl-gemini";
     bool started_ = false;
     bool finish_sent_ = false;
     bool done_ = false;
     int next_tool_ = 0;
     Usage usage_;
-    nlohmann::json usage_json_;
+    std::optional<StreamDelta> usage_delta_;  ///< the last usageMetadata, sent at the end
 };
 
 }  // namespace sluice

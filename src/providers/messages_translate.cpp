@@ -7,6 +7,7 @@
 #include "providers/openai_provider.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 
@@ -239,49 +240,6 @@ void translate_tool_choice(Reader& r, const Json& in, Json& out) {
     }
 }
 
-std::string stop_reason_for(std::string_view finish) {
-    if (finish == "length") {
-        return "max_tokens";
-    }
-    if (finish == "tool_calls" || finish == "function_call") {
-        return "tool_use";
-    }
-    if (finish == "content_filter") {
-        return "refusal";
-    }
-    return "end_turn";
-}
-
-void event(std::string& out, const char* name, const Json& data) {
-    out += "event: ";
-    out += name;
-    out += "\ndata: ";
-    json::append_text(out, data);
-    out += "\n\n";
-}
-
-/// Reads an OpenAI usage object strictly into `u` (and the cached prompt tokens).
-void read_chat_usage(Reader& r, const Json& u, Usage& usage, std::int64_t& cached) {
-    if (!r.expect(u, Type::object)) {
-        return;
-    }
-    for (const auto& [key, slot] : {std::pair{"prompt_tokens", &usage.prompt_tokens},
-                                    std::pair{"completion_tokens", &usage.completion_tokens}}) {
-        if (const auto v = r.integer(u, key)) {
-            if (*v < 0) {
-                r.fail(key, "token counts are never negative.");
-            }
-            *slot = *v;
-        }
-    }
-    if (const Json* details = r.object(u, "prompt_tokens_details")) {
-        auto in_details = r.at("prompt_tokens_details");
-        if (const auto c = r.integer(*details, "cached_tokens")) {
-            cached = *c;
-        }
-    }
-}
-
 }  // namespace
 
 std::optional<GatewayError> messages_to_chat_request(const Json& in, std::string_view model, Json& out,
@@ -482,7 +440,7 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
            {"role", "assistant"},
            {"model", model},
            {"content", std::move(content)},
-           {"stop_reason", stop_reason_for(finish)},
+           {"stop_reason", anthropic_stop_reason(finish)},
            {"stop_sequence", nullptr},
            {"usage",
             {{"input_tokens", std::max<std::int64_t>(0, usage.prompt_tokens - cached)},
@@ -490,198 +448,6 @@ std::optional<GatewayError> chat_to_messages_response(const Json& chat, std::str
              {"cache_creation_input_tokens", 0},
              {"output_tokens", usage.completion_tokens}}}};
     return std::nullopt;
-}
-
-void ChatToMessagesStream::start(std::string_view id, std::string& out) {
-    started_ = true;
-    const std::string msg_id = id.rfind("msg_", 0) == 0 ? std::string(id) : "msg_" + std::string(id);
-    event(out, "message_start",
-          {{"type", "message_start"},
-           {"message",
-            {{"id", msg_id},
-             {"type", "message"},
-             {"role", "assistant"},
-             {"model", model_},
-             {"content", Json::array()},
-             {"stop_reason", nullptr},
-             {"stop_sequence", nullptr},
-             {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}}}});
-}
-
-void ChatToMessagesStream::close_block(std::string& out) {
-    if (block_ != Block::none) {
-        event(out, "content_block_stop", {{"type", "content_block_stop"}, {"index", block_index_}});
-        block_ = Block::none;
-        current_tool_ = -1;
-    }
-}
-
-void ChatToMessagesStream::open(Block kind, const Json& content_block, std::string& out) {
-    close_block(out);
-    block_ = kind;
-    ++block_index_;
-    event(out, "content_block_start",
-          {{"type", "content_block_start"}, {"index", block_index_}, {"content_block", content_block}});
-}
-
-bool ChatToMessagesStream::on_event(const sse::Event& ev, std::string& out) {
-    if (ev.comment_only || !ev.has_data) {
-        return true;
-    }
-    if (ev.data == "[DONE]") {
-        if (!started_) {
-            start({}, out);
-        }
-        close_block(out);
-        event(out, "message_delta",
-              {{"type", "message_delta"},
-               {"delta", {{"stop_reason", stop_reason_}, {"stop_sequence", nullptr}}},
-               {"usage",
-                {{"input_tokens", std::max<std::int64_t>(0, usage_.prompt_tokens - cached_)},
-                 {"cache_read_input_tokens", cached_},
-                 {"output_tokens", std::max<std::int64_t>(0, usage_.completion_tokens)}}}});
-        event(out, "message_stop", {{"type", "message_stop"}});
-        done_ = true;
-        return true;
-    }
-    Json chunk;
-    if (!json::parse_untrusted(ev.data, chunk) || !chunk.is_object()) {
-        return fail_invalid("a chunk that is not a JSON object");
-    }
-    if (const Json* err = json::find(chunk, "error"); err != nullptr && err->is_object()) {
-        GatewayError e = openai_error_from_body(502, ev.data);
-        if (e.type.empty()) {
-            e.type = "server_error";
-        }
-        return fail(std::move(e));
-    }
-    Reader r(Reader::Side::provider);
-    handle(r, chunk, out);
-    if (r.failed()) {
-        return fail_invalid(r.error_message());
-    }
-    return true;
-}
-
-void ChatToMessagesStream::handle(Reader& r, const Json& chunk, std::string& out) {
-    const std::string* id = r.string(chunk, "id");
-    if (!started_) {
-        start(id != nullptr ? std::string_view(*id) : std::string_view(), out);
-    }
-    if (const Json* u = r.object(chunk, "usage")) {
-        auto in_usage = r.at("usage");
-        Usage usage{0, 0, 0};
-        read_chat_usage(r, *u, usage, cached_);
-        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-        usage_ = usage;
-    }
-    const Json* choices = r.array(chunk, "choices");
-    if (choices == nullptr || choices->empty()) {
-        return;
-    }
-    auto in_choices = r.at("choices");
-    auto in_first = r.at(std::size_t{0});
-    const Json& choice = (*choices)[0];
-    if (!r.expect(choice, Type::object)) {
-        return;
-    }
-    if (const Json* delta = r.object(choice, "delta")) {
-        auto in_delta = r.at("delta");
-        if (const std::string* reasoning = r.string(*delta, "reasoning_content");
-            reasoning != nullptr && !reasoning->empty()) {
-            if (block_ != Block::thinking) {
-                open(Block::thinking, {{"type", "thinking"}, {"thinking", ""}}, out);
-            }
-            event(out, "content_block_delta",
-                  {{"type", "content_block_delta"},
-                   {"index", block_index_},
-                   {"delta", {{"type", "thinking_delta"}, {"thinking", *reasoning}}}});
-        }
-        if (const std::string* text = r.string(*delta, "content"); text != nullptr && !text->empty()) {
-            if (block_ != Block::text) {
-                open(Block::text, {{"type", "text"}, {"text", ""}}, out);
-            }
-            event(out, "content_block_delta",
-                  {{"type", "content_block_delta"},
-                   {"index", block_index_},
-                   {"delta", {{"type", "text_delta"}, {"text", *text}}}});
-        }
-        if (const Json* calls = r.array(*delta, "tool_calls")) {
-            auto in_calls = r.at("tool_calls");
-            for (std::size_t i = 0; i < calls->size() && r.ok(); ++i) {
-                auto in_call = r.at(i);
-                const Json& call = (*calls)[i];
-                if (!r.expect(call, Type::object)) {
-                    return;
-                }
-                const std::int64_t index = r.integer(call, "index").value_or(0);
-                const Json* fn = r.object(call, "function");
-                const std::string* call_id = r.string(call, "id");
-                const std::string* name = fn != nullptr ? r.string(*fn, "name") : nullptr;
-                const std::string* args = fn != nullptr ? r.string(*fn, "arguments") : nullptr;
-                if (r.failed()) {
-                    return;
-                }
-                if (block_ != Block::tool || index != current_tool_) {
-                    // A new tool call (Anthropic blocks are sequential; OpenAI streams them in order).
-                    open(Block::tool,
-                         {{"type", "tool_use"},
-                          {"id", call_id != nullptr ? *call_id : std::string()},
-                          {"name", name != nullptr ? *name : std::string()},
-                          {"input", Json::object()}},
-                         out);
-                    current_tool_ = index;
-                }
-                if (args != nullptr && !args->empty()) {
-                    event(out, "content_block_delta",
-                          {{"type", "content_block_delta"},
-                           {"index", block_index_},
-                           {"delta", {{"type", "input_json_delta"}, {"partial_json", *args}}}});
-                }
-            }
-        }
-    }
-    if (const std::string* finish = r.string(choice, "finish_reason")) {
-        stop_reason_ = stop_reason_for(*finish);
-    }
-}
-
-bool ChainedMessagesStream::pass(bool inner_ok, std::string& out) {
-    bool outer_ok = true;
-    const bool decoded = decoder_.feed(chat_, [this, &out, &outer_ok](const sse::Event& e) {
-        if (outer_ok) {
-            outer_ok = outer_.on_event(e, out);
-        }
-    });
-    chat_.clear();
-    if (!inner_ok) {
-        return fail(inner_->error());
-    }
-    if (!outer_ok) {
-        return fail(outer_.error());
-    }
-    if (!decoded) {
-        return fail_invalid("an event over the size limit");
-    }
-    return true;
-}
-
-bool ChainedMessagesStream::on_event(const sse::Event& ev, std::string& out) {
-    const bool ok = inner_->on_event(ev, chat_);
-    return pass(ok, out);
-}
-
-bool ChainedMessagesStream::on_bytes(std::string_view bytes, std::string& out) {
-    const bool ok = inner_->on_bytes(bytes, chat_);
-    return pass(ok, out);
-}
-
-bool ChainedMessagesStream::on_end(std::string& out) {
-    const bool ok = inner_->on_end(chat_);
-    if (!pass(ok, out)) {
-        return false;
-    }
-    return outer_.on_end(out) || fail(outer_.error());
 }
 
 bool MessagesPassthroughStream::on_event(const sse::Event& ev, std::string& out) {

@@ -10,6 +10,7 @@
 #include "json/json_scan.hpp"
 #include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 #include "util/scrub.hpp"
 #include "util/strings.hpp"
 #include "util/url.hpp"
@@ -347,11 +348,12 @@ std::vector<std::string> OpenAiProvider::parse_models(std::string_view body) con
     return ids;
 }
 
-std::unique_ptr<StreamRelay> OpenAiProvider::make_stream_relay(const ApiRequest& req) const {
-    if (req.endpoint == Endpoint::messages) {
-        return std::make_unique<ChatToMessagesStream>(req.model);
+std::unique_ptr<StreamRelay> OpenAiProvider::make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                               std::int64_t /*now*/) const {
+    if (out.passthrough == StreamOutput::Passthrough::openai) {
+        return std::make_unique<OpenAiStreamRelay>(req.client_wants_usage);  // chunks as they came
     }
-    return std::make_unique<OpenAiStreamRelay>(req.client_wants_usage);
+    return std::make_unique<OpenAiChunkDecoder>(std::move(out.sink));
 }
 
 Usage OpenAiProvider::parse_usage(std::string_view body) const {

@@ -2,6 +2,7 @@
 
 #include <sluice/config.hpp>
 
+#include <sluice/delta.hpp>
 #include <sluice/provider.hpp>
 #include "json/json_scan.hpp"
 
@@ -26,7 +27,8 @@ public:
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override;
     std::vector<std::string> parse_models(std::string_view body) const override;
-    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req) const override;
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                   std::int64_t now) const override;
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;

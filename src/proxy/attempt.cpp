@@ -208,7 +208,7 @@ net::awaitable<AttemptResult> stream_answer(ClientLink& link, RequestContext& ct
     source.head = &ex.head();
     RelayResult r = co_await relay_stream(link, ctx, provider, source, deadline, t, &guard, began);
     if (r.uncommitted) {
-        if (r.uncommitted->error.code == "draining") {
+        if (r.uncommitted->gateway_verdict) {
             guard.neutral();
         } else {
             judge(target, upstream_model, guard, *r.uncommitted);

@@ -29,6 +29,8 @@ struct AttemptFailure {
     int status = 0;                              ///< the provider's status (kind status)
     std::optional<Clock::duration> retry_after;  ///< what the provider asked for
     bool final = false;  ///< never retried nor sent to a fallback (an account out of quota)
+    /// The gateway ended it (a stream filter's stop, a drain): it says nothing about the target.
+    bool gateway_verdict = false;
 };
 
 /// How an attempt ended: the client was answered (fully, or the stream ended with a terminal

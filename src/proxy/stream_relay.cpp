@@ -3,12 +3,19 @@
 #include <algorithm>
 
 #include "proxy/event_pump.hpp"
+#include "proxy/stream_filters.hpp"
 #include "server/client_writer.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice::proxy {
 
 namespace {
+
+std::int64_t wall_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 /// The state of one relayed stream; run() is the loop, each step a member below it.
 class StreamRun {
@@ -25,7 +32,7 @@ public:
           t_(t),
           guard_(guard),
           began_(began),
-          relay_(provider.make_stream_relay(ctx.api)),
+          relay_(provider.make_stream_relay(ctx.api, stream_output(ctx, filtered_), wall_seconds())),
           payload_(source.local_body) {
         first_token_deadline_ =
             t.first_token > Clock::duration::zero() ? began + t.first_token : Clock::time_point::max();
@@ -101,6 +108,11 @@ private:
         if (relay_failed) {
             // The provider's error event or an answer sluice cannot read, scrubbed of secrets;
             // a rate limit or overload before commit goes to the router as that status.
+            if (filtered_ != nullptr && filtered_->stopped_by_filter()) {
+                failure_ = r.error();  // the gateway's own verdict: answered as it is, never retried
+                filter_stopped_ = true;
+                return;
+            }
             failure_ = provider_.scrubbed(r.error());
             const int st = failure_->status;
             if ((st == 429 || st >= 500) && failure_->code != "upstream_invalid_response" &&
@@ -138,6 +150,8 @@ private:
         f.error = std::move(*failure_);
         f.kind = failure_kind_;
         f.status = failure_kind_ == FailKind::status ? f.error.status : 200;
+        f.final = filter_stopped_;
+        f.gateway_verdict = filter_stopped_ || draining_;
         RelayResult r;
         r.uncommitted = std::move(f);
         return r;
@@ -158,6 +172,7 @@ private:
     }
 
     void set_draining() {
+        draining_ = true;
         failure_ = GatewayError::draining();
         failure_->code = "draining";
     }
@@ -229,6 +244,9 @@ private:
     const Clock::time_point began_;
     Clock::time_point first_token_deadline_;
 
+    FilteredSink* filtered_ = nullptr;  ///< the stream filters, when the request has any (owned by relay_)
+    bool filter_stopped_ = false;
+    bool draining_ = false;
     std::unique_ptr<StreamRelay> relay_;
     EventPump pump_;
     std::optional<BodyReader> reader_;

@@ -9,6 +9,7 @@
 #include "api/api_request.hpp"
 #include "providers/anthropic_provider.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
@@ -185,7 +186,7 @@ struct StreamResult {
 };
 
 StreamResult relay(const std::string& sse_text, bool wants_usage, std::size_t split) {
-    AnthropicStreamRelay r(wants_usage, 1700000000);
+    AnthropicStreamRelay r(std::make_unique<OpenAiChunkEncoder>(wants_usage), 1700000000);
     sse::Decoder d;
     StreamResult res;
     auto on = [&](const sse::Event& e) {

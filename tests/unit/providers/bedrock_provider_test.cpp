@@ -3,6 +3,7 @@
 
 #include "api/api_request.hpp"
 #include "providers/bedrock_provider.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
@@ -82,7 +83,7 @@ TEST(BedrockStream, F1_SameOutputAtEverySplit) {
         ev("messageStop", R"({"stopReason":"tool_use"})") +
         ev("metadata", R"({"usage":{"inputTokens":4,"outputTokens":6,"totalTokens":10}})");
     auto run = [&](std::size_t split) {
-        BedrockStreamRelay relay("m", true, 1700000000);
+        BedrockStreamRelay relay(std::make_unique<OpenAiChunkEncoder>(true), "m", 1700000000);
         std::string out;
         EXPECT_TRUE(relay.on_bytes(std::string_view(bytes).substr(0, split), out));
         EXPECT_TRUE(relay.on_bytes(std::string_view(bytes).substr(split), out));

@@ -3,6 +3,7 @@
 
 #include "providers/gemini_provider.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
@@ -91,7 +92,7 @@ TEST(GeminiStream, F1_SameOutputAtEverySplitAndClosedOnEnd) {
         "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2}}"
         "\r\n\r\n";
     auto run = [&](std::size_t split) {
-        GeminiStreamRelay relay("gemini-x", true, 1700000000);
+        GeminiStreamRelay relay(std::make_unique<OpenAiChunkEncoder>(true), "gemini-x", 1700000000);
         sse::Decoder d;
         std::string out;
         auto on = [&](const sse::Event& e) { relay.on_event(e, out); };
@@ -115,7 +116,7 @@ TEST(GeminiStream, F1_SameOutputAtEverySplitAndClosedOnEnd) {
 }
 
 TEST(GeminiStream, ErrorInsideTheStreamBecomesAnErrorEvent) {
-    GeminiStreamRelay relay("gemini-x", false, 1700000000);
+    GeminiStreamRelay relay(std::make_unique<OpenAiChunkEncoder>(false), "gemini-x", 1700000000);
     sse::Decoder d;
     std::string out;
     bool stopped = false;

@@ -3,6 +3,7 @@
 
 #include "providers/messages_translate.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
@@ -58,7 +59,7 @@ TEST(ChatToMessages, ResponseWithToolsAndCachedUsage) {
     EXPECT_EQ(u.prompt_tokens, 100);
 }
 
-TEST(ChatToMessagesStream, F1_SameEventsAtEverySplit) {
+TEST(AnthropicEventEncoder, F1_SameEventsAtEverySplit) {
     const std::string chat =
         "data: "
         "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
@@ -76,7 +77,7 @@ TEST(ChatToMessagesStream, F1_SameEventsAtEverySplit) {
         "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n"
         "data: [DONE]\n\n";
     auto run = [&](std::size_t split) {
-        ChatToMessagesStream s("m");
+        OpenAiChunkDecoder s(std::make_unique<AnthropicEventEncoder>("m"));
         sse::Decoder d;
         std::string out;
         auto on = [&](const sse::Event& e) { s.on_event(e, out); };
