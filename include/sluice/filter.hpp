@@ -14,6 +14,8 @@
 //   on_upstream_response  per attempt, once the provider's response head is in (any status)
 //   on_stream             per streaming attempt, before its first byte is read: a StreamFilter
 //                         (sluice/delta.hpp) that sees every delta of the answer, in chain order
+//   on_response_body      once per non-stream 2xx answer, translated to the client's dialect,
+//                         before its head: a dialect-neutral view of its text (ResponseBody)
 //   on_response_head      once, before the client's response head is written (any status)
 //   on_complete           exactly once per request that reached the filters, whatever ended it:
 //                         an answer, a filter's reply, the client leaving, a cut upstream, a drain
@@ -108,6 +110,26 @@ private:
     const http1::MessageHead* head_;
 };
 
+/// One piece of a non-stream answer's content a filter may read and rewrite.
+struct BodyPart {
+    /// text (answer text), reasoning (reasoning text returned to the client) or tool_args (a tool
+    /// call's arguments, JSON text: an edit must stay a JSON object).
+    StreamDelta::Kind kind = StreamDelta::Kind::text;
+    int choice = 0;
+    int tool = 0;  ///< tool_args: the call's index within its choice
+    std::string text;
+};
+
+/// A non-stream answer as filters see it, whatever the client's dialect (OpenAI chat completion
+/// or Anthropic message): its content in answer order, each choice's finish reason in OpenAI's
+/// vocabulary (stop, length, tool_calls, content_filter) and the usage. Edit a part's text to
+/// rewrite the answer; the client's JSON is changed only where a part changed.
+struct ResponseBody {
+    std::vector<BodyPart> parts;
+    std::vector<std::string> finish_reasons;  ///< per choice
+    Usage usage;
+};
+
 /// How a request ended, for the completion hooks.
 struct Outcome {
     using Clock = std::chrono::steady_clock;
@@ -135,6 +157,7 @@ public:
         response_head = 1U << 3,
         complete = 1U << 4,
         stream = 1U << 5,
+        response_body = 1U << 6,
     };
 
     virtual ~Filter() = default;
@@ -159,6 +182,13 @@ public:
     /// attempt's deltas, or null when this request needs none (the stream then keeps its raw
     /// passthrough when no other filter asks either). A retried attempt gets a new one.
     virtual std::unique_ptr<StreamFilter> on_stream(const RequestContext& /*ctx*/) const { return nullptr; }
+    /// Once per non-stream 2xx answer (after translation to the client's dialect, before its
+    /// head is written): read or rewrite its content, or refuse it with an error the client gets
+    /// instead (the gateway's verdict: never retried, never sent to a fallback).
+    virtual std::optional<GatewayError> on_response_body(const RequestContext& /*ctx*/,
+                                                         ResponseBody& /*body*/) const {
+        return std::nullopt;
+    }
     /// Once per request, before its response head goes to the client (errors, served and
     /// streamed answers included): add headers such as x-ratelimit-* or x-sluice-cache.
     virtual void on_response_head(const RequestContext& /*ctx*/, int /*status*/,

@@ -1,5 +1,7 @@
 #include "filters/chain.hpp"
 
+#include "filters/body_view.hpp"
+
 namespace sluice {
 
 FilterChain::FilterChain(std::vector<std::shared_ptr<const Filter>> filters) : all_(std::move(filters)) {
@@ -14,6 +16,7 @@ FilterChain::FilterChain(std::vector<std::shared_ptr<const Filter>> filters) : a
         add(Filter::upstream_request, upstream_request_);
         add(Filter::upstream_response, upstream_response_);
         add(Filter::stream, stream_);
+        add(Filter::response_body, response_body_);
         add(Filter::response_head, response_head_);
         add(Filter::complete, complete_);
     }
@@ -53,6 +56,14 @@ std::vector<ActiveStreamFilter> FilterChain::on_stream(const RequestContext& ctx
         }
     }
     return active;
+}
+
+std::optional<GatewayError> FilterChain::on_response_body(const RequestContext& ctx,
+                                                          std::string& body) const {
+    if (response_body_.empty()) {
+        return std::nullopt;
+    }
+    return filter_response_body(response_body_, ctx, body);
 }
 
 void FilterChain::on_response_head(const RequestContext& ctx, int status, ResponseHeaders& headers) const {

@@ -30,6 +30,9 @@ public:
     void on_upstream_response(RequestContext& ctx, const UpstreamResponseHead& head) const;
     /// The stream filters of one streaming attempt, in chain order (empty: none needs deltas).
     std::vector<ActiveStreamFilter> on_stream(const RequestContext& ctx) const;
+    /// Runs the body filters over a non-stream answer in the client's dialect (`body`, rewritten
+    /// in place where a filter edited it); the first refusal, if any. Free when none is set.
+    std::optional<GatewayError> on_response_body(const RequestContext& ctx, std::string& body) const;
     void on_response_head(const RequestContext& ctx, int status, ResponseHeaders& headers) const;
     void on_complete(const RequestContext& ctx, const Outcome& outcome) const;
 
@@ -41,6 +44,7 @@ private:
     std::vector<const Filter*> upstream_request_;
     std::vector<const Filter*> upstream_response_;
     std::vector<const Filter*> stream_;
+    std::vector<const Filter*> response_body_;
     std::vector<const Filter*> response_head_;
     std::vector<const Filter*> complete_;
 };

@@ -60,6 +60,10 @@ const Json* find(const Json& obj, std::string_view key) noexcept {
     return &it->second;
 }
 
+Json* find_mut(Json& obj, std::string_view key) noexcept {
+    return const_cast<Json*>(find(obj, key));  // NOLINT(cppcoreguidelines-pro-type-const-cast): same object
+}
+
 double number_or(const Json& v, double fallback) noexcept {
     if (v.is_number_float()) {
         return v.get_ref<const Json::number_float_t&>();

@@ -53,6 +53,8 @@ bool has_type(const Json& v, Type t) noexcept;
 
 /// A member of `obj`: nullptr when `obj` is not an object or the member is absent or null.
 const Json* find(const Json& obj, std::string_view key) noexcept;
+/// The same, for a value the caller may change in place.
+Json* find_mut(Json& obj, std::string_view key) noexcept;
 /// The value of a number (integer or not), or `fallback` when `v` is not a number.
 double number_or(const Json& v, double fallback) noexcept;
 /// The string member `key` of `obj`, or `fallback` when absent or not a string (for documents

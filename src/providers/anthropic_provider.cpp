@@ -7,6 +7,7 @@
 #include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
+#include "stream/client_encoders.hpp"
 
 namespace sluice {
 
@@ -184,19 +185,6 @@ void translate_tools(const ChatRequestView& v, Json& out) {
         tools.push_back(std::move(t));
     }
     out["tools"] = std::move(tools);
-}
-
-std::string finish_reason(std::string_view stop_reason) {
-    if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") {
-        return "length";
-    }
-    if (stop_reason == "tool_use") {
-        return "tool_calls";
-    }
-    if (stop_reason == "refusal") {
-        return "content_filter";
-    }
-    return "stop";  // end_turn, stop_sequence, pause_turn
 }
 
 Json openai_usage(const Usage& u, std::int64_t cached) {
@@ -436,11 +424,11 @@ std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_vie
            {"object", "chat.completion"},
            {"created", static_cast<std::int64_t>(std::time(nullptr))},
            {"model", model != nullptr ? *model : std::string()},
-           {"choices",
-            Json::array({{{"index", 0},
-                          {"message", std::move(message)},
-                          {"logprobs", nullptr},
-                          {"finish_reason", finish_reason(stop_reason != nullptr ? *stop_reason : "")}}})},
+           {"choices", Json::array({{{"index", 0},
+                                     {"message", std::move(message)},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason",
+                                      openai_finish_reason(stop_reason != nullptr ? *stop_reason : "")}}})},
            {"usage", openai_usage(usage, au.cache_read.value_or(0))}};
     return std::nullopt;
 }
@@ -701,7 +689,7 @@ void AnthropicStreamRelay::handle(Reader& r, const std::string& type, const Json
         if (const Json* delta = r.object(data, "delta")) {
             auto in_delta = r.at("delta");
             if (const std::string* stop = r.string(*delta, "stop_reason")) {
-                finish_reason_ = finish_reason(*stop);
+                finish_reason_ = openai_finish_reason(*stop);
             }
         }
         read_usage(r, data);

@@ -25,6 +25,19 @@ AttemptFailure make_failure(GatewayError e, FailKind kind = FailKind::other, int
     return f;
 }
 
+/// The body filters over a non-stream answer (in the client's dialect); a refusal is the
+/// gateway's own verdict: final, and saying nothing about the target.
+std::optional<AttemptFailure> filter_body(RequestContext& ctx, std::string& body, int status) {
+    auto refused = ctx.runtime.filters().on_response_body(ctx, body);
+    if (!refused) {
+        return std::nullopt;
+    }
+    AttemptFailure f = make_failure(std::move(*refused), FailKind::other, status);
+    f.final = true;
+    f.gateway_verdict = true;
+    return f;
+}
+
 /// Answered, unless the client left while it was being answered.
 AttemptResult answered(const ClientLink& link) {
     return link.gone ? AttemptResult::client_gone() : AttemptResult::answered();
@@ -127,6 +140,9 @@ net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx
         co_return AttemptResult::failed(make_failure(std::move(*err)));
     }
     guard.success();
+    if (auto refused = filter_body(ctx, resp.body, resp.status)) {
+        co_return AttemptResult::failed(std::move(*refused));
+    }
     co_await send_body(link, ctx, 200, resp.content_type, resp.body);
     co_return answered(link);
 }
@@ -255,6 +271,9 @@ net::awaitable<AttemptResult> json_answer(ClientLink& link, RequestContext& ctx,
                 "Provider '" + provider.name() + "' refused the request under its content policy.",
                 "content_policy_violation"),
             FailKind::other, status));
+    }
+    if (auto refused = filter_body(ctx, body, status)) {
+        co_return AttemptResult::failed(std::move(*refused));
     }
     // The body is JSON in OpenAI's shape (translated when the provider speaks another dialect):
     // keep the provider's JSON content type (with its charset), else say application/json.

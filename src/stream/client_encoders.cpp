@@ -250,6 +250,19 @@ bool AnthropicEventEncoder::on_end(std::string& out) {
     return true;
 }
 
+std::string openai_finish_reason(std::string_view stop_reason) {
+    if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") {
+        return "length";
+    }
+    if (stop_reason == "tool_use") {
+        return "tool_calls";
+    }
+    if (stop_reason == "refusal") {
+        return "content_filter";
+    }
+    return "stop";  // end_turn, stop_sequence, pause_turn
+}
+
 std::unique_ptr<DeltaSink> make_client_encoder(const ApiRequest& req) {
     if (req.endpoint == Endpoint::messages) {
         return std::make_unique<AnthropicEventEncoder>(req.model);

@@ -68,8 +68,9 @@ private:
     std::string stop_reason_ = "end_turn";
 };
 
-/// OpenAI's finish_reason as an Anthropic stop_reason.
+/// OpenAI's finish_reason as an Anthropic stop_reason, and back.
 std::string anthropic_stop_reason(std::string_view finish);
+std::string openai_finish_reason(std::string_view stop_reason);
 
 /// The encoder for the client's dialect: Anthropic events for /v1/messages, OpenAI chunks else.
 std::unique_ptr<DeltaSink> make_client_encoder(const ApiRequest& req);
