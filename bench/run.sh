@@ -308,6 +308,95 @@ for body in json sse; do
     run_case sluice "$body" wt3 "$conns"
   done
 done
+# Many streams: 8,000 concurrent slow streams (one event a second for 20 s from a small
+# asynchronous upstream) through a fresh sluice and a fresh nginx (proxy_buffering off), one
+# at a time, each on the proxy CPU. Reports the streams that completed with every event, the
+# proxy's peak RSS (VmHWM, summed over its processes), its RSS 10 s after the streams ended and
+# its CPU seconds. Knobs: MANY_STREAMS (8000), MANY_EVENTS (20).
+many_streams_case() { # proxy
+  local proxy=$1 name="$1-many-streams"
+  if [ -n "${BENCH_CASES:-}" ] && ! grep -qw -- "$name" <<<"$BENCH_CASES"; then return; fi
+  local streams=${MANY_STREAMS:-8000} events=${MANY_EVENTS:-20}
+  local up_port proxy_port pid pidlist url_path
+  up_port=$(free_port); proxy_port=$(free_port)
+  ( ulimit -n 20000; exec taskset -c "$LOAD_CPU" "$BUILD_DIR/sluice-many-streams" upstream --port "$up_port" \
+      --events "$events" --interval-ms 1000 ) > "$OUT/many-upstream-$proxy.log" 2>&1 &
+  local up_pid=$!
+  pids+=($up_pid)
+  if [ "$proxy" = sluice ]; then
+    cat > "$OUT/many-sluice.yaml" <<YAML
+server:
+  listen: "127.0.0.1:$proxy_port"
+  threads: 1
+  max_connections: 9000
+log:
+  level: warn
+providers:
+  slow:
+    kind: openai
+    base_url: "http://127.0.0.1:$up_port/v1"
+    api_key: "sk-bench-provider-key"
+    max_connections: 9000
+routes:
+  - model: "many"
+    targets: [{provider: slow, model: "mock-gpt-4o"}]
+keys:
+  - name: bench
+    key: "sluice-bench-key"
+YAML
+    ( ulimit -n 20000; exec taskset -c "$PROXY_CPU" "$BUILD_DIR/sluice" --config "$OUT/many-sluice.yaml" ) \
+      > "$OUT/many-sluice.log" 2>&1 &
+    pid=$!
+    url_path=/v1/chat/completions
+  else
+    mkdir -p "$OUT/many-nginx/logs"
+    cat > "$OUT/many-nginx/nginx.conf" <<NGINX
+worker_processes 1;
+worker_cpu_affinity 1;
+worker_rlimit_nofile 20000;
+pid $PWD/$OUT/many-nginx/nginx.pid;
+error_log $PWD/$OUT/many-nginx/logs/error.log warn;
+events { worker_connections 19000; }
+http {
+  access_log $PWD/$OUT/many-nginx/logs/access.log;
+  client_body_temp_path $PWD/$OUT/many-nginx/body;
+  proxy_temp_path $PWD/$OUT/many-nginx/proxy;
+  upstream slow { server 127.0.0.1:$up_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$proxy_port backlog=8192;
+$(proxy_location many http://slow/)
+  }
+}
+NGINX
+    ( ulimit -n 20000; exec taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/many-nginx" \
+        -c "$PWD/$OUT/many-nginx/nginx.conf" -g 'daemon off;' ) > "$OUT/many-nginx/stdout.log" 2>&1 &
+    pid=$!
+    url_path=/many/v1/chat/completions
+  fi
+  pids+=($pid)
+  sleep 1
+  pidlist=$(tree_pids "$pid")
+  local before after client hwm rss_after
+  before=$(proc_cpu_ticks $pidlist)
+  client=$( ( ulimit -n 20000; taskset -c "$LOAD_CPU" "$BUILD_DIR/sluice-many-streams" clients \
+      --port "$proxy_port" --path "$url_path" --streams "$streams" --events "$events" --ramp-ms 4000 ) || true)
+  hwm=$(for p in $pidlist; do awk '/VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{t+=$1} END{printf "%.1f", t/1024}')
+  sleep 10
+  rss_after=$(awk -v k="$(rss_kb $pidlist)" 'BEGIN{printf "%.1f", k/1024}')
+  after=$(proc_cpu_ticks $pidlist)
+  local completed
+  completed=$(sed -n 's/.*completed=\([0-9]*\).*/\1/p' <<<"$client")
+  printf '%-8s %8s %10s %12s %14s %8s   %s\n' "$proxy" "$streams" "${completed:-0}" "$hwm" "$rss_after" \
+    "$(awk -v a="$after" -v b="$before" -v t="$TICK" 'BEGIN{printf "%.2f", (a-b)/t}')" "$client" | tee -a "$OUT/many-streams.txt"
+  kill "$pid" "$up_pid" 2>/dev/null || true
+  wait "$pid" "$up_pid" 2>/dev/null || true
+}
+if [ -z "${BENCH_CASES:-}" ] || grep -q many-streams <<<"$BENCH_CASES"; then
+  echo
+  printf '%-8s %8s %10s %12s %14s %8s\n' proxy streams completed "peak RSS MB" "RSS +10s MB" "CPU s" | tee "$OUT/many-streams.txt"
+  many_streams_case sluice
+  many_streams_case nginx
+fi
 # The stream path's own cost per event and its allocations, without sockets (fails the bench
 # when the event pump allocates per event).
 echo
