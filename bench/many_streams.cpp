@@ -218,7 +218,8 @@ int main(int argc, char** argv) {
     }
     Tally t;
     for (int i = 0; i < o.streams; ++i) {
-        const int delay = o.streams > 1 ? static_cast<int>(static_cast<long long>(o.ramp_ms) * i / o.streams) : 0;
+        const int delay =
+            o.streams > 1 ? static_cast<int>(static_cast<long long>(o.ramp_ms) * i / o.streams) : 0;
         net::co_spawn(io, one_stream(o, delay, &t), net::detached);
     }
     io.run();

@@ -151,11 +151,7 @@ void BodyReader::on_eof() {
 }
 
 net::awaitable<error_code> read_more(UpstreamConnection& conn) {
-    char* buf = conn.read_buffer.get();
-    auto [ec, n] = co_await conn.read_some(buf, UpstreamConnection::kReadBufferSize);
-    if (n > 0) {
-        conn.inbuf.append(buf, n);
-    }
+    auto [ec, n] = co_await conn.read_into(conn.inbuf);
     if (!ec && n == 0) {
         ec = net::error::eof;
     }

@@ -12,11 +12,9 @@ namespace sluice {
 namespace {
 constexpr std::size_t kWatchBufferCap = 64 * 1024;
 
-void on_client_read(const std::shared_ptr<ClientLink>& link, const error_code& ec, std::size_t n) {
+/// A read finished (its bytes, if any, are in link->inbuf): note an end, wake the session.
+void on_client_read(const std::shared_ptr<ClientLink>& link, const error_code& ec) {
     link->read_pending = false;
-    if (n > 0) {
-        link->inbuf.append(link->rbuf.data(), n);
-    }
     if (ec == net::error::eof) {
         link->eof = true;
     } else if (ec && ec != net::error::operation_aborted) {
@@ -44,16 +42,43 @@ void on_client_read(const std::shared_ptr<ClientLink>& link, const error_code& e
 }  // namespace
 
 ClientLink::ClientLink(tcp::socket s, Worker& w)
-    : socket(std::move(s)), worker(w), signal(w.io()), deadline(w.io().get_executor(), &socket) {}
+    : socket(std::move(s)), worker(w), signal(w.io()), deadline(w.io().get_executor(), &socket) {
+    error_code ignored;
+    socket.non_blocking(true, ignored);  // reads are "wait until readable, then read what is there"
+}
+
+namespace {
+
+/// The client socket is readable (or failed): reads what is there through the worker thread's
+/// buffer, so an idle or streaming connection holds no read buffer of its own.
+void on_client_readable(const std::shared_ptr<ClientLink>& link, const error_code& ec) {
+    if (ec) {
+        on_client_read(link, ec);
+        return;
+    }
+    thread_local std::array<char, 16384> buf;
+    error_code rec;
+    const std::size_t n = link->socket.read_some(net::buffer(buf), rec);
+    if (rec == net::error::would_block || rec == net::error::try_again) {
+        link->read_pending = false;  // a spurious wake-up
+        start_client_read(link);
+        return;
+    }
+    if (n > 0) {
+        link->inbuf.append(buf.data(), n);
+    }
+    on_client_read(link, rec);
+}
+
+}  // namespace
 
 void start_client_read(const std::shared_ptr<ClientLink>& link) {
     if (link->read_pending || link->eof || link->read_error) {
         return;
     }
     link->read_pending = true;
-    link->socket.async_read_some(net::buffer(link->rbuf), [link](const error_code& ec, std::size_t n) {
-        on_client_read(link, ec, n);
-    });
+    link->socket.async_wait(tcp::socket::wait_read,
+                            [link](const error_code& ec) { on_client_readable(link, ec); });
 }
 
 net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link) {

@@ -28,8 +28,7 @@ struct ClientLink {
 
     tcp::socket socket;
     Worker& worker;
-    std::string inbuf;  ///< received bytes not parsed yet
-    std::array<char, 16384> rbuf{};
+    std::string inbuf;  ///< received bytes not parsed yet (reads go through a per-thread buffer)
     bool read_pending = false;
     bool eof = false;       ///< peer closed its sending side
     error_code read_error;  ///< last hard read error
@@ -46,7 +45,7 @@ struct ClientLink {
     std::list<ClientLink*>::iterator registry_pos;
 };
 
-/// Starts a read into link->rbuf if none is pending.
+/// Starts a read into link->inbuf if none is pending.
 void start_client_read(const std::shared_ptr<ClientLink>& link);
 /// Waits until the pending read completes (starting one if needed).
 net::awaitable<void> wait_client_read(std::shared_ptr<ClientLink> link);

@@ -70,6 +70,9 @@ net::awaitable<std::pair<error_code, const char*>> UpstreamConnection::connect(
     }
     error_code ignored;
     socket().set_option(tcp::no_delay(true), ignored);
+    if (!tls_) {
+        plain_->non_blocking(true, ignored);  // read_into() reads what is there, then waits
+    }
     if (tls_) {
         // SNI, then verify the certificate chain and the host name.
         if (SSL_set_tlsext_host_name(tls_->native_handle(), key_.host.c_str()) != 1) {
@@ -95,12 +98,32 @@ net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::write(co
     co_return co_await net::async_write(*plain_, buffers, use_nothrow);
 }
 
-net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::read_some(char* data,
-                                                                                  std::size_t size) {
+net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::read_into(std::string& out) {
     if (tls_) {
-        co_return co_await tls_->async_read_some(net::buffer(data, size), use_nothrow);
+        if (!tls_buffer_) {
+            tls_buffer_ = std::make_unique<char[]>(kReadBufferSize);
+        }
+        auto [ec, n] =
+            co_await tls_->async_read_some(net::buffer(tls_buffer_.get(), kReadBufferSize), use_nothrow);
+        out.append(tls_buffer_.get(), n);
+        co_return std::make_tuple(ec, n);
     }
-    co_return co_await plain_->async_read_some(net::buffer(data, size), use_nothrow);
+    // Plain TCP: wait until readable, then read what is there through the worker thread's
+    // buffer, so a connection holds no read buffer of its own while it waits (a slow stream, an
+    // idle pooled connection).
+    thread_local std::array<char, kReadBufferSize> buf;
+    while (true) {
+        error_code ec;
+        const std::size_t n = plain_->read_some(net::buffer(buf), ec);
+        if (ec != net::error::would_block && ec != net::error::try_again) {
+            out.append(buf.data(), n);
+            co_return std::make_tuple(ec, n);
+        }
+        auto [wec] = co_await plain_->async_wait(tcp::socket::wait_read, use_nothrow);
+        if (wec) {
+            co_return std::make_tuple(wec, std::size_t{0});
+        }
+    }
 }
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string& key_id,

@@ -41,7 +41,8 @@ public:
 
     net::awaitable<std::tuple<error_code, std::size_t>> write(const std::string& head,
                                                               const std::string& body);
-    net::awaitable<std::tuple<error_code, std::size_t>> read_some(char* data, std::size_t size);
+    /// Reads what the peer sent (at least one byte, or an error) and appends it to `out`.
+    net::awaitable<std::tuple<error_code, std::size_t>> read_into(std::string& out);
 
     /// Cancels whatever is pending (DNS, connect, I/O); used when the client goes away.
     void cancel() noexcept;
@@ -59,8 +60,6 @@ public:
     std::chrono::steady_clock::time_point idle_since{};
     /// Bytes read from the peer and not yet consumed.
     std::string inbuf;
-    /// Reads land here before being appended to inbuf (allocated once per connection).
-    std::unique_ptr<char[]> read_buffer = std::make_unique<char[]>(kReadBufferSize);
     static constexpr std::size_t kReadBufferSize = 16384;
 
 private:
@@ -72,6 +71,7 @@ private:
     tcp::resolver resolver_;
     std::unique_ptr<Deadline> deadline_;
     std::uint64_t uses_ = 0;
+    std::unique_ptr<char[]> tls_buffer_;  ///< TLS reads land here (allocated at the first one)
 };
 
 /// Per-worker connection pool: single-threaded by construction (lives on its worker's
