@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -205,6 +207,22 @@ net::awaitable<void> Worker::sweep_loop() {
             max_idle = std::min(max_idle, pc.pool_idle_timeout);
         }
         pool_->sweep(max_idle);
+        if (index_ == 0) {
+            release_memory_after_peak();
+        }
+    }
+}
+
+void Worker::release_memory_after_peak() {
+    // After a burst (thousands of streams ending together) the allocator keeps the freed pages;
+    // give them back once connections fell to half of their peak since the last release. Rare
+    // by construction: it needs a drop of at least kTrimDrop connections.
+    constexpr std::int64_t kTrimDrop = 512;
+    const std::int64_t now = server_.connections.load(std::memory_order_relaxed);
+    peak_connections_ = std::max(peak_connections_, now);
+    if (peak_connections_ - now >= kTrimDrop && now <= peak_connections_ / 2) {
+        ::malloc_trim(0);
+        peak_connections_ = now;
     }
 }
 

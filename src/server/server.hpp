@@ -86,6 +86,10 @@ public:
 private:
     net::awaitable<void> accept_loop();
     net::awaitable<void> sweep_loop();
+    /// Worker 0, once a second: returns freed memory to the system after a large drop in
+    /// connections (malloc_trim).
+    void release_memory_after_peak();
+    std::int64_t peak_connections_ = 0;
 
     Server& server_;
     std::size_t index_;
