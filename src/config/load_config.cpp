@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 #include <sluice/config.hpp>
 
+#include "providers/registry.hpp"
 #include "util/url.hpp"
 
 namespace sluice {
@@ -468,9 +469,6 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_field(n, "api_version", p, pc.api_version);
     d.string_field(n, "region", p, pc.region);
     d.int_field(n, "default_max_tokens", p, pc.default_max_tokens, 1, 1000000);
-    if (n["default_max_tokens"] && pc.kind != "anthropic") {
-        d.error(p + ".default_max_tokens", n["default_max_tokens"], "applies to kind: anthropic only");
-    }
     d.string_field(n, "ca_file", p, pc.ca_file);
     d.bool_field(n, "drop_unsupported_params", p, pc.drop_unsupported_params);
     d.duration_field(n, "connect_timeout", p, pc.connect_timeout);
@@ -487,9 +485,6 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
             d.duration_field(h, "timeout", hp, pc.health_timeout);
             d.int_field(h, "unhealthy_after", hp, pc.health_unhealthy_after, 1, 100);
             d.int_field(h, "healthy_after", hp, pc.health_healthy_after, 1, 100);
-            if (pc.kind == "bedrock") {
-                d.error(hp, h, "not available for kind bedrock (it has no model-list call sluice can sign)");
-            }
         }
     }
     d.duration_field(n, "pool_idle_timeout", p, pc.pool_idle_timeout);
@@ -515,88 +510,26 @@ void decode_provider(Decoder& d, const std::string& name, const YAML::Node& key,
     d.string_list(n, "models", p, pc.mock_models);
     d.int_field(n, "embedding_dimensions", p, pc.mock_embedding_dimensions, 1, 8192);
 
-    std::string kinds = "openai, anthropic, gemini, bedrock, azure, mock";
-    for (const auto& preset : provider_presets()) {
-        kinds += ", ";
-        kinds += preset.kind;
-    }
-    const ProviderPreset* preset = find_preset(pc.kind);
+    const ProviderKind* kind = find_provider_kind(pc.kind);
     if (pc.kind.empty()) {
-        d.error(p + ".kind", n, "missing (expected one of: " + kinds + ")");
-    } else if (pc.kind != "openai" && pc.kind != "mock" && pc.kind != "azure" && pc.kind != "anthropic" &&
-               pc.kind != "gemini" && pc.kind != "bedrock" && preset == nullptr) {
+        d.error(p + ".kind", n, "missing (expected one of: " + provider_kind_names() + ")");
+    } else if (kind == nullptr) {
         d.error(p + ".kind", n["kind"],
-                "unknown provider kind '" + pc.kind + "' (expected one of: " + kinds + ")");
+                "unknown provider kind '" + pc.kind + "' (expected one of: " + provider_kind_names() + ")");
     }
-    if (preset != nullptr && pc.base_url.empty()) {
-        pc.base_url = preset->base_url;
-    }
-    if (preset != nullptr && preset->needs_key && !n["api_key"]) {
-        std::string variable;
-        for (const char c : pc.kind) {
-            variable.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    if (kind != nullptr) {
+        ProviderKeysPresent keys;
+        keys.api_key = static_cast<bool>(n["api_key"]);
+        keys.api_version = static_cast<bool>(n["api_version"]);
+        keys.region = static_cast<bool>(n["region"]);
+        keys.base_url = static_cast<bool>(n["base_url"]);
+        keys.default_max_tokens = static_cast<bool>(n["default_max_tokens"]);
+        keys.health_check = n["health_check"] && n["health_check"].IsMap();
+        keys.mock_fields = n["models"] || n["embedding_dimensions"];
+        for (const auto& issue : check_provider_config(*kind, pc, keys)) {
+            const std::string path = issue.key.empty() ? p : p + "." + issue.key;
+            d.error(path, issue.present && !issue.key.empty() ? n[issue.key] : n, issue.message);
         }
-        d.error(p + ".api_key", n,
-                "kind " + pc.kind + " needs an api_key (e.g. \"${" + variable + "_API_KEY}\")");
-    }
-    if (pc.kind == "azure") {
-        if (pc.api_version.empty()) {
-            pc.api_version = "2024-10-21";
-        }
-        if (pc.api_version != "v1" &&
-            (pc.api_version.size() < 10 || !std::isdigit(static_cast<unsigned char>(pc.api_version[0])))) {
-            d.error(p + ".api_version", n["api_version"],
-                    "expected a dated version such as 2024-10-21 or v1, got '" + pc.api_version + "'");
-        }
-    } else if (n["api_version"]) {
-        d.error(p + ".api_version", n["api_version"], "applies to kind: azure only");
-    }
-    if (pc.kind == "anthropic") {
-        if (pc.base_url.empty()) {
-            pc.base_url = "https://api.anthropic.com";
-        }
-        if (!n["api_key"]) {
-            d.error(p + ".api_key", n, "kind anthropic needs an api_key (e.g. \"${ANTHROPIC_API_KEY}\")");
-        }
-    }
-    if (pc.kind == "gemini") {
-        if (pc.base_url.empty()) {
-            pc.base_url = "https://generativelanguage.googleapis.com";
-        }
-        if (!n["api_key"]) {
-            d.error(p + ".api_key", n, "kind gemini needs an api_key (e.g. \"${GEMINI_API_KEY}\")");
-        }
-    }
-    if (pc.kind == "bedrock") {
-        if (pc.region.empty()) {
-            d.error(p + ".region", n, "kind bedrock needs a region (e.g. us-east-1)");
-        } else if (pc.base_url.empty()) {
-            pc.base_url = "https://bedrock-runtime." + pc.region + ".amazonaws.com";
-        }
-        if (n["api_key"]) {
-            d.error(p + ".api_key", n["api_key"],
-                    "kind bedrock signs with AWS credentials from the environment "
-                    "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), not an api_key");
-        }
-    } else if (n["region"]) {
-        d.error(p + ".region", n["region"], "applies to kind: bedrock only");
-    }
-    if (pc.kind == "openai" || pc.kind == "azure" || pc.kind == "anthropic" || pc.kind == "gemini" ||
-        (pc.kind == "bedrock" && !pc.base_url.empty()) || preset != nullptr) {
-        if (pc.base_url.empty()) {
-            d.error(p + ".base_url", n,
-                    pc.kind == "azure" ? "missing (e.g. https://my-resource.openai.azure.com)"
-                                       : "missing (e.g. https://api.openai.com/v1)");
-        } else if (!parse_url(pc.base_url)) {
-            d.error(p + ".base_url", n["base_url"],
-                    "expected an http:// or https:// URL, got '" + pc.base_url + "'");
-        }
-        if (n["models"] || n["embedding_dimensions"]) {
-            d.error(p, n, "models and embedding_dimensions apply to kind: mock only");
-        }
-    }
-    if (pc.kind == "mock" && n["base_url"]) {
-        d.error(p + ".base_url", n["base_url"], "a mock provider has no base_url");
     }
     if (!pc.ca_file.empty()) {
         std::ifstream f(pc.ca_file);

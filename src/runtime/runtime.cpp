@@ -6,11 +6,7 @@
 #include <openssl/evp.h>
 
 #include "filters/registry.hpp"
-#include "providers/anthropic_provider.hpp"
-#include "providers/bedrock_provider.hpp"
-#include "providers/gemini_provider.hpp"
-#include "providers/mock_provider.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/registry.hpp"
 #include "routing/health.hpp"
 #include "routing/pauses.hpp"
 #include "routing/select.hpp"
@@ -93,36 +89,18 @@ std::shared_ptr<const Runtime> Runtime::build(GatewayConfig cfg,
     rt->cfg_ = std::move(cfg);
     std::vector<std::string> errors;
     for (const auto& pc : rt->cfg_.providers) {
-        std::unique_ptr<Provider> p;
-        if (pc.kind == "mock") {
-            p = std::make_unique<MockProvider>(pc);
-        } else if (pc.kind == "azure") {
-            p = std::make_unique<AzureProvider>(pc);
-        } else if (pc.kind == "anthropic") {
-            p = std::make_unique<AnthropicProvider>(pc);
-        } else if (pc.kind == "gemini") {
-            p = std::make_unique<GeminiProvider>(pc);
-        } else if (pc.kind == "bedrock") {
-            // Credentials come from the environment, as the AWS SDKs read them.
-            auto env = [](const char* name) {
-                const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): start-up only
-                return std::string(v == nullptr ? "" : v);
-            };
-            p = std::make_unique<BedrockProvider>(
-                pc, aws::Credentials{env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
-                                     env("AWS_SESSION_TOKEN")});
-        } else {
-            p = std::make_unique<OpenAiProvider>(pc);  // openai and the catalogue presets
+        const ProviderKind* kind = find_provider_kind(pc.kind);
+        if (kind == nullptr) {
+            errors.push_back("providers." + pc.name + ".kind: unknown provider kind '" + pc.kind + "'");
+            continue;
         }
+        std::unique_ptr<Provider> p = kind->make(pc);
         if (!p->enabled()) {
-            rt->warnings_.push_back(
-                "provider '" + pc.name + "' is disabled: " +
-                (pc.kind == "bedrock" ? std::string("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
-                                      : std::string("its api_key is empty (set its variable to enable it)")));
+            rt->warnings_.push_back("provider '" + pc.name +
+                                    "' is disabled: " + std::string(kind->disabled_reason));
         }
-        if (pc.kind != "mock") {
-            const auto* op = static_cast<const OpenAiProvider*>(p.get());
-            if (op->url().tls) {
+        if (!p->local()) {
+            if (p->settings().tls) {
                 auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
                 ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                                  net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |

@@ -123,6 +123,51 @@ TEST(Config, PresetAndAzureMistakesAreErrors) {
                  "expected one of: openai, anthropic, gemini, bedrock, azure, mock, groq");
 }
 
+TEST(Config, EachProviderKindsRulesComeFromTheKindTableWithPathAndLine) {
+    const std::map<std::string, std::string> env;
+    auto expect_error = [&](const std::string& yaml, const std::string& message) {
+        try {
+            load_config_text(yaml, &env);
+            ADD_FAILURE() << "loaded: " << yaml;
+        } catch (const ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
+    };
+    expect_error(
+        "providers:\n  c: {kind: anthropic}\n",
+        "providers.c.api_key (line 2): kind anthropic needs an api_key (e.g. \"${ANTHROPIC_API_KEY}\")");
+    expect_error("providers:\n  g: {kind: gemini}\n", "kind gemini needs an api_key");
+    expect_error("providers:\n  b: {kind: bedrock}\n",
+                 "providers.b.region (line 2): kind bedrock needs a region");
+    expect_error("providers:\n  b: {kind: bedrock, region: us-east-1, api_key: k}\n",
+                 "providers.b.api_key (line 2): kind bedrock signs with AWS credentials");
+    expect_error(
+        "providers:\n  b:\n    kind: bedrock\n    region: us-east-1\n    health_check: {interval: 5s}\n",
+        "providers.b.health_check (line 5): not available for kind bedrock");
+    expect_error(
+        "providers:\n  o:\n    kind: openai\n    base_url: \"https://x\"\n    default_max_tokens: 9\n",
+        "providers.o.default_max_tokens (line 5): applies to kind: anthropic only");
+    expect_error("providers:\n  o:\n    kind: openai\n    base_url: \"https://x\"\n    region: eu\n",
+                 "providers.o.region (line 5): applies to kind: bedrock only");
+    expect_error("providers:\n  o: {kind: openai}\n",
+                 "providers.o.base_url (line 2): missing (e.g. https://api.openai.com/v1)");
+    expect_error("providers:\n  o: {kind: openai, base_url: \"ftp://x\"}\n",
+                 "expected an http:// or https:// URL");
+    expect_error("providers:\n  o: {kind: openai, base_url: \"https://x\", models: [a]}\n",
+                 "models and embedding_dimensions apply to kind: mock only");
+    expect_error("providers:\n  m: {kind: mock, base_url: \"https://x\"}\n",
+                 "a mock provider has no base_url");
+    // Defaults come from the table too.
+    const auto cfg = load_config_text(
+        "providers:\n  c: {kind: anthropic, api_key: k}\n  g: {kind: gemini, api_key: k}\n"
+        "  b: {kind: bedrock, region: eu-west-1}\n  q: {kind: ollama}\n",
+        &env);
+    EXPECT_EQ(cfg.providers[0].base_url, "https://api.anthropic.com");
+    EXPECT_EQ(cfg.providers[1].base_url, "https://generativelanguage.googleapis.com");
+    EXPECT_EQ(cfg.providers[2].base_url, "https://bedrock-runtime.eu-west-1.amazonaws.com");
+    EXPECT_EQ(cfg.providers[3].base_url, "http://127.0.0.1:11434/v1");
+}
+
 TEST(Config, ParsesDurations) {
     EXPECT_EQ(parse_duration("500ms")->count(), 500);
     EXPECT_EQ(parse_duration("10s")->count(), 10000);
