@@ -157,6 +157,30 @@ struct UpstreamSettings {
     std::vector<std::string> secrets;
 };
 
+/// The headers of a provider's answer, read-only.
+class HeaderView {
+public:
+    virtual ~HeaderView() = default;
+    /// First value of the named header (case-insensitive); empty when absent.
+    virtual std::string_view find(std::string_view name) const noexcept = 0;
+};
+/// No headers (answers of in-process providers, tests).
+class NoHeaders final : public HeaderView {
+public:
+    std::string_view find(std::string_view /*name*/) const noexcept override { return {}; }
+};
+
+/// An upstream error answer as its provider reads it.
+struct ProviderError {
+    /// What sluice answers with: status kept (401/403 become 502), text re-wrapped in OpenAI's
+    /// shape and scrubbed of secrets, code and type in the vocabulary the router classifies
+    /// (context_length_exceeded, content_policy_violation, rate_limit_exceeded, insufficient_quota).
+    GatewayError error;
+    /// How long the provider asked to be left alone (its Retry-After headers, or the body's own
+    /// retry hint); nullopt when it said nothing.
+    std::optional<std::chrono::milliseconds> retry_after;
+};
+
 /// The Host header value for an upstream (port only when not the scheme's default).
 std::string host_header(const UpstreamSettings& s);
 
@@ -195,9 +219,11 @@ public:
     /// place) and reads its usage. OpenAI-compatible providers leave the body as it is.
     virtual std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                            Usage& usage) const;
-    /// Maps an upstream error response to the error sluice answers with (status kept; text
-    /// re-wrapped in OpenAI's shape and scrubbed of secrets).
-    virtual GatewayError translate_error(int status, std::string_view body) const = 0;
+    /// Reads an upstream error answer: the error sluice answers with and the pause the provider
+    /// asked for. Each provider reads its own headers and body (Azure's retry-after-ms, Gemini's
+    /// RetryInfo, Bedrock's x-amzn-ErrorType); `now_unix` (seconds) dates an HTTP-date Retry-After.
+    virtual ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
+                                          std::int64_t now_unix) const = 0;
 
     /// For local() providers: answers the request built by build_request().
     virtual LocalResponse respond_locally(const UpstreamRequest& req) const;
@@ -208,6 +234,12 @@ public:
     std::string scrub(std::string_view text, std::size_t max_len = 1024) const;
     /// The error with its message, type, code and param scrubbed.
     GatewayError scrubbed(GatewayError e) const;
+
+protected:
+    /// The pause in the standard headers: retry-after-ms, x-ms-retry-after-ms (Azure), then
+    /// Retry-After (seconds or an HTTP date).
+    static std::optional<std::chrono::milliseconds> retry_after_headers(const HeaderView& headers,
+                                                                        std::int64_t now_unix);
 };
 
 }  // namespace sluice

@@ -601,9 +601,15 @@ std::optional<GatewayError> AnthropicProvider::translate_response(const ApiReque
     return std::nullopt;
 }
 
-GatewayError AnthropicProvider::translate_error(int status, std::string_view body) const {
+ProviderError AnthropicProvider::translate_error(int status, const HeaderView& headers, std::string_view body,
+                                                 std::int64_t now_unix) const {
+    // Anthropic sends retry-after (seconds) on 429 and 529.
+    return ProviderError{anthropic_error(status, body), retry_after_headers(headers, now_unix)};
+}
+
+GatewayError AnthropicProvider::anthropic_error(int status, std::string_view body) const {
     // {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
-    GatewayError e = OpenAiProvider::translate_error(status, body);
+    GatewayError e = body_error(status, body);
     if (e.code == "upstream_auth_error") {
         return e;
     }

@@ -29,10 +29,15 @@ public:
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
-    GatewayError translate_error(int status, std::string_view body) const override;
+    ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
+                                  std::int64_t now_unix) const override;
 
 protected:
     void add_headers(UpstreamRequest& out) const override;
+
+private:
+    /// Anthropic's error body as the error sluice answers with (types mapped to OpenAI's).
+    GatewayError anthropic_error(int status, std::string_view body) const;
 };
 
 /// OpenAI chat request → Anthropic Messages request. Returns a 400 naming the field for a

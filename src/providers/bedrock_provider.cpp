@@ -479,9 +479,41 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
     return std::nullopt;
 }
 
-GatewayError BedrockProvider::translate_error(int status, std::string_view body) const {
-    // {"message":"..."} (the error class travels in the x-amzn-ErrorType header)
-    return OpenAiProvider::translate_error(status, body);  // scrubbed of every AWS credential
+ProviderError BedrockProvider::translate_error(int status, const HeaderView& headers, std::string_view body,
+                                               std::int64_t now_unix) const {
+    // {"message":"..."}; the error class travels in the x-amzn-ErrorType header
+    // ("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/").
+    ProviderError pe{body_error(status, body), retry_after_headers(headers, now_unix)};  // scrubbed
+    GatewayError& e = pe.error;
+    std::string_view type = headers.find("x-amzn-errortype");
+    type = type.substr(0, type.find(':'));
+    if (e.code == "upstream_auth_error" || type.empty()) {
+        return pe;
+    }
+    if (type == "ThrottlingException") {
+        e.type = "rate_limit_error";
+        e.code = "rate_limit_exceeded";
+    } else if (type == "ServiceQuotaExceededException") {
+        e.type = "rate_limit_error";
+        e.code = "service_quota_exceeded";
+    } else if (type == "ValidationException") {
+        e.type = "invalid_request_error";
+        if (e.code.empty()) {
+            e.code = "validation_error";  // "Input is too long" is classified by its message
+        }
+    } else if (type == "ModelNotReadyException" || type == "ServiceUnavailableException" ||
+               type == "InternalServerException" || type == "ModelTimeoutException") {
+        e.type = "server_error";
+        if (e.code.empty()) {
+            e.code = "upstream_unavailable";
+        }
+    } else if (type == "ResourceNotFoundException") {
+        e.type = "not_found_error";
+        if (e.code.empty()) {
+            e.code = "model_not_found";
+        }
+    }
+    return pe;
 }
 
 bool BedrockStreamRelay::on_bytes(std::string_view bytes, std::string& out) {

@@ -33,7 +33,8 @@ public:
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
-    GatewayError translate_error(int status, std::string_view body) const override;
+    ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
+                                  std::int64_t now_unix) const override;
 
     /// Builds and signs the request for `amz_date` (tests pin the clock with it).
     std::optional<GatewayError> build_signed(const ApiRequest& req, std::string_view upstream_model,

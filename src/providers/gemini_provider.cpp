@@ -714,12 +714,72 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
     return std::nullopt;
 }
 
-GatewayError GeminiProvider::translate_error(int status, std::string_view body) const {
-    // {"error":{"code":400,"message":"...","status":"INVALID_ARGUMENT"}}
-    GatewayError e = OpenAiProvider::translate_error(status, body);
+namespace {
+
+/// google.protobuf.Duration text ("33s", "0.5s") as milliseconds; nullopt when it is not one.
+std::optional<std::chrono::milliseconds> protobuf_duration(std::string_view d) {
+    if (d.size() < 2 || d.size() > 24 || d.back() != 's') {
+        return std::nullopt;
+    }
+    d.remove_suffix(1);
+    std::int64_t whole = 0;
+    std::int64_t frac_ms = 0;
+    std::size_t i = 0;
+    constexpr std::int64_t kMaxSeconds = 86400LL * 365;
+    for (; i < d.size() && d[i] >= '0' && d[i] <= '9'; ++i) {
+        whole = whole * 10 + (d[i] - '0');
+        if (whole > kMaxSeconds) {
+            return std::nullopt;  // (also keeps the sum far from overflowing)
+        }
+    }
+    if (i == 0) {
+        return std::nullopt;
+    }
+    if (i < d.size()) {
+        if (d[i] != '.' || i + 1 == d.size()) {
+            return std::nullopt;
+        }
+        std::int64_t scale = 100;
+        for (++i; i < d.size(); ++i) {
+            if (d[i] < '0' || d[i] > '9') {
+                return std::nullopt;
+            }
+            frac_ms += (d[i] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    return std::chrono::milliseconds(whole * 1000 + frac_ms);
+}
+
+/// The retryDelay of a google.rpc.RetryInfo in an error's details.
+std::optional<std::chrono::milliseconds> retry_info(const Json& err) {
+    const Json* details = json::find(err, "details");
+    if (details == nullptr || !details->is_array()) {
+        return std::nullopt;
+    }
+    for (const Json& d : *details) {
+        if (d.is_object() &&
+            json::string_or(d, "@type").find("google.rpc.RetryInfo") != std::string_view::npos) {
+            return protobuf_duration(json::string_or(d, "retryDelay"));
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+ProviderError GeminiProvider::translate_error(int status, const HeaderView& headers, std::string_view body,
+                                              std::int64_t now_unix) const {
+    // {"error":{"code":429,"message":"...","status":"RESOURCE_EXHAUSTED",
+    //           "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"33s"}]}}
+    ProviderError pe{body_error(status, body), retry_after_headers(headers, now_unix)};
+    GatewayError& e = pe.error;
     Json j;
     if (e.code != "upstream_auth_error" && json::parse_untrusted(body, j)) {
         if (const Json* err = json::find(j, "error"); err != nullptr && err->is_object()) {
+            if (!pe.retry_after) {
+                pe.retry_after = retry_info(*err);  // Gemini's own hint, when no header says
+            }
             std::string code(json::string_or(*err, "status"));
             for (auto& c : code) {
                 c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -732,7 +792,7 @@ GatewayError GeminiProvider::translate_error(int status, std::string_view body) 
             }
         }
     }
-    return e;
+    return pe;
 }
 
 bool GeminiStreamRelay::on_event(const sse::Event& ev, std::string& out) {

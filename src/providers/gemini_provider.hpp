@@ -26,7 +26,8 @@ public:
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
-    GatewayError translate_error(int status, std::string_view body) const override;
+    ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
+                                  std::int64_t now_unix) const override;
 
 protected:
     void add_headers(UpstreamRequest& out) const override;

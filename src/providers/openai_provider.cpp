@@ -9,6 +9,7 @@
 #include "json/json_dom.hpp"
 #include "json/json_scan.hpp"
 #include "providers/messages_translate.hpp"
+#include "routing/select.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"
 #include "util/scrub.hpp"
@@ -411,7 +412,18 @@ GatewayError openai_error_from_body(int status, std::string_view body) {
     return e;
 }
 
-GatewayError OpenAiProvider::translate_error(int status, std::string_view body) const {
+std::optional<std::chrono::milliseconds> Provider::retry_after_headers(const HeaderView& headers,
+                                                                       std::int64_t now_unix) {
+    return routing::parse_retry_after(headers.find("retry-after-ms"), headers.find("x-ms-retry-after-ms"),
+                                      headers.find("retry-after"), now_unix);
+}
+
+ProviderError OpenAiProvider::translate_error(int status, const HeaderView& headers, std::string_view body,
+                                              std::int64_t now_unix) const {
+    return ProviderError{body_error(status, body), retry_after_headers(headers, now_unix)};
+}
+
+GatewayError OpenAiProvider::body_error(int status, std::string_view body) const {
     GatewayError e = scrubbed(openai_error_from_body(status, body));
     if (status == 401 || status == 403) {
         // The client's sluice key was fine; the provider refused sluice's credentials.

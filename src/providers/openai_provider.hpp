@@ -32,7 +32,8 @@ public:
     Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
                                                    Usage& usage) const override;
-    GatewayError translate_error(int status, std::string_view body) const override;
+    ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
+                                  std::int64_t now_unix) const override;
 
     const Url& url() const noexcept { return url_; }
     const ProviderConfig& config() const noexcept { return cfg_; }
@@ -44,6 +45,9 @@ protected:
     /// translated from a Messages request (the front door).
     std::optional<GatewayError> upstream_body(const ApiRequest& req, std::string_view upstream_model,
                                               std::string& body) const;
+    /// An OpenAI-shaped error body as the error sluice answers with (401/403 -> 502
+    /// upstream_auth_error; type from the status when the provider gave none).
+    GatewayError body_error(int status, std::string_view body) const;
 
     ProviderConfig cfg_;
     std::string name_;

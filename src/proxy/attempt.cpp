@@ -122,7 +122,8 @@ net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx
             guard.success();
         }
         co_return AttemptResult::failed(
-            make_failure(provider.translate_error(resp.status, resp.body), FailKind::status, resp.status));
+            make_failure(provider.translate_error(resp.status, NoHeaders(), resp.body, 0).error,
+                         FailKind::status, resp.status));
     }
     if (ctx.api.stream) {
         const auto deadline = Clock::now() + std::chrono::hours(1);

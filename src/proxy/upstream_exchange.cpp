@@ -408,15 +408,27 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::read_body(std::si
     co_return std::nullopt;
 }
 
+namespace {
+/// An upstream head's fields, as providers read them.
+class HeadFields final : public HeaderView {
+public:
+    explicit HeadFields(const http1::MessageHead& h) : h_(h) {}
+    std::string_view find(std::string_view name) const noexcept override { return h_.find(name); }
+
+private:
+    const http1::MessageHead& h_;
+};
+}  // namespace
+
 GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
                                  const std::string& body, std::optional<Clock::duration>& retry_after) {
-    GatewayError err = provider.translate_error(head.status, body);
     const auto now_unix =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
+    ProviderError pe = provider.translate_error(head.status, HeadFields(head), body, now_unix);
+    GatewayError err = std::move(pe.error);
     const auto ra_header = head.find("retry-after");
-    const auto pause = routing::parse_retry_after(head.find("retry-after-ms"),
-                                                  head.find("x-ms-retry-after-ms"), ra_header, now_unix);
+    const auto pause = pe.retry_after;
     retry_after.reset();
     if (pause) {
         retry_after = *pause;

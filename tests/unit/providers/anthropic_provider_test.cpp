@@ -7,12 +7,16 @@
 #include <nlohmann/json.hpp>
 
 #include "api/api_request.hpp"
+#include "provider_errors.hpp"
 #include "providers/anthropic_provider.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
+
+using test::body_err;
+using test::TestHeaders;
 
 using Json = nlohmann::json;
 
@@ -302,20 +306,21 @@ TEST(AnthropicErrors, MapToOpenAiShape) {
     pc.base_url = "https://api.anthropic.com";
     pc.api_key = "sk-ant-secret-000111222";
     AnthropicProvider p(pc);
-    auto e = p.translate_error(
-        529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    auto e =
+        body_err(p, 529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
     EXPECT_EQ(e.status, 529);
     EXPECT_EQ(e.type, "server_error");
     EXPECT_EQ(e.code, "overloaded_error");
-    e = p.translate_error(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow"}})");
+    e = body_err(p, 429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow"}})");
     EXPECT_EQ(e.type, "rate_limit_error");
     EXPECT_EQ(e.code, "rate_limit_exceeded");
-    e = p.translate_error(
-        400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})");
+    e = body_err(
+        p, 400,
+        R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})");
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.type, "invalid_request_error");
-    e = p.translate_error(
-        401,
+    e = body_err(
+        p, 401,
         R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-secret-000111222"}})");
     EXPECT_EQ(e.status, 502);
     EXPECT_EQ(e.message.find("sk-ant"), std::string::npos);

@@ -2,11 +2,15 @@
 #include <nlohmann/json.hpp>
 
 #include "api/api_request.hpp"
+#include "provider_errors.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
+
+using test::body_err;
+using test::TestHeaders;
 
 using Json = nlohmann::json;
 
@@ -131,6 +135,38 @@ TEST(BedrockProvider, SignsWithSessionTokenAndEncodedModelId) {
         << auth;
     EXPECT_EQ(auth.find("SECRET"), std::string::npos);
     EXPECT_FALSE(BedrockProvider(pc, aws::Credentials{}).enabled());
+}
+
+TEST(BedrockErrors, TheErrorTypeHeaderClassifiesTheError) {
+    ProviderConfig pc;
+    pc.name = "br";
+    pc.kind = "bedrock";
+    pc.region = "us-east-1";
+    pc.base_url = "https://bedrock-runtime.us-east-1.amazonaws.com";
+    BedrockProvider p(pc, aws::Credentials{"AKIDEXAMPLE1234567", "SECRETEXAMPLE", ""});
+    auto e = p.translate_error(
+                  429,
+                  TestHeaders{{"x-amzn-ErrorType",
+                               "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"}},
+                  R"({"message":"Too many requests, please wait before trying again."})", 0)
+                 .error;
+    EXPECT_EQ(e.status, 429);
+    EXPECT_EQ(e.code, "rate_limit_exceeded");
+    EXPECT_EQ(e.type, "rate_limit_error");
+    e = p.translate_error(400, TestHeaders{{"x-amzn-ErrorType", "ValidationException"}},
+                          R"({"message":"Input is too long for requested model."})", 0)
+            .error;
+    EXPECT_EQ(e.type, "invalid_request_error");
+    EXPECT_EQ(e.code, "validation_error");
+    e = p.translate_error(503, TestHeaders{{"x-amzn-ErrorType", "ServiceUnavailableException"}},
+                          R"({"message":"Bedrock is unable to process your request."})", 0)
+            .error;
+    EXPECT_EQ(e.type, "server_error");
+    e = p.translate_error(403, TestHeaders{{"x-amzn-ErrorType", "AccessDeniedException"}},
+                          R"({"message":"key AKIDEXAMPLE1234567 denied"})", 0)
+            .error;
+    EXPECT_EQ(e.code, "upstream_auth_error");
+    EXPECT_EQ(e.message.find("AKIDEXAMPLE1234567"), std::string::npos) << e.message;
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "provider_errors.hpp"
 #include "providers/gemini_provider.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"
 
 namespace sluice {
 namespace {
+
+using test::body_err;
+using test::TestHeaders;
 
 using Json = nlohmann::json;
 
@@ -141,15 +145,41 @@ TEST(GeminiErrors, KeepStatusWithGoogleStatusAsCode) {
     pc.base_url = "https://generativelanguage.googleapis.com";
     pc.api_key = "AIzaSyFAKE-key-123456";
     GeminiProvider p(pc);
-    auto e = p.translate_error(
-        429, R"({"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}})");
+    auto e = body_err(
+        p, 429, R"({"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}})");
     EXPECT_EQ(e.status, 429);
     EXPECT_EQ(e.code, "resource_exhausted");
     EXPECT_EQ(e.type, "rate_limit_error");
-    e = p.translate_error(
-        400,
+    e = body_err(
+        p, 400,
         R"({"error":{"code":400,"message":"API key AIzaSyFAKE-key-123456 not valid","status":"INVALID_ARGUMENT"}})");
     EXPECT_EQ(e.message.find("AIza"), std::string::npos);
+}
+
+TEST(GeminiErrors, RetryInfoInTheBodyIsThePauseWhenNoHeaderSaysOtherwise) {
+    ProviderConfig pc;
+    pc.name = "g";
+    pc.kind = "gemini";
+    pc.base_url = "https://generativelanguage.googleapis.com";
+    pc.api_key = "k";
+    GeminiProvider p(pc);
+    const std::string body =
+        R"({"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[)"
+        R"({"@type":"type.googleapis.com/google.rpc.QuotaFailure"},)"
+        R"({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"33.5s"}]}})";
+    auto pe = p.translate_error(429, NoHeaders(), body, 0);
+    ASSERT_TRUE(pe.retry_after);
+    EXPECT_EQ(pe.retry_after->count(), 33500);
+    pe = p.translate_error(429, TestHeaders{{"Retry-After", "2"}}, body, 0);
+    ASSERT_TRUE(pe.retry_after);
+    EXPECT_EQ(pe.retry_after->count(), 2000) << "a header wins over the body's hint";
+    for (const char* bad :
+         {"\"s\"", "\"-1s\"", "\"5\"", "\"1.s\"", "7", "\"99999999999s\"", "\"99999999999999999999999s\""}) {
+        const std::string b = std::string(R"({"error":{"status":"RESOURCE_EXHAUSTED","details":[)") +
+                              R"({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":)" + bad +
+                              "}]}}";
+        EXPECT_FALSE(p.translate_error(429, NoHeaders(), b, 0).retry_after) << bad;
+    }
 }
 
 }  // namespace

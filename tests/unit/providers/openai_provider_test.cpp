@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
 #include "api/api_request.hpp"
+#include "provider_errors.hpp"
 #include "providers/openai_provider.hpp"
 #include "sse/sse.hpp"
 
 namespace sluice {
 namespace {
+
+using test::body_err;
+using test::TestHeaders;
 
 ApiRequest request(const std::string& body) {
     ApiRequest r;
@@ -136,16 +140,16 @@ TEST(OpenAiStreamRelay, ToolCallDeltasPassIntact) {
 
 TEST(OpenAiProvider, E7_ErrorsKeepStatusAndLoseSecrets) {
     OpenAiProvider p(config());
-    auto e = p.translate_error(
-        429,
+    auto e = body_err(
+        p, 429,
         R"({"error":{"message":"Rate limit for key sk-provider-secret-123456 reached","type":"requests","code":"rate_limit_exceeded"}})");
     EXPECT_EQ(e.status, 429);
     EXPECT_EQ(e.code, "rate_limit_exceeded");
     EXPECT_EQ(e.message.find("sk-provider"), std::string::npos) << e.message;
-    e = p.translate_error(500, "<html>oops</html>");
+    e = body_err(p, 500, "<html>oops</html>");
     EXPECT_EQ(e.status, 500);
     EXPECT_EQ(e.type, "server_error");
-    e = p.translate_error(401, R"({"error":{"message":"Incorrect API key provided: sk-abc***xyz1234"}})");
+    e = body_err(p, 401, R"({"error":{"message":"Incorrect API key provided: sk-abc***xyz1234"}})");
     EXPECT_EQ(e.status, 502);
     EXPECT_EQ(e.code, "upstream_auth_error");
     EXPECT_EQ(e.message.find("sk-abc"), std::string::npos) << e.message;
@@ -183,6 +187,19 @@ TEST(OpenAiProvider, ParsesModelLists) {
     ASSERT_EQ(ids.size(), 2u);
     EXPECT_EQ(ids[0], "a");
     EXPECT_EQ(ids[1], "b");
+}
+
+TEST(OpenAiProvider, RetryAfterHeadersAreTheProvidersPause) {
+    OpenAiProvider p(config());
+    const std::string body = R"({"error":{"message":"slow down","code":"rate_limit_exceeded"}})";
+    EXPECT_EQ(p.translate_error(429, TestHeaders{{"retry-after-ms", "1500"}, {"Retry-After", "9"}}, body, 0)
+                  .retry_after->count(),
+              1500);
+    EXPECT_EQ(
+        p.translate_error(429, TestHeaders{{"x-ms-retry-after-ms", "250"}}, body, 0).retry_after->count(),
+        250);
+    EXPECT_EQ(p.translate_error(429, TestHeaders{{"Retry-After", "7"}}, body, 0).retry_after->count(), 7000);
+    EXPECT_FALSE(p.translate_error(429, NoHeaders(), body, 0).retry_after);
 }
 
 }  // namespace
