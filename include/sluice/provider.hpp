@@ -195,6 +195,12 @@ public:
     virtual bool enabled() const noexcept { return true; }
     /// True for providers that answer in-process (kind: mock).
     virtual bool local() const noexcept { return false; }
+    /// True for providers that take Anthropic Messages requests as they are (kind anthropic):
+    /// the /v1/messages front door passes through. Others get the request as OpenAI chat.
+    virtual bool takes_messages() const noexcept { return false; }
+    /// The provider's drop_unsupported_params: what a translation cannot express is left out
+    /// instead of refused.
+    virtual bool drops_unsupported_params() const noexcept { return false; }
     virtual const UpstreamSettings& settings() const noexcept = 0;
 
     /// Builds the upstream request. `upstream_model` is the target's model (or the client's).

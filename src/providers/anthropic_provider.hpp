@@ -20,6 +20,7 @@ class AnthropicProvider : public OpenAiProvider {
 public:
     explicit AnthropicProvider(const ProviderConfig& cfg);
     std::string_view kind() const noexcept override { return "anthropic"; }
+    bool takes_messages() const noexcept override { return true; }
 
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;

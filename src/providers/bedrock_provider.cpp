@@ -3,7 +3,6 @@
 #include <ctime>
 
 #include "json/json_dom.hpp"
-#include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/scrub.hpp"
@@ -379,7 +378,7 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
                                                           std::string_view upstream_model,
                                                           std::string_view amz_date,
                                                           UpstreamRequest& out) const {
-    if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages) {
+    if (req.endpoint != Endpoint::chat_completions) {
         return GatewayError::bad_request(
             "Provider '" + name_ + "' (kind bedrock) serves chat completions only.", "unsupported_endpoint");
     }
@@ -387,18 +386,8 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     if (!json::parse_untrusted(req.body, in)) {
         return GatewayError::invalid_json("The request body is not valid JSON.");
     }
-    Json translated;
-    const Json* chat = &in;
-    if (req.endpoint == Endpoint::messages) {
-        // The front door: Messages → chat → Converse.
-        if (auto err =
-                messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
-            return err;
-        }
-        chat = &translated;
-    }
     Json body;
-    if (auto err = openai_to_converse(*chat, body, cfg_.drop_unsupported_params)) {
+    if (auto err = openai_to_converse(in, body, cfg_.drop_unsupported_params)) {
         return err;
     }
     out.method = "POST";
@@ -467,15 +456,7 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
     if (auto err = converse_to_openai(resp, req.model, name_, chat, usage)) {
         return err;
     }
-    if (req.endpoint == Endpoint::messages) {
-        Json messages;
-        if (auto err = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
-            return err;
-        }
-        body = json::to_text(messages);
-    } else {
-        body = json::to_text(chat);
-    }
+    body = json::to_text(chat);
     return std::nullopt;
 }
 

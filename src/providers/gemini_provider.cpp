@@ -4,7 +4,6 @@
 #include <map>
 
 #include "json/json_dom.hpp"
-#include "providers/messages_translate.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "util/base64.hpp"
@@ -547,8 +546,7 @@ std::optional<GatewayError> embeddings_body(const Json& in, const std::string& m
 std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
                                                           std::string_view upstream_model,
                                                           UpstreamRequest& out) const {
-    if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::messages &&
-        req.endpoint != Endpoint::embeddings) {
+    if (req.endpoint != Endpoint::chat_completions && req.endpoint != Endpoint::embeddings) {
         return GatewayError::bad_request("Provider '" + name_ +
                                              "' (kind gemini) serves chat completions and "
                                              "embeddings, not " +
@@ -577,17 +575,7 @@ std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
         }
         out.target += ":batchEmbedContents";
     } else {
-        Json translated;
-        const Json* chat = &in;
-        if (req.endpoint == Endpoint::messages) {
-            // The front door: Messages → chat → Gemini.
-            if (auto err =
-                    messages_to_chat_request(in, upstream_model, translated, cfg_.drop_unsupported_params)) {
-                return err;
-            }
-            chat = &translated;
-        }
-        if (auto err = openai_to_gemini(*chat, body, cfg_.drop_unsupported_params)) {
+        if (auto err = openai_to_gemini(in, body, cfg_.drop_unsupported_params)) {
             return err;
         }
         out.target += req.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
@@ -702,15 +690,7 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
     if (auto err = gemini_to_openai(resp, req.model, name_, chat, usage)) {
         return err;
     }
-    if (req.endpoint == Endpoint::messages) {
-        Json messages;
-        if (auto err = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
-            return err;
-        }
-        body = json::to_text(messages);
-    } else {
-        body = json::to_text(chat);
-    }
+    body = json::to_text(chat);
     return std::nullopt;
 }
 

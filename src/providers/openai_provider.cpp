@@ -8,7 +8,6 @@
 #include "api/api_request.hpp"
 #include "json/json_dom.hpp"
 #include "json/json_scan.hpp"
-#include "providers/messages_translate.hpp"
 #include "routing/select.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"
@@ -82,7 +81,7 @@ std::string_view path_for(Endpoint e) {
         case Endpoint::completions: return "/completions";
         case Endpoint::embeddings: return "/embeddings";
         case Endpoint::models: return "/models";
-        case Endpoint::messages: return "/chat/completions";  // translated
+        case Endpoint::messages: return "/chat/completions";  // (the front door sends chat)
         case Endpoint::count_tokens: return "/";
     }
     return "/";
@@ -178,19 +177,7 @@ std::optional<GatewayError> OpenAiProvider::upstream_body(const ApiRequest& req,
                                              "/v1/messages/count_tokens needs an anthropic provider.",
                                          "unsupported_endpoint");
     }
-    if (req.endpoint != Endpoint::messages) {
-        body = rewrite_openai_body(req, upstream_model);
-        return std::nullopt;
-    }
-    nlohmann::json in;
-    if (!json::parse_untrusted(req.body, in)) {
-        return GatewayError::invalid_json("The request body is not valid JSON.");
-    }
-    nlohmann::json chat;
-    if (auto err = messages_to_chat_request(in, upstream_model, chat, cfg_.drop_unsupported_params)) {
-        return err;
-    }
-    body = json::to_text(chat);
+    body = rewrite_openai_body(req, upstream_model);
     return std::nullopt;
 }
 
@@ -208,34 +195,20 @@ std::optional<GatewayError> OpenAiProvider::build_request(const ApiRequest& req,
     return upstream_body(req, upstream_model, out.body);
 }
 
-std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest& req, std::string& body,
+std::optional<GatewayError> OpenAiProvider::translate_response(const ApiRequest& /*req*/, std::string& body,
                                                                Usage& usage) const {
-    if (req.endpoint != Endpoint::messages) {
-        // Passed through as it came; the usage is read strictly (it is what sluice bills).
-        std::vector<json::Member> top;
-        json::ScanError err;
-        usage = Usage{};
-        if (json::scan(body, &top, err)) {
-            const auto* u = json::find(top, "usage");
-            if (u != nullptr && u->kind == json::Kind::object && !parse_usage_object(u->value, usage)) {
-                return GatewayError::upstream_error(
-                    "Provider '" + name_ + "' sent token counts that are not non-negative integers.",
-                    "upstream_invalid_response");
-            }
+    // Passed through as it came; the usage is read strictly (it is what sluice bills).
+    std::vector<json::Member> top;
+    json::ScanError err;
+    usage = Usage{};
+    if (json::scan(body, &top, err)) {
+        const auto* u = json::find(top, "usage");
+        if (u != nullptr && u->kind == json::Kind::object && !parse_usage_object(u->value, usage)) {
+            return GatewayError::upstream_error(
+                "Provider '" + name_ + "' sent token counts that are not non-negative integers.",
+                "upstream_invalid_response");
         }
-        return std::nullopt;
     }
-    nlohmann::json chat;
-    if (!json::parse_untrusted(body, chat) || !chat.is_object()) {
-        return GatewayError::upstream_error(
-            "Provider '" + name_ + "' sent an answer that is not a JSON object.",
-            "upstream_invalid_response");
-    }
-    nlohmann::json messages;
-    if (auto e = chat_to_messages_response(chat, req.model, name_, messages, usage)) {
-        return e;
-    }
-    body = json::to_text(messages);
     return std::nullopt;
 }
 

@@ -22,6 +22,7 @@ public:
     std::string_view kind() const noexcept override { return cfg_.kind; }
     bool enabled() const noexcept override { return enabled_; }
     const UpstreamSettings& settings() const noexcept override { return settings_; }
+    bool drops_unsupported_params() const noexcept override { return cfg_.drop_unsupported_params; }
 
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;
@@ -41,8 +42,7 @@ public:
 protected:
     /// The provider's credentials and configured extra headers.
     virtual void add_headers(UpstreamRequest& out) const;
-    /// The upstream body: the client's bytes with splices (OpenAI endpoints), or a chat request
-    /// translated from a Messages request (the front door).
+    /// The upstream body: the client's bytes with splices.
     std::optional<GatewayError> upstream_body(const ApiRequest& req, std::string_view upstream_model,
                                               std::string& body) const;
     /// An OpenAI-shaped error body as the error sluice answers with (401/403 -> 502

@@ -5,6 +5,7 @@
 #include "json/json_dom.hpp"
 #include "json/json_reader.hpp"
 #include "log/log.hpp"
+#include "proxy/ingress.hpp"
 #include "proxy/stream_relay.hpp"
 #include "proxy/upstream_exchange.hpp"
 #include "routing/pauses.hpp"
@@ -106,9 +107,20 @@ void judge(const Target& target, std::string_view upstream_model, AttemptGuard& 
     guard.failure(Clock::duration::zero());
 }
 
+/// A 2xx non-stream answer in the client's shape: the provider's translation, then the front
+/// door's (a Messages answer for /v1/messages through a chat provider). Reads the usage.
+std::optional<GatewayError> translate_answer(RequestContext& ctx, const Provider& provider,
+                                             const ProviderRequest& preq, std::string& body) {
+    if (auto err = provider.translate_response(*preq.api, body, ctx.usage)) {
+        return err;
+    }
+    return egress(ctx, provider, preq, body, ctx.usage);
+}
+
 /// The in-process provider (kind: mock): its answer goes through the same relay code.
 net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx, const Provider& provider,
-                                           const UpstreamRequest& req, AttemptGuard& guard) {
+                                           const ProviderRequest& preq, const UpstreamRequest& req,
+                                           AttemptGuard& guard) {
     const auto began = Clock::now();
     LocalResponse resp = provider.respond_locally(req);
     ctx.upstream_time += Clock::now() - began;
@@ -130,13 +142,14 @@ net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx
         const AttemptTimeouts t = provider_timeouts(provider.settings());
         StreamSource source;
         source.local_body = resp.body;
+        source.request = preq.api;
         RelayResult r = co_await relay_stream(link, ctx, provider, source, deadline, t, &guard, began);
         if (r.uncommitted) {
             co_return AttemptResult::failed(std::move(*r.uncommitted));
         }
         co_return answered(link);
     }
-    if (auto err = provider.translate_response(ctx.api, resp.body, ctx.usage)) {
+    if (auto err = translate_answer(ctx, provider, preq, resp.body)) {
         guard.failure(Clock::duration::zero());
         co_return AttemptResult::failed(make_failure(std::move(*err)));
     }
@@ -208,9 +221,10 @@ net::awaitable<AttemptResult> error_answer(RequestContext& ctx, const Target& ta
 
 /// A 2xx event stream, relayed.
 net::awaitable<AttemptResult> stream_answer(ClientLink& link, RequestContext& ctx, const Target& target,
-                                            std::string_view upstream_model, UpstreamExchange& ex,
-                                            const AttemptTimeouts& t, Clock::time_point deadline,
-                                            AttemptGuard& guard, Clock::time_point began) {
+                                            const ProviderRequest& preq, std::string_view upstream_model,
+                                            UpstreamExchange& ex, const AttemptTimeouts& t,
+                                            Clock::time_point deadline, AttemptGuard& guard,
+                                            Clock::time_point began) {
     const Provider& provider = *target.provider;
     if (!content_type_is(ex.head().find("content-type"), provider.stream_content_type())) {
         // F4: a stream was asked for, a non-SSE body came back; nothing was sent yet.
@@ -223,6 +237,7 @@ net::awaitable<AttemptResult> stream_answer(ClientLink& link, RequestContext& ct
     StreamSource source;
     source.conn = &ex.connection();
     source.head = &ex.head();
+    source.request = preq.api;
     RelayResult r = co_await relay_stream(link, ctx, provider, source, deadline, t, &guard, began);
     if (r.uncommitted) {
         if (r.uncommitted->gateway_verdict) {
@@ -240,9 +255,9 @@ net::awaitable<AttemptResult> stream_answer(ClientLink& link, RequestContext& ct
 
 /// A 2xx JSON answer: read whole (bounded), translated to the client's shape, sent.
 net::awaitable<AttemptResult> json_answer(ClientLink& link, RequestContext& ctx, const Route& route,
-                                          const Provider& provider, UpstreamExchange& ex,
-                                          Clock::time_point deadline, AttemptGuard& guard,
-                                          Clock::time_point began) {
+                                          const Provider& provider, const ProviderRequest& preq,
+                                          UpstreamExchange& ex, Clock::time_point deadline,
+                                          AttemptGuard& guard, Clock::time_point began) {
     const int status = ex.head().status;
     std::string body;
     ex.connection().deadline().expires_at(deadline);
@@ -260,7 +275,7 @@ net::awaitable<AttemptResult> json_answer(ClientLink& link, RequestContext& ctx,
     if (ex.reusable()) {
         ex.keep();
     }
-    if (auto translate_err = provider.translate_response(ctx.api, body, ctx.usage)) {
+    if (auto translate_err = translate_answer(ctx, provider, preq, body)) {
         guard.failure(Clock::duration::zero());
         co_return AttemptResult::failed(make_failure(std::move(*translate_err), FailKind::other, status));
     }
@@ -297,17 +312,22 @@ net::awaitable<AttemptResult> run_attempt(ClientLink& link, RequestContext& ctx,
     ctx.attempts.push_back(Attempt{&provider, &route, std::string(upstream_model), 0, {}, {}, {}});
     const auto began = Clock::now();
 
+    ProviderRequest preq;
     UpstreamRequest req;
-    if (auto err = provider.build_request(ctx.api, upstream_model, req)) {
+    std::optional<GatewayError> build_err = ingress(ctx, provider, upstream_model, preq);
+    if (!build_err) {
+        build_err = provider.build_request(*preq.api, upstream_model, req);
+    }
+    if (build_err) {
         guard.neutral();  // the request cannot be expressed for this provider: the client's to fix
-        co_return AttemptResult::failed(make_failure(std::move(*err)));
+        co_return AttemptResult::failed(make_failure(std::move(*build_err)));
     }
     if (auto refused = ctx.runtime.filters().on_upstream_request(ctx, target, req)) {
         guard.neutral();
         co_return AttemptResult::failed(make_failure(std::move(*refused)));
     }
     if (provider.local()) {
-        AttemptResult local = co_await answer_local(link, ctx, provider, req, guard);
+        AttemptResult local = co_await answer_local(link, ctx, provider, preq, req, guard);
         ctx.attempts[attempt_index].status = local.failure ? local.failure->status : ctx.status;
         co_return local;
     }
@@ -330,9 +350,10 @@ net::awaitable<AttemptResult> run_attempt(ClientLink& link, RequestContext& ctx,
         co_return co_await error_answer(ctx, target, upstream_model, ex, t, deadline, guard);
     }
     if (ctx.api.stream) {
-        co_return co_await stream_answer(link, ctx, target, upstream_model, ex, t, deadline, guard, began);
+        co_return co_await stream_answer(link, ctx, target, preq, upstream_model, ex, t, deadline, guard,
+                                         began);
     }
-    co_return co_await json_answer(link, ctx, route, provider, ex, deadline, guard, began);
+    co_return co_await json_answer(link, ctx, route, provider, preq, ex, deadline, guard, began);
 }
 
 }  // namespace sluice::proxy

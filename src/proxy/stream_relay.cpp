@@ -32,7 +32,8 @@ public:
           t_(t),
           guard_(guard),
           began_(began),
-          relay_(provider.make_stream_relay(ctx.api, stream_output(ctx, filtered_), wall_seconds())),
+          relay_(provider.make_stream_relay(source.request != nullptr ? *source.request : ctx.api,
+                                            stream_output(ctx, filtered_), wall_seconds())),
           payload_(source.local_body) {
         first_token_deadline_ =
             t.first_token > Clock::duration::zero() ? began + t.first_token : Clock::time_point::max();

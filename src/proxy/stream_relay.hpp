@@ -28,6 +28,8 @@ struct StreamSource {
     UpstreamConnection* conn = nullptr;
     const http1::MessageHead* head = nullptr;
     std::string_view local_body;
+    /// The request as the provider took it (the client's, or the front door's translation).
+    const ApiRequest* request = nullptr;
 };
 
 struct RelayResult {
