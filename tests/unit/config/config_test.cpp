@@ -103,16 +103,18 @@ TEST(Config, CataloguePresetsFillTheBaseUrl) {
     EXPECT_EQ(rt->provider("az")->kind(), "azure");
 }
 
-TEST(Config, PresetAndAzureMistakesAreErrors) {
+/// The config `yaml` is refused with an error that contains `message`.
+void expect_error(const std::string& yaml, const std::string& message) {
     const std::map<std::string, std::string> env;
-    auto expect_error = [&](const std::string& yaml, const std::string& message) {
-        try {
-            load_config_text(yaml, &env);
-            ADD_FAILURE() << "loaded: " << yaml;
-        } catch (const ConfigError& e) {
-            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
-        }
-    };
+    try {
+        load_config_text(yaml, &env);
+        ADD_FAILURE() << "loaded: " << yaml;
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+}
+
+TEST(Config, PresetAndAzureMistakesAreErrors) {
     expect_error("providers:\n  g: {kind: groq}\n", "needs an api_key (e.g. \"${GROQ_API_KEY}\")");
     expect_error("providers:\n  a: {kind: azure, api_key: k}\n", "my-resource.openai.azure.com");
     expect_error("providers:\n  a: {kind: azure, base_url: \"https://r\", api_version: latest}\n",
@@ -125,14 +127,6 @@ TEST(Config, PresetAndAzureMistakesAreErrors) {
 
 TEST(Config, EachProviderKindsRulesComeFromTheKindTableWithPathAndLine) {
     const std::map<std::string, std::string> env;
-    auto expect_error = [&](const std::string& yaml, const std::string& message) {
-        try {
-            load_config_text(yaml, &env);
-            ADD_FAILURE() << "loaded: " << yaml;
-        } catch (const ConfigError& e) {
-            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
-        }
-    };
     expect_error(
         "providers:\n  c: {kind: anthropic}\n",
         "providers.c.api_key (line 2): kind anthropic needs an api_key (e.g. \"${ANTHROPIC_API_KEY}\")");
