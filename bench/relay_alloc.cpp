@@ -11,7 +11,7 @@
 #include <new>
 #include <string>
 
-#include "providers/openai_provider.hpp"
+#include "providers/openai_wire.hpp"
 #include "proxy/event_pump.hpp"
 #include "sse/sse.hpp"
 

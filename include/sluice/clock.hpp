@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace sluice {
 
@@ -13,6 +14,11 @@ public:
     virtual steady::time_point now() const = 0;     ///< for durations and deadlines
     virtual wall::time_point wall_now() const = 0;  ///< for calendar periods and dates
 };
+
+/// Seconds since the Unix epoch: the dates in answers (`created`) and HTTP-date Retry-After.
+inline std::int64_t unix_seconds(Clock::wall::time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
 
 /// The process's real clocks.
 class SystemClock final : public Clock {

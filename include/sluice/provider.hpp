@@ -139,6 +139,16 @@ private:
     GatewayError error_;
 };
 
+/// What a provider read from a complete non-stream answer.
+struct Answer {
+    Usage usage;
+    /// The model declined under its content policy, in the provider's own words (OpenAI's and
+    /// Azure's finish_reason content_filter, Anthropic's stop_reason refusal, Gemini's SAFETY and
+    /// related finish reasons, Bedrock's content_filtered and guardrail_intervened): a route's
+    /// on_content_policy fallback takes over.
+    bool refused = false;
+};
+
 /// Where and how to reach a provider over the network, with its timeouts and limits.
 struct UpstreamSettings {
     bool tls = false;
@@ -219,12 +229,12 @@ public:
                                                            std::int64_t now) const = 0;
     /// The Content-Type a streamed answer must have (a prefix match).
     virtual std::string_view stream_content_type() const noexcept { return "text/event-stream"; }
-    /// Usage from a complete non-stream response body.
-    virtual Usage parse_usage(std::string_view body) const = 0;
-    /// Turns a complete non-stream 2xx body into the OpenAI-format body the client gets (in
-    /// place) and reads its usage. OpenAI-compatible providers leave the body as it is.
+    /// Turns a complete non-stream 2xx body into the body the client gets (in place: OpenAI's
+    /// format, or Anthropic's when a Messages request passed through) and reads what the router
+    /// and the bill need from it into `answer`. OpenAI-compatible providers leave the body as it
+    /// is. `now_unix` (seconds since the epoch) dates a translated answer.
     virtual std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
-                                                           Usage& usage) const;
+                                                           std::int64_t now_unix, Answer& answer) const = 0;
     /// Reads an upstream error answer: the error sluice answers with and the pause the provider
     /// asked for. Each provider reads its own headers and body (Azure's retry-after-ms, Gemini's
     /// RetryInfo, Bedrock's x-amzn-ErrorType); `now_unix` (seconds) dates an HTTP-date Retry-After.

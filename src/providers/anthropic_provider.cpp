@@ -1,10 +1,10 @@
 #include "providers/anthropic_provider.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 #include "json/json_dom.hpp"
 #include "providers/messages_translate.hpp"
+#include "providers/openai_wire.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"
@@ -342,8 +342,8 @@ std::optional<GatewayError> openai_to_anthropic(const Json& in, std::string_view
     return std::nullopt;
 }
 
-std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_view provider, Json& out,
-                                                Usage& usage) {
+std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_view provider,
+                                                std::int64_t created, Json& out, Usage& usage) {
     Reader r(Reader::Side::provider);
     std::string text;
     std::string reasoning;
@@ -422,7 +422,7 @@ std::optional<GatewayError> anthropic_to_openai(const Json& msg, std::string_vie
     usage = au.usage();
     out = {{"id", id != nullptr ? *id : std::string()},
            {"object", "chat.completion"},
-           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"created", created},
            {"model", model != nullptr ? *model : std::string()},
            {"choices", Json::array({{{"index", 0},
                                      {"message", std::move(message)},
@@ -459,7 +459,7 @@ GatewayError anthropic_stream_error(const Json& data) {
     return e;
 }
 
-AnthropicProvider::AnthropicProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {}
+AnthropicProvider::AnthropicProvider(const ProviderConfig& cfg) : ConfiguredProvider(cfg) {}
 
 void AnthropicProvider::add_headers(UpstreamRequest& out) const {
     if (!cfg_.api_key.empty()) {
@@ -468,9 +468,7 @@ void AnthropicProvider::add_headers(UpstreamRequest& out) const {
     if (cfg_.headers.count("anthropic-version") == 0) {
         out.headers.emplace_back("anthropic-version", kAnthropicVersion);
     }
-    for (const auto& [k, v] : cfg_.headers) {
-        out.headers.emplace_back(k, v);
-    }
+    add_config_headers(out);
 }
 
 namespace {
@@ -539,10 +537,7 @@ std::optional<GatewayError> AnthropicProvider::build_request(const ApiRequest& r
 }
 
 std::optional<UpstreamRequest> AnthropicProvider::models_request() const {
-    UpstreamRequest r;
-    r.method = "GET";
-    r.target = messages_path(url_, "/models?limit=1000");
-    r.content_type.clear();
+    UpstreamRequest r = get_request(messages_path(url_, "/models?limit=1000"));
     add_headers(r);
     return r;
 }
@@ -555,21 +550,10 @@ std::unique_ptr<StreamRelay> AnthropicProvider::make_stream_relay(const ApiReque
     return std::make_unique<AnthropicStreamRelay>(std::move(out.sink), now);
 }
 
-Usage AnthropicProvider::parse_usage(std::string_view body) const {
-    Json msg;
-    if (!json::parse_untrusted(body, msg)) {
-        return {};
-    }
-    Reader r(Reader::Side::provider);
-    AnthropicUsage au;
-    if (const Json* u = r.object(msg, "usage")) {
-        read_anthropic_usage(r, *u, au);
-    }
-    return r.ok() ? au.usage() : Usage{};
-}
-
 std::optional<GatewayError> AnthropicProvider::translate_response(const ApiRequest& req, std::string& body,
-                                                                  Usage& usage) const {
+                                                                  std::int64_t now_unix,
+                                                                  Answer& answer) const {
+    answer = Answer{};
     if (req.endpoint == Endpoint::count_tokens) {
         return std::nullopt;  // {"input_tokens": N} goes back as it came
     }
@@ -590,13 +574,15 @@ std::optional<GatewayError> AnthropicProvider::translate_response(const ApiReque
         if (r.failed()) {
             return r.provider_error(name_);
         }
-        usage = au.usage();
+        answer.usage = au.usage();
+        answer.refused = json::string_or(msg, "stop_reason") == "refusal";
         return std::nullopt;
     }
     Json chat;
-    if (auto err = anthropic_to_openai(msg, name_, chat, usage)) {
+    if (auto err = anthropic_to_openai(msg, name_, now_unix, chat, answer.usage)) {
         return err;
     }
+    answer.refused = chat_refused(chat);
     body = json::to_text(chat);
     return std::nullopt;
 }

@@ -7,7 +7,7 @@
 #include <sluice/delta.hpp>
 
 #include "json/json_reader.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/configured_provider.hpp"
 
 namespace sluice {
 
@@ -16,7 +16,7 @@ namespace sluice {
 /// stop, metadata.user_id, response_format, reasoning_effort), answers and streams translated
 /// back with usage (cached tokens included). Fields sluice does not model inside content parts
 /// and tools (cache_control, ...) pass through untouched. Only /chat/completions is served.
-class AnthropicProvider : public OpenAiProvider {
+class AnthropicProvider : public ConfiguredProvider {
 public:
     explicit AnthropicProvider(const ProviderConfig& cfg);
     std::string_view kind() const noexcept override { return "anthropic"; }
@@ -25,18 +25,18 @@ public:
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override;
+    std::vector<std::string> parse_models(std::string_view body) const override {
+        return model_ids_from_list(body);
+    }
     std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
                                                    std::int64_t now) const override;
-    Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
-                                                   Usage& usage) const override;
+                                                   std::int64_t now_unix, Answer& answer) const override;
     ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
                                   std::int64_t now_unix) const override;
 
-protected:
-    void add_headers(UpstreamRequest& out) const override;
-
 private:
+    void add_headers(UpstreamRequest& out) const;
     /// Anthropic's error body as the error sluice answers with (types mapped to OpenAI's).
     GatewayError anthropic_error(int status, std::string_view body) const;
 };
@@ -47,10 +47,11 @@ private:
 std::optional<GatewayError> openai_to_anthropic(const nlohmann::json& in, std::string_view model,
                                                 int default_max_tokens, nlohmann::json& out,
                                                 bool drop_unsupported = false);
-/// Anthropic Messages response → OpenAI chat completion; a 502 upstream_invalid_response naming
-/// the field when the provider's answer has a wrong type.
+/// Anthropic Messages response → OpenAI chat completion dated `created` (seconds since the
+/// epoch); a 502 upstream_invalid_response naming the field when the provider's answer has a
+/// wrong type.
 std::optional<GatewayError> anthropic_to_openai(const nlohmann::json& msg, std::string_view provider,
-                                                nlohmann::json& out, Usage& usage);
+                                                std::int64_t created, nlohmann::json& out, Usage& usage);
 /// An `error` event of an Anthropic stream as the error sluice reports (status by its type:
 /// 429 rate limit, 529 overloaded, 500 api_error, else 502).
 GatewayError anthropic_stream_error(const nlohmann::json& data);

@@ -275,7 +275,8 @@ std::optional<GatewayError> openai_to_converse(const Json& in, Json& out, bool d
 }
 
 std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_view model,
-                                               std::string_view provider, Json& out, Usage& usage) {
+                                               std::string_view provider, std::int64_t created, Json& out,
+                                               Usage& usage) {
     Reader r(Reader::Side::provider);
     std::string text;
     std::string reasoning;
@@ -343,7 +344,7 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
     usage = cu.usage();
     out = {{"id", "chatcmpl-bedrock"},
            {"object", "chat.completion"},
-           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"created", created},
            {"model", model},
            {"choices", Json::array({{{"index", 0},
                                      {"message", std::move(msg)},
@@ -354,7 +355,7 @@ std::optional<GatewayError> converse_to_openai(const Json& resp, std::string_vie
 }
 
 BedrockProvider::BedrockProvider(const ProviderConfig& cfg, aws::Credentials creds)
-    : OpenAiProvider(cfg), creds_(std::move(creds)), region_(cfg.region) {
+    : ConfiguredProvider(cfg), creds_(std::move(creds)), region_(cfg.region) {
     // Everything that identifies or proves the AWS account is masked in provider text.
     settings_.secrets.clear();
     for (const std::string* s : {&creds_.secret_key, &creds_.session_token, &creds_.access_key}) {
@@ -400,9 +401,7 @@ std::optional<GatewayError> BedrockProvider::build_signed(const ApiRequest& req,
     out.target += req.stream ? "/converse-stream" : "/converse";
     out.body = json::to_text(body);
     out.headers.clear();
-    for (const auto& [k, v] : cfg_.headers) {
-        out.headers.emplace_back(k, v);
-    }
+    add_config_headers(out);
     // The Host and Content-Type the forwarder will send are signed with the rest.
     aws::SignRequest sr;
     sr.method = out.method;
@@ -431,21 +430,9 @@ std::unique_ptr<StreamRelay> BedrockProvider::make_stream_relay(const ApiRequest
     return std::make_unique<BedrockStreamRelay>(std::move(out.sink), req.model, now);
 }
 
-Usage BedrockProvider::parse_usage(std::string_view body) const {
-    Json j;
-    if (!json::parse_untrusted(body, j)) {
-        return {};
-    }
-    Reader r(Reader::Side::provider);
-    ConverseUsage cu;
-    if (const Json* u = r.object(j, "usage")) {
-        read_usage(r, *u, cu);
-    }
-    return r.ok() ? cu.usage() : Usage{};
-}
-
 std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest& req, std::string& body,
-                                                                Usage& usage) const {
+                                                                std::int64_t now_unix, Answer& answer) const {
+    answer = Answer{};
     Json resp;
     if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
         return GatewayError::upstream_error(
@@ -453,9 +440,10 @@ std::optional<GatewayError> BedrockProvider::translate_response(const ApiRequest
             "upstream_invalid_response");
     }
     Json chat;
-    if (auto err = converse_to_openai(resp, req.model, name_, chat, usage)) {
+    if (auto err = converse_to_openai(resp, req.model, name_, now_unix, chat, answer.usage)) {
         return err;
     }
+    answer.refused = chat_refused(chat);
     body = json::to_text(chat);
     return std::nullopt;
 }

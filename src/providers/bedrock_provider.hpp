@@ -8,7 +8,7 @@
 #include "aws/eventstream.hpp"
 #include "aws/sigv4.hpp"
 #include "json/json_reader.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/configured_provider.hpp"
 
 namespace sluice {
 
@@ -16,7 +16,7 @@ namespace sluice {
 /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN). Streams are
 /// AWS event-stream binary frames, decoded incrementally; a frame with a bad CRC ends the stream
 /// with a terminal error event.
-class BedrockProvider : public OpenAiProvider {
+class BedrockProvider : public ConfiguredProvider {
 public:
     BedrockProvider(const ProviderConfig& cfg, aws::Credentials creds);
     std::string_view kind() const noexcept override { return "bedrock"; }
@@ -25,14 +25,14 @@ public:
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
                                               UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override { return std::nullopt; }
+    std::vector<std::string> parse_models(std::string_view /*body*/) const override { return {}; }
     std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
                                                    std::int64_t now) const override;
     std::string_view stream_content_type() const noexcept override {
         return "application/vnd.amazon.eventstream";
     }
-    Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
-                                                   Usage& usage) const override;
+                                                   std::int64_t now_unix, Answer& answer) const override;
     ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
                                   std::int64_t now_unix) const override;
 
@@ -49,9 +49,11 @@ private:
 /// Converse cannot express (unless `drop_unsupported`).
 std::optional<GatewayError> openai_to_converse(const nlohmann::json& in, nlohmann::json& out,
                                                bool drop_unsupported = false);
-/// Converse response → OpenAI chat completion; 502 naming the field for a wrong-typed answer.
+/// Converse response → OpenAI chat completion dated `created` (seconds since the epoch); 502
+/// naming the field for a wrong-typed answer.
 std::optional<GatewayError> converse_to_openai(const nlohmann::json& resp, std::string_view model,
-                                               std::string_view provider, nlohmann::json& out, Usage& usage);
+                                               std::string_view provider, std::int64_t created,
+                                               nlohmann::json& out, Usage& usage);
 
 /// ConverseStream event-stream bytes → deltas.
 class BedrockStreamRelay : public DeltaRelay {

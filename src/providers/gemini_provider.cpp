@@ -436,7 +436,8 @@ std::optional<GatewayError> openai_to_gemini(const Json& in, Json& out, bool dro
 }
 
 std::optional<GatewayError> gemini_to_openai(const Json& resp, std::string_view model,
-                                             std::string_view provider, Json& out, Usage& usage) {
+                                             std::string_view provider, std::int64_t created, Json& out,
+                                             Usage& usage) {
     Reader r(Reader::Side::provider);
     if (!r.expect(resp, Type::object)) {
         return r.provider_error(provider);
@@ -466,7 +467,7 @@ std::optional<GatewayError> gemini_to_openai(const Json& resp, std::string_view 
     usage = gu.usage();
     out = {{"id", "chatcmpl-" + (response_id != nullptr ? *response_id : std::string("gemini"))},
            {"object", "chat.completion"},
-           {"created", static_cast<std::int64_t>(std::time(nullptr))},
+           {"created", created},
            {"model", version != nullptr ? *version : std::string(model)},
            {"choices", Json::array({{{"index", 0},
                                      {"message", std::move(message)},
@@ -480,9 +481,7 @@ void GeminiProvider::add_headers(UpstreamRequest& out) const {
     if (!cfg_.api_key.empty()) {
         out.headers.emplace_back("x-goog-api-key", cfg_.api_key);  // never ?key= (it leaks into logs)
     }
-    for (const auto& [k, v] : cfg_.headers) {
-        out.headers.emplace_back(k, v);
-    }
+    add_config_headers(out);
 }
 
 namespace {
@@ -585,10 +584,7 @@ std::optional<GatewayError> GeminiProvider::build_request(const ApiRequest& req,
 }
 
 std::optional<UpstreamRequest> GeminiProvider::models_request() const {
-    UpstreamRequest r;
-    r.method = "GET";
-    r.target = api_root(url_) + "/models?pageSize=1000";
-    r.content_type.clear();
+    UpstreamRequest r = get_request(api_root(url_) + "/models?pageSize=1000");
     add_headers(r);
     return r;
 }
@@ -617,21 +613,9 @@ std::unique_ptr<StreamRelay> GeminiProvider::make_stream_relay(const ApiRequest&
     return std::make_unique<GeminiStreamRelay>(std::move(out.sink), req.model, now);
 }
 
-Usage GeminiProvider::parse_usage(std::string_view body) const {
-    Json j;
-    if (!json::parse_untrusted(body, j)) {
-        return {};
-    }
-    Reader r(Reader::Side::provider);
-    GeminiUsage gu;
-    if (const Json* meta = r.object(j, "usageMetadata")) {
-        read_usage(r, *meta, gu);
-    }
-    return r.ok() ? gu.usage() : Usage{};
-}
-
 std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest& req, std::string& body,
-                                                               Usage& usage) const {
+                                                               std::int64_t now_unix, Answer& answer) const {
+    answer = Answer{};
     Json resp;
     if (!json::parse_untrusted(body, resp) || !resp.is_object()) {
         return GatewayError::upstream_error(
@@ -683,13 +667,13 @@ std::optional<GatewayError> GeminiProvider::translate_response(const ApiRequest&
                                   {"data", std::move(data)},
                                   {"model", req.model},
                                   {"usage", {{"prompt_tokens", 0}, {"total_tokens", 0}}}});
-        usage = Usage{};
         return std::nullopt;
     }
     Json chat;
-    if (auto err = gemini_to_openai(resp, req.model, name_, chat, usage)) {
+    if (auto err = gemini_to_openai(resp, req.model, name_, now_unix, chat, answer.usage)) {
         return err;
     }
+    answer.refused = chat_refused(chat);
     body = json::to_text(chat);
     return std::nullopt;
 }

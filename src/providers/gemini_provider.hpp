@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sluice/delta.hpp>
 
-#include "providers/openai_provider.hpp"
+#include "providers/configured_provider.hpp"
 
 namespace sluice {
 
@@ -12,9 +12,9 @@ namespace sluice {
 /// x-goog-api-key. A tool call's thought signature travels to the client as
 /// `extra_content.google.thought_signature` (Google's own OpenAI-compatible convention) and is
 /// put back on the functionCall part when the client sends the call in a later turn.
-class GeminiProvider : public OpenAiProvider {
+class GeminiProvider : public ConfiguredProvider {
 public:
-    explicit GeminiProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {}
+    explicit GeminiProvider(const ProviderConfig& cfg) : ConfiguredProvider(cfg) {}
     std::string_view kind() const noexcept override { return "gemini"; }
 
     std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
@@ -23,24 +23,24 @@ public:
     std::vector<std::string> parse_models(std::string_view body) const override;
     std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
                                                    std::int64_t now) const override;
-    Usage parse_usage(std::string_view body) const override;
     std::optional<GatewayError> translate_response(const ApiRequest& req, std::string& body,
-                                                   Usage& usage) const override;
+                                                   std::int64_t now_unix, Answer& answer) const override;
     ProviderError translate_error(int status, const HeaderView& headers, std::string_view body,
                                   std::int64_t now_unix) const override;
 
-protected:
-    void add_headers(UpstreamRequest& out) const override;
+private:
+    void add_headers(UpstreamRequest& out) const;
 };
 
 /// OpenAI chat request → Gemini GenerateContentRequest; 400 naming the field for wrong types and
 /// for what Gemini cannot express (unless `drop_unsupported`).
 std::optional<GatewayError> openai_to_gemini(const nlohmann::json& in, nlohmann::json& out,
                                              bool drop_unsupported = false);
-/// Gemini GenerateContentResponse → OpenAI chat completion; 502 naming the field when the
-/// provider's answer has a wrong type.
+/// Gemini GenerateContentResponse → OpenAI chat completion dated `created` (seconds since the
+/// epoch); 502 naming the field when the provider's answer has a wrong type.
 std::optional<GatewayError> gemini_to_openai(const nlohmann::json& resp, std::string_view model,
-                                             std::string_view provider, nlohmann::json& out, Usage& usage);
+                                             std::string_view provider, std::int64_t created,
+                                             nlohmann::json& out, Usage& usage);
 
 /// streamGenerateContent?alt=sse events → deltas. Gemini sends no [DONE]: the end of the body
 /// ends the stream (on_end).

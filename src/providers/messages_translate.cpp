@@ -4,7 +4,7 @@
 
 #include "json/json_dom.hpp"
 #include "providers/anthropic_provider.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/openai_wire.hpp"
 #include "providers/translate_common.hpp"
 #include "sse/sse.hpp"
 #include "stream/client_encoders.hpp"

@@ -483,19 +483,25 @@ LocalResponse mock_generate(Endpoint endpoint, std::string_view body, const Mock
     return r;
 }
 
-MockProvider::MockProvider(const ProviderConfig& cfg) : OpenAiProvider(cfg) {
-    url_.path = "/v1";
+MockProvider::MockProvider(const ProviderConfig& cfg) : ConfiguredProvider(cfg), wire_(cfg.name) {
     opts_.models = cfg.mock_models.empty()
                        ? std::vector<std::string>{"mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"}
                        : cfg.mock_models;
     opts_.embedding_dimensions = cfg.mock_embedding_dimensions;
 }
 
+std::optional<GatewayError> MockProvider::build_request(const ApiRequest& req,
+                                                        std::string_view upstream_model,
+                                                        UpstreamRequest& out) const {
+    out.target = "/v1";
+    out.target += OpenAiWire::path(req.endpoint);
+    out.headers.clear();
+    add_config_headers(out);
+    return wire_.build(req, upstream_model, out);
+}
+
 std::optional<UpstreamRequest> MockProvider::models_request() const {
-    UpstreamRequest r;
-    r.method = "GET";
-    r.target = "/v1/models";
-    return r;
+    return get_request("/v1/models");
 }
 
 LocalResponse MockProvider::respond_locally(const UpstreamRequest& req) const {

@@ -3,7 +3,8 @@
 #include <sluice/config.hpp>
 #include <sluice/provider.hpp>
 
-#include "providers/openai_provider.hpp"
+#include "providers/configured_provider.hpp"
+#include "providers/openai_wire.hpp"
 
 namespace sluice {
 
@@ -25,18 +26,33 @@ LocalResponse mock_models(const MockOptions& opts);
 /// Sample tool arguments (JSON text) satisfying a JSON schema's required properties.
 std::string mock_tool_arguments(std::string_view schema_json);
 
-/// `kind: mock`: answers in-process through the OpenAI code path (same body rewriting, same
-/// stream relay), so it exercises everything but the network.
-class MockProvider : public OpenAiProvider {
+/// `kind: mock`: answers in-process, composed with OpenAI's wire format like an OpenAI provider
+/// (same body rewriting, same stream relay), so it exercises everything but the network.
+class MockProvider : public ConfiguredProvider {
 public:
     explicit MockProvider(const ProviderConfig& cfg);
     std::string_view kind() const noexcept override { return "mock"; }
     bool enabled() const noexcept override { return true; }
     bool local() const noexcept override { return true; }
     LocalResponse respond_locally(const UpstreamRequest& req) const override;
+
+    std::optional<GatewayError> build_request(const ApiRequest& req, std::string_view upstream_model,
+                                              UpstreamRequest& out) const override;
     std::optional<UpstreamRequest> models_request() const override;
+    std::vector<std::string> parse_models(std::string_view body) const override {
+        return model_ids_from_list(body);
+    }
+    std::unique_ptr<StreamRelay> make_stream_relay(const ApiRequest& req, StreamOutput out,
+                                                   std::int64_t /*now*/) const override {
+        return OpenAiWire::stream_relay(req, std::move(out));
+    }
+    std::optional<GatewayError> translate_response(const ApiRequest& /*req*/, std::string& body,
+                                                   std::int64_t /*now_unix*/, Answer& answer) const override {
+        return wire_.read_answer(body, answer);
+    }
 
 private:
+    OpenAiWire wire_;
     MockOptions opts_;
 };
 

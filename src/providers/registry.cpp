@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "providers/anthropic_provider.hpp"
+#include "providers/azure_provider.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
 #include "providers/mock_provider.hpp"

@@ -1,5 +1,7 @@
 #include "providers/translate_common.hpp"
 
+#include <algorithm>
+
 namespace sluice {
 
 using Json = nlohmann::json;
@@ -128,6 +130,16 @@ bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t me
         return false;
     }
     return true;
+}
+
+bool chat_refused(const nlohmann::json& chat) {
+    const nlohmann::json* choices = json::find(chat, "choices");
+    if (choices == nullptr || !choices->is_array()) {
+        return false;
+    }
+    return std::any_of(choices->begin(), choices->end(), [](const nlohmann::json& c) {
+        return c.is_object() && json::string_or(c, "finish_reason") == "content_filter";
+    });
 }
 
 }  // namespace sluice

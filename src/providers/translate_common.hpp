@@ -60,4 +60,8 @@ bool split_data_url(std::string_view url, std::string_view& media_type, std::str
 bool reasoning_budget(std::string_view effort, std::int64_t low, std::int64_t medium, std::int64_t high,
                       std::int64_t& budget);
 
+/// True when a translated chat completion has a choice that finished with content_filter (each
+/// translator maps its provider's own refusal reasons to it).
+bool chat_refused(const nlohmann::json& chat);
+
 }  // namespace sluice

@@ -1,5 +1,7 @@
 #include "proxy/attempt.hpp"
 
+#include <sluice/clock.hpp>
+
 #include <algorithm>
 
 #include "json/json_dom.hpp"
@@ -66,25 +68,6 @@ AttemptTimeouts effective_timeouts(const Route& route, const Target& target) {
     return t;
 }
 
-/// A non-stream answer the model refused (finish_reason content_filter, Anthropic's refusal).
-bool is_refusal(std::string_view body) {
-    json::Json doc;
-    if (!json::parse_untrusted(body, doc) || !doc.is_object()) {
-        return false;
-    }
-    if (json::string_or(doc, "stop_reason") == "refusal") {
-        return true;
-    }
-    if (const json::Json* choices = json::find(doc, "choices"); choices && choices->is_array()) {
-        for (const auto& c : *choices) {
-            if (c.is_object() && json::string_or(c, "finish_reason") == "content_filter") {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 /// A 429 that says the account is out of money or quota: no wait makes it succeed.
 bool out_of_quota(const GatewayError& e) {
     return e.code == "insufficient_quota" || e.type == "insufficient_quota";
@@ -108,10 +91,14 @@ void judge(const Target& target, std::string_view upstream_model, AttemptGuard& 
 }
 
 /// A 2xx non-stream answer in the client's shape: the provider's translation, then the front
-/// door's (a Messages answer for /v1/messages through a chat provider). Reads the usage.
+/// door's (a Messages answer for /v1/messages through a chat provider). Reads the usage into the
+/// context and what else the provider saw into `answer`.
 std::optional<GatewayError> translate_answer(RequestContext& ctx, const Provider& provider,
-                                             const ProviderRequest& preq, std::string& body) {
-    if (auto err = provider.translate_response(*preq.api, body, ctx.usage)) {
+                                             const ProviderRequest& preq, std::string& body, Answer& answer) {
+    auto err =
+        provider.translate_response(*preq.api, body, unix_seconds(std::chrono::system_clock::now()), answer);
+    ctx.usage = answer.usage;
+    if (err) {
         return err;
     }
     return egress(ctx, provider, preq, body, ctx.usage);
@@ -149,7 +136,8 @@ net::awaitable<AttemptResult> answer_local(ClientLink& link, RequestContext& ctx
         }
         co_return answered(link);
     }
-    if (auto err = translate_answer(ctx, provider, preq, resp.body)) {
+    Answer answer;
+    if (auto err = translate_answer(ctx, provider, preq, resp.body, answer)) {
         guard.failure(Clock::duration::zero());
         co_return AttemptResult::failed(make_failure(std::move(*err)));
     }
@@ -275,13 +263,14 @@ net::awaitable<AttemptResult> json_answer(ClientLink& link, RequestContext& ctx,
     if (ex.reusable()) {
         ex.keep();
     }
-    if (auto translate_err = translate_answer(ctx, provider, preq, body)) {
+    Answer answer;
+    if (auto translate_err = translate_answer(ctx, provider, preq, body, answer)) {
         guard.failure(Clock::duration::zero());
         co_return AttemptResult::failed(make_failure(std::move(*translate_err), FailKind::other, status));
     }
     guard.success();
     guard.observe(ms_between(began, Clock::now()), -1.0);
-    if (!route.on_content_policy.empty() && is_refusal(body)) {
+    if (!route.on_content_policy.empty() && answer.refused) {
         co_return AttemptResult::failed(make_failure(
             GatewayError::bad_request(
                 "Provider '" + provider.name() + "' refused the request under its content policy.",

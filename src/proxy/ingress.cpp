@@ -3,7 +3,7 @@
 #include "api/api_request.hpp"
 #include "json/json_dom.hpp"
 #include "providers/messages_translate.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/openai_wire.hpp"
 
 namespace sluice::proxy {
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <sluice/clock.hpp>
+
 #include "proxy/event_pump.hpp"
 #include "proxy/stream_filters.hpp"
 #include "server/client_writer.hpp"
@@ -10,12 +12,6 @@
 namespace sluice::proxy {
 
 namespace {
-
-std::int64_t wall_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 /// The state of one relayed stream; run() is the loop, each step a member below it.
 class StreamRun {
@@ -33,7 +29,8 @@ public:
           guard_(guard),
           began_(began),
           relay_(provider.make_stream_relay(source.request != nullptr ? *source.request : ctx.api,
-                                            stream_output(ctx, filtered_), wall_seconds())),
+                                            stream_output(ctx, filtered_),
+                                            unix_seconds(std::chrono::system_clock::now()))),
           payload_(source.local_body) {
         first_token_deadline_ =
             t.first_token > Clock::duration::zero() ? began + t.first_token : Clock::time_point::max();

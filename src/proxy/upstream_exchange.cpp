@@ -9,6 +9,7 @@
 #include "util/strings.hpp"
 #include "util/url.hpp"
 
+#include <sluice/clock.hpp>
 #include <sluice/version.hpp>
 
 namespace sluice::proxy {
@@ -422,10 +423,8 @@ private:
 
 GatewayError error_from_response(const Provider& provider, const http1::MessageHead& head,
                                  const std::string& body, std::optional<Clock::duration>& retry_after) {
-    const auto now_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    ProviderError pe = provider.translate_error(head.status, HeadFields(head), body, now_unix);
+    ProviderError pe = provider.translate_error(head.status, HeadFields(head), body,
+                                                unix_seconds(std::chrono::system_clock::now()));
     GatewayError err = std::move(pe.error);
     const auto ra_header = head.find("retry-after");
     const auto pause = pe.retry_after;

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "json/json_dom.hpp"
-#include "providers/openai_provider.hpp"
+#include "providers/configured_provider.hpp"
 
 namespace sluice {
 
@@ -319,7 +319,7 @@ bool OpenAiChunkDecoder::on_event(const sse::Event& ev, std::string& out) {
         return fail_invalid("a chunk that is not a JSON object");
     }
     if (const Json* err = json::find(chunk, "error"); err != nullptr && err->is_object()) {
-        GatewayError e = openai_error_from_body(502, ev.data);
+        GatewayError e = error_from_json_body(502, ev.data);
         if (e.type.empty()) {
             e.type = "server_error";
         }

@@ -20,11 +20,15 @@ using test::TestHeaders;
 
 using Json = nlohmann::json;
 
+/// The date the translators are given (the clock is a parameter, never read inside).
+constexpr std::int64_t kCreated = 1767225600;
+
 /// The translated answer; the translation must succeed.
 Json anthropic_answer(const Json& msg, Usage& u) {
     Json out;
-    const auto err = anthropic_to_openai(msg, "anthropic", out, u);
+    const auto err = anthropic_to_openai(msg, "anthropic", kCreated, out, u);
     EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    EXPECT_EQ(out.value("created", std::int64_t{0}), kCreated);
     return out;
 }
 

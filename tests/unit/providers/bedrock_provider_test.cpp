@@ -14,11 +14,15 @@ using test::TestHeaders;
 
 using Json = nlohmann::json;
 
+/// The date the translators are given (the clock is a parameter, never read inside).
+constexpr std::int64_t kCreated = 1767225600;
+
 /// The translated answer; the translation must succeed.
 Json converse_answer(const Json& resp, std::string_view model, Usage& u) {
     Json out;
-    const auto err = converse_to_openai(resp, model, "bedrock", out, u);
+    const auto err = converse_to_openai(resp, model, "bedrock", kCreated, out, u);
     EXPECT_FALSE(err.has_value()) << (err ? err->message : "");
+    EXPECT_EQ(out.value("created", std::int64_t{0}), kCreated);
     return out;
 }
 

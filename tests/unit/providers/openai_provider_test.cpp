@@ -2,6 +2,7 @@
 
 #include "api/api_request.hpp"
 #include "provider_errors.hpp"
+#include "providers/azure_provider.hpp"
 #include "providers/openai_provider.hpp"
 #include "sse/sse.hpp"
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "api/api_request.hpp"
+#include "providers/azure_provider.hpp"
 #include "providers/bedrock_provider.hpp"
 #include "providers/gemini_provider.hpp"
 #include "providers/openai_provider.hpp"

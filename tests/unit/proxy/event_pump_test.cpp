@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "providers/openai_provider.hpp"
+#include "providers/openai_wire.hpp"
 #include "proxy/event_pump.hpp"
 #include "sse/sse.hpp"
 
