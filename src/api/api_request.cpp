@@ -1,5 +1,7 @@
 #include "api/api_request.hpp"
 
+#include <algorithm>
+
 #include <set>
 
 #include "json/json_scan.hpp"
@@ -17,6 +19,36 @@ std::string_view endpoint_name(Endpoint e) noexcept {
     }
     return "unknown";
 }
+
+namespace {
+/// The first key (in order of its second appearance) that appears more than once. Bodies have a
+/// handful of members, compared pairwise; past 32 a sorted copy keeps it O(n log n).
+std::optional<std::string_view> first_repeated(const std::vector<std::string_view>& keys) {
+    if (keys.size() <= 32) {
+        for (std::size_t i = 1; i < keys.size(); ++i) {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (keys[i] == keys[j]) {
+                    return keys[i];
+                }
+            }
+        }
+        return std::nullopt;
+    }
+    std::vector<std::size_t> order(keys.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&keys](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+    std::optional<std::size_t> second;  // the smallest index that repeats an earlier key
+    for (std::size_t i = 1; i < order.size(); ++i) {
+        if (keys[order[i]] == keys[order[i - 1]] && (!second || order[i] < *second)) {
+            second = order[i];
+        }
+    }
+    return second ? std::optional<std::string_view>(keys[*second]) : std::nullopt;
+}
+}  // namespace
 
 std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string body, ApiRequest& out) {
     out = ApiRequest{};
@@ -36,17 +68,20 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
     if (first >= out.body.size() || out.body[first] != '{') {
         return GatewayError::bad_request("The request body must be a JSON object.", "invalid_json");
     }
-    std::set<std::string> seen;
     const json::Member* model = nullptr;
     const json::Member* stream = nullptr;
     const json::Member* stream_options = nullptr;
+    std::vector<std::string> unescaped;  // keys written with escapes, decoded (rare)
+    unescaped.reserve(members.size());   // (no reallocation: keys below point into it)
+    std::vector<std::string_view> keys;
+    keys.reserve(members.size());
+    out.member_spans.reserve(members.size());
     for (const auto& m : members) {
-        std::string key = m.raw_key.find('\\') == std::string_view::npos ? std::string(m.raw_key)
-                                                                         : json::unescape(m.raw_key);
-        if (!seen.insert(key).second) {
-            return GatewayError::bad_request("The field '" + key + "' appears more than once.",
-                                             "duplicate_key", key);
+        std::string_view key = m.raw_key;
+        if (key.find('\\') != std::string_view::npos) {
+            key = unescaped.emplace_back(json::unescape(m.raw_key));
         }
+        keys.push_back(key);
         if (key == "model") {
             model = &m;
         } else if (key == "stream") {
@@ -55,6 +90,11 @@ std::optional<GatewayError> parse_api_request(Endpoint endpoint, std::string bod
             stream_options = &m;
         }
         out.member_spans.emplace_back(m.begin, m.end);
+    }
+    if (const auto dup = first_repeated(keys)) {
+        const std::string key(*dup);
+        return GatewayError::bad_request("The field '" + key + "' appears more than once.", "duplicate_key",
+                                         key);
     }
     if (model == nullptr) {
         return GatewayError::bad_request("You must provide a model parameter.", "missing_model", "model");

@@ -222,6 +222,8 @@ ParseStatus resolve_framing(bool is_request, MessageHead& out, ParseError& err) 
     return ParseStatus::done;
 }
 
+constexpr std::size_t kTypicalHeaders = 16;
+
 ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_request, MessageHead& out,
                         std::size_t& consumed, ParseError& err, HeadScan* resume) {
     const int bad = is_request ? 400 : 502;
@@ -258,8 +260,17 @@ ParseStatus head_common(std::string_view buf, const HeadLimits& limits, bool is_
         return fail(err, is_request ? 431 : 502, "headers_too_large",
                     "the header section exceeds " + std::to_string(limits.max_head_bytes) + " bytes");
     }
+    // Reset, keeping the buffers of a head that is parsed into again.
+    std::string raw_buffer = std::move(out.raw);
+    std::vector<HeaderField> field_buffer = std::move(out.headers);
     out = MessageHead{};
+    out.raw = std::move(raw_buffer);
     out.raw.assign(buf.data(), end);
+    out.headers = std::move(field_buffer);
+    out.headers.clear();
+    if (out.headers.capacity() < kTypicalHeaders) {
+        out.headers.reserve(kTypicalHeaders);  // one allocation, not five as the list grows
+    }
     const std::string_view raw = out.raw;
     const auto eol = raw.find("\r\n");
     const auto start = raw.substr(0, eol);

@@ -14,6 +14,9 @@ public:
         : s_(text), max_depth_(limits.max_depth), max_values_(limits.max_values), err_(err) {}
 
     bool run(std::vector<Member>* members) {
+        if (members != nullptr && members->capacity() < kTypicalMembers) {
+            members->reserve(kTypicalMembers);  // one allocation for a typical body, not five
+        }
         ws();
         if (!value(0, members)) {
             return false;
@@ -26,6 +29,8 @@ public:
     }
 
 private:
+    static constexpr std::size_t kTypicalMembers = 8;
+
     bool fail(const char* msg) {
         err_.offset = p_;
         err_.message = msg;

@@ -1,5 +1,6 @@
 #include "log/log.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -75,22 +76,62 @@ void append_kv(std::string& out, bool json, std::string_view key, std::string_vi
     }
 }
 
+/// A number as text in a buffer of its own: no allocation per field of a log line.
+class Num {
+public:
+    /// Milliseconds with three decimals ("12.345").
+    static Num fixed3(double v) noexcept {
+        Num r;
+        r.n_ = static_cast<std::size_t>(
+            std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v, std::chars_format::fixed, 3).ptr - r.buf_);
+        return r;
+    }
+    static Num integer(std::int64_t v) noexcept {
+        Num r;
+        r.n_ = static_cast<std::size_t>(std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v).ptr - r.buf_);
+        return r;
+    }
+    std::string_view view() const noexcept { return {buf_, n_}; }
+
+private:
+    char buf_[48];
+    std::size_t n_ = 0;
+};
+
 std::string ms(double v) {
-    return fmt::format("{:.3f}", v);
+    return std::string(Num::fixed3(v).view());
 }
 
-/// UTC time with milliseconds, e.g. 2026-11-29T19:38:30.123Z.
-std::string iso_now() {
+/// UTC time with milliseconds, e.g. 2026-11-29T19:38:30.123Z. The seconds part is formatted
+/// once per second per thread.
+void append_iso_now(std::string& out) {
     const auto now = std::chrono::system_clock::now();
+    const auto since = now.time_since_epoch();
     const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(millis));
-    return buf;
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since).count() % 1000;
+    thread_local std::time_t cached_second = -1;
+    thread_local char cached[32];
+    thread_local std::size_t cached_len = 0;
+    if (t != cached_second) {
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        cached_len = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = t;
+    }
+    out.append(cached, cached_len);
+    const char frac[6] = {'.',
+                          static_cast<char>('0' + millis / 100),
+                          static_cast<char>('0' + millis / 10 % 10),
+                          static_cast<char>('0' + millis % 10),
+                          'Z',
+                          '\0'};
+    out.append(frac, 5);
+}
+
+std::string iso_now() {
+    std::string s;
+    append_iso_now(s);
+    return s;
 }
 }  // namespace
 
@@ -106,7 +147,7 @@ std::string format_line(spdlog::level::level_enum level, std::string_view msg) {
     std::string out;
     if (!g_json) {
         out.reserve(msg.size() + 40);
-        out += iso_now();
+        append_iso_now(out);
         out += ' ';
         out += level_name;
         out += ' ';
@@ -196,14 +237,16 @@ void append_attempts(std::string& out, bool json, const RequestContext& ctx) {
             append_json_string(out, a.provider != nullptr ? std::string_view(a.provider->name()) : "");
             out += ",\"model\":";
             append_json_string(out, a.model);
-            out += ",\"status\":" + std::to_string(a.status);
+            out += ",\"status\":";
+            out += Num::integer(a.status).view();
             out += ",\"error\":";
             if (a.error.empty()) {
                 out += "null";
             } else {
                 append_json_string(out, a.error);
             }
-            out += ",\"duration_ms\":" + ms(millis(a.duration).count());
+            out += ",\"duration_ms\":";
+            out += Num::fixed3(millis(a.duration).count()).view();
             out += '}';
         }
         out += ']';
@@ -239,11 +282,12 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
         append_json_string(out, iso_now());
         out += ",\"level\":\"info\",\"msg\":\"access\"";
     } else {
-        out = iso_now();
+        append_iso_now(out);
         out += " info access";
     }
     const Provider* provider = ctx.attempts.empty() ? nullptr : ctx.attempts.back().provider;
-    const std::string upstream_model = ctx.attempts.empty() ? std::string() : ctx.attempts.back().model;
+    const std::string_view upstream_model =
+        ctx.attempts.empty() ? std::string_view() : ctx.attempts.back().model;
     append_kv(out, g_json, "request_id", ctx.request_id, true);
     append_kv(out, g_json, "method", method, true);
     append_kv(out, g_json, "path", path, true);
@@ -253,19 +297,23 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     append_kv(out, g_json, "provider", provider != nullptr ? std::string_view(provider->name()) : "", true);
     append_kv(out, g_json, "upstream_model", upstream_model, true);
     append_kv(out, g_json, "stream", ctx.api.stream ? "true" : "false", false);
-    append_kv(out, g_json, "status", std::to_string(ctx.status), false);
+    append_kv(out, g_json, "status", Num::integer(ctx.status).view(), false);
     if (!ctx.error_code.empty()) {
         append_kv(out, g_json, "error", ctx.error_code, true);
     }
-    append_kv(out, g_json, "duration_ms", ms(total_ms), false);
-    append_kv(out, g_json, "ttfb_ms", ttfb < 0 ? (g_json ? "null" : "") : ms(ttfb), false);
-    const auto tokens = [](std::int64_t v) { return v < 0 ? std::string("null") : std::to_string(v); };
-    append_kv(out, g_json, "prompt_tokens",
-              g_json || ctx.usage.prompt_tokens >= 0 ? tokens(ctx.usage.prompt_tokens) : "", false);
-    append_kv(out, g_json, "completion_tokens",
-              g_json || ctx.usage.completion_tokens >= 0 ? tokens(ctx.usage.completion_tokens) : "", false);
-    append_kv(out, g_json, "bytes_in", std::to_string(ctx.bytes_in), false);
-    append_kv(out, g_json, "bytes_out", std::to_string(ctx.bytes_out), false);
+    append_kv(out, g_json, "duration_ms", Num::fixed3(total_ms).view(), false);
+    const Num ttfb_text = Num::fixed3(ttfb);
+    append_kv(out, g_json, "ttfb_ms", ttfb < 0 ? (g_json ? "null" : "") : ttfb_text.view(), false);
+    // A count the provider did not report: null in JSON, "-" in text.
+    const auto tokens = [](std::int64_t v) { return v < 0 ? Num() : Num::integer(v); };
+    const std::string_view unknown = g_json ? "null" : "";
+    const Num prompt = tokens(ctx.usage.prompt_tokens);
+    const Num completion = tokens(ctx.usage.completion_tokens);
+    append_kv(out, g_json, "prompt_tokens", ctx.usage.prompt_tokens < 0 ? unknown : prompt.view(), false);
+    append_kv(out, g_json, "completion_tokens", ctx.usage.completion_tokens < 0 ? unknown : completion.view(),
+              false);
+    append_kv(out, g_json, "bytes_in", Num::integer(static_cast<std::int64_t>(ctx.bytes_in)).view(), false);
+    append_kv(out, g_json, "bytes_out", Num::integer(static_cast<std::int64_t>(ctx.bytes_out)).view(), false);
     if (ctx.client_gone) {
         append_kv(out, g_json, "client_gone", "true", false);
     }

@@ -3,8 +3,6 @@
 #include <atomic>
 #include <cstdlib>
 
-#include <openssl/evp.h>
-
 #include "filters/registry.hpp"
 #include "providers/registry.hpp"
 #include "routing/health.hpp"
@@ -38,10 +36,8 @@ bool Route::matches(std::string_view model) const noexcept {
 
 namespace {
 std::string digest_of(std::string_view key) {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
-    return std::string(reinterpret_cast<const char*>(md), len);
+    const std::array<unsigned char, 32> md = sha256(key);
+    return std::string(reinterpret_cast<const char*>(md.data()), md.size());
 }
 
 std::string digest_from_hex(const std::string& hex) {

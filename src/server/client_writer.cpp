@@ -1,6 +1,8 @@
 // The client response writer (see client_writer.hpp).
 #include "server/client_writer.hpp"
 
+#include <charconv>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -31,7 +33,7 @@ std::string_view http_date() {
 
 std::string response_head(int status, std::string_view content_type,
                           std::optional<std::size_t> content_length, std::string_view request_id, bool close,
-                          const ExtraHeaders& extra, const ResponseHeaders* added) {
+                          const HeadExtras& extras) {
     std::string h;
     h.reserve(256);
     h += "HTTP/1.1 ";
@@ -58,14 +60,19 @@ std::string response_head(int status, std::string_view content_type,
         h += request_id;
         h += "\r\n";
     }
-    for (const auto& [k, v] : extra) {
-        h += k;
-        h += ": ";
-        h += v;
-        h += "\r\n";
+    if (extras.extra != nullptr) {
+        for (const auto& [k, v] : *extras.extra) {
+            h += k;
+            h += ": ";
+            h += v;
+            h += "\r\n";
+        }
     }
-    if (added != nullptr) {
-        for (const auto& [k, v] : added->fields()) {
+    if (extras.transparency != nullptr) {
+        append_transparency_headers(*extras.transparency, h);
+    }
+    if (extras.added != nullptr) {
+        for (const auto& [k, v] : extras.added->fields()) {
             h += k;
             h += ": ";
             h += v;
@@ -102,17 +109,23 @@ net::awaitable<bool> write_client(ClientLink& link, RequestContext& ctx,
 namespace {
 /// A value safe to put in a response header: visible ASCII and spaces only, capped (a model name
 /// comes from the client and may carry "\r\n" through a JSON escape).
-std::string header_safe(std::string_view v) {
-    std::string out;
+/// A header value from configured or client-chosen text: printable ASCII only, at most 200 bytes.
+void append_header_safe(std::string& out, std::string_view v) {
     for (const char c : v.substr(0, 200)) {
         const auto u = static_cast<unsigned char>(c);
         out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
     }
-    return out;
+}
+
+void append_header(std::string& h, std::string_view name, std::string_view safe_value) {
+    h += name;
+    h += ": ";
+    h += safe_value;
+    h += "\r\n";
 }
 }  // namespace
 
-void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
+void append_transparency_headers(const RequestContext& ctx, std::string& h) {
     if (ctx.attempts.empty()) {
         return;
     }
@@ -123,16 +136,27 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
     const auto inside = total > outside ? total - outside : RequestContext::Clock::duration{};
     const Attempt& last = ctx.attempts.back();
     if (last.provider != nullptr) {
-        extra.emplace_back("x-sluice-provider", header_safe(last.provider->name()));
+        h += "x-sluice-provider: ";
+        append_header_safe(h, last.provider->name());
+        h += "\r\n";
     }
     if (last.route != nullptr && last.route != ctx.route) {
-        extra.emplace_back("x-sluice-route", header_safe(last.route->name));  // a fallback route answered
+        h += "x-sluice-route: ";  // a fallback route answered
+        append_header_safe(h, last.route->name);
+        h += "\r\n";
     }
-    extra.emplace_back("x-sluice-model", header_safe(last.model));
-    extra.emplace_back("x-sluice-attempts", std::to_string(ctx.attempts.size()));
+    h += "x-sluice-model: ";
+    append_header_safe(h, last.model);
+    h += "\r\n";
+    char num[32];
+    auto text = [&num](std::int64_t v) {
+        return std::string_view(num,
+                                static_cast<std::size_t>(std::to_chars(num, num + sizeof num, v).ptr - num));
+    };
+    append_header(h, "x-sluice-attempts", text(static_cast<std::int64_t>(ctx.attempts.size())));
     const auto inside_us = duration_cast<microseconds>(inside).count();
     const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
-    extra.emplace_back("x-sluice-overhead-us", std::to_string(inside_us));
+    append_header(h, "x-sluice-overhead-us", text(inside_us));
     char timing[128];
     int len =
         std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
@@ -142,20 +166,19 @@ void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra) {
         std::snprintf(timing + len, sizeof timing - static_cast<std::size_t>(len), ", retry-wait;dur=%.3f",
                       static_cast<double>(wait_us) / 1000.0);
     }
-    extra.emplace_back("server-timing", timing);
+    append_header(h, "server-timing", timing);
 }
 
 std::string answer_head(const ClientLink& link, const RequestContext& ctx, int status,
                         std::string_view content_type, std::optional<std::size_t> content_length,
-                        ExtraHeaders extra) {
-    const bool close = link.close;
-    add_transparency_headers(ctx, extra);
-    if (!ctx.filtered) {
-        return response_head(status, content_type, content_length, ctx.request_id, close, extra);
-    }
+                        const ExtraHeaders& extra) {
+    HeadExtras extras{&extra, &ctx, nullptr};
     ResponseHeaders added;
-    ctx.runtime.filters().on_response_head(ctx, status, added);
-    return response_head(status, content_type, content_length, ctx.request_id, close, extra, &added);
+    if (ctx.filtered) {
+        ctx.runtime.filters().on_response_head(ctx, status, added);
+        extras.added = &added;
+    }
+    return response_head(status, content_type, content_length, ctx.request_id, link.close, extras);
 }
 
 net::awaitable<bool> send_body(ClientLink& link, RequestContext& ctx, int status,
@@ -212,8 +235,8 @@ std::string terminal_error_event(const GatewayError& e, Endpoint endpoint) {
 }
 
 std::string stream_head(const ClientLink& link, const RequestContext& ctx) {
-    ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-    return answer_head(link, ctx, 200, "text/event-stream", std::nullopt, std::move(stream_headers));
+    static const ExtraHeaders stream_headers{{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+    return answer_head(link, ctx, 200, "text/event-stream", std::nullopt, stream_headers);
 }
 
 net::awaitable<void> send_served(ClientLink& link, RequestContext& ctx, const ServedResponse& r) {

@@ -19,20 +19,28 @@ namespace sluice {
 /// Response headers beyond the fixed ones.
 using ExtraHeaders = std::vector<std::pair<std::string_view, std::string>>;
 
-/// Adds x-sluice-provider, x-sluice-model, x-sluice-attempts, x-sluice-overhead-us (time inside
-/// sluice, upstream time excluded) and server-timing, once a request reached a provider.
-void add_transparency_headers(const RequestContext& ctx, ExtraHeaders& extra);
+/// Appends x-sluice-provider, x-sluice-model, x-sluice-attempts, x-sluice-overhead-us (time
+/// inside sluice, upstream time excluded) and server-timing to a head, once a request reached a
+/// provider.
+void append_transparency_headers(const RequestContext& ctx, std::string& head);
+
+/// What a response head carries beyond status, type and length.
+struct HeadExtras {
+    const ExtraHeaders* extra = nullptr;           ///< the caller's own headers
+    const RequestContext* transparency = nullptr;  ///< the request whose x-sluice-* headers go in
+    const ResponseHeaders* added = nullptr;        ///< what response-head filters added
+};
 
 /// Builds a response head. `content_length` nullopt = chunked.
 std::string response_head(int status, std::string_view content_type,
                           std::optional<std::size_t> content_length, std::string_view request_id, bool close,
-                          const ExtraHeaders& extra = {}, const ResponseHeaders* added = nullptr);
+                          const HeadExtras& extras = {});
 /// The head of a request's answer: `extra`, the transparency headers and, once the request
 /// reached the filters, what their response-head hooks add. Connection: close when the link
 /// closes after this answer.
 std::string answer_head(const ClientLink& link, const RequestContext& ctx, int status,
                         std::string_view content_type, std::optional<std::size_t> content_length,
-                        ExtraHeaders extra);
+                        const ExtraHeaders& extra);
 /// The head of a streamed 200 (text/event-stream, chunked, no caching or proxy buffering).
 std::string stream_head(const ClientLink& link, const RequestContext& ctx);
 

@@ -154,14 +154,34 @@ std::string uri_encode_segment(std::string_view s) {
     return out;
 }
 
-std::string sha256_hex(std::string_view data) {
+std::array<unsigned char, 32> sha256(std::string_view data) {
+    // EVP_Digest with EVP_sha256() fetches the implementation (a locked table lookup) and
+    // allocates a context on every call: both are done once here.
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    struct Context {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+        Context() = default;
+        Context(const Context&) = delete;
+        Context& operator=(const Context&) = delete;
+        ~Context() { EVP_MD_CTX_free(ctx); }
+    };
+    thread_local Context c;
     std::array<unsigned char, 32> digest{};
     unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr);
+    if (md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1 ||
+        EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(c.ctx, digest.data(), &len) != 1) {
+        EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr);  // the slow way
+    }
+    return digest;
+}
+
+std::string sha256_hex(std::string_view data) {
+    const std::array<unsigned char, 32> digest = sha256(data);
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(64);
-    for (unsigned i = 0; i < len; ++i) {
+    for (unsigned i = 0; i < digest.size(); ++i) {
         out.push_back(kHex[digest[i] >> 4]);
         out.push_back(kHex[digest[i] & 0xF]);
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,9 @@ bool is_glob(std::string_view pattern) noexcept;
 /// RFC 3986 percent-encoding of one URL path segment (unreserved characters kept).
 std::string uri_encode_segment(std::string_view s);
 /// Lower-case hex SHA-256 digest.
+/// SHA-256 of `data`, raw (32 bytes). The digest implementation is fetched once per process and
+/// each thread reuses one context, so hashing a key per request costs the hash alone.
+std::array<unsigned char, 32> sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
 /// Constant-time comparison of two equal-length byte strings; false when lengths differ.
 bool constant_time_equals(std::string_view a, std::string_view b) noexcept;

@@ -57,6 +57,29 @@ TEST(ApiRequest, C2_DuplicateKeysAreRejectedEvenWhenEscaped) {
     EXPECT_EQ(err->code, "duplicate_key");
 }
 
+TEST(ApiRequest, C2_DuplicateKeysNameTheFirstRepeatInShortAndLongBodies) {
+    for (const int fields : {4, 40}) {
+        SCOPED_TRACE(fields);
+        // f0..fN, then f2 again, then f1 again: f2 is the first key seen twice.
+        std::string body = R"({"model":"m")";
+        for (int i = 0; i < fields; ++i) {
+            body += ",\"f" + std::to_string(i) + "\":" + std::to_string(i);
+        }
+        body += R"(,"f2":0,"f1":0})";
+        ApiRequest req;
+        auto err = parse_api_request(Endpoint::chat_completions, body, req);
+        ASSERT_TRUE(err);
+        EXPECT_EQ(err->code, "duplicate_key");
+        EXPECT_EQ(err->param, "f2");
+        body = R"({"model":"m")";
+        for (int i = 0; i < fields; ++i) {
+            body += ",\"f" + std::to_string(i) + "\":" + std::to_string(i);
+        }
+        EXPECT_FALSE(parse_api_request(Endpoint::chat_completions, body + "}", req));
+        EXPECT_EQ(req.member_spans.size(), static_cast<std::size_t>(fields) + 1);
+    }
+}
+
 TEST(ApiRequest, ValidatesModelAndStream) {
     ApiRequest req;
     EXPECT_EQ(parse_api_request(Endpoint::chat_completions, R"({"messages":[]})", req)->param, "model");
