@@ -1,6 +1,7 @@
 // The client response writer (see client_writer.hpp).
 #include "server/client_writer.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <chrono>
@@ -117,6 +118,18 @@ void append_header_safe(std::string& out, std::string_view v) {
     }
 }
 
+/// Microseconds as milliseconds with three decimals ("4.567"), without printf.
+void append_millis(std::string& h, std::int64_t us) {
+    us = std::max<std::int64_t>(us, 0);
+    char buf[32];
+    const auto* end = std::to_chars(buf, buf + sizeof buf, us / 1000).ptr;
+    h.append(buf, static_cast<std::size_t>(end - buf));
+    const auto frac = us % 1000;
+    const char digits[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                            static_cast<char>('0' + frac % 10)};
+    h.append(digits, 4);
+}
+
 void append_header(std::string& h, std::string_view name, std::string_view safe_value) {
     h += name;
     h += ": ";
@@ -157,16 +170,16 @@ void append_transparency_headers(const RequestContext& ctx, std::string& h) {
     const auto inside_us = duration_cast<microseconds>(inside).count();
     const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
     append_header(h, "x-sluice-overhead-us", text(inside_us));
-    char timing[128];
-    int len =
-        std::snprintf(timing, sizeof timing, "sluice;dur=%.3f, upstream;dur=%.3f",
-                      static_cast<double>(inside_us) / 1000.0, static_cast<double>(upstream_us) / 1000.0);
-    if (ctx.retry_wait.count() > 0 && len > 0 && static_cast<std::size_t>(len) < sizeof timing) {
-        const auto wait_us = duration_cast<microseconds>(ctx.retry_wait).count();
-        std::snprintf(timing + len, sizeof timing - static_cast<std::size_t>(len), ", retry-wait;dur=%.3f",
-                      static_cast<double>(wait_us) / 1000.0);
+    // server-timing: sluice;dur=0.123, upstream;dur=4.567[, retry-wait;dur=...] (milliseconds)
+    h += "server-timing: sluice;dur=";
+    append_millis(h, inside_us);
+    h += ", upstream;dur=";
+    append_millis(h, upstream_us);
+    if (ctx.retry_wait.count() > 0) {
+        h += ", retry-wait;dur=";
+        append_millis(h, duration_cast<microseconds>(ctx.retry_wait).count());
     }
-    append_header(h, "server-timing", timing);
+    h += "\r\n";
 }
 
 std::string answer_head(const ClientLink& link, const RequestContext& ctx, int status,

@@ -1,5 +1,6 @@
 // sluice in-process against the in-repo mock upstream, over plain HTTP and TLS.
 #include <atomic>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -182,6 +183,14 @@ TEST_P(Proxy, TransparencyHeadersSayWhatHappened) {
     EXPECT_GE(overhead, 0);
     EXPECT_LT(overhead, elapsed_us - 40000);  // the provider's 50 ms delay is not sluice's overhead
     EXPECT_NE(r.header("server-timing").find("upstream;dur="), std::string::npos);
+    // Milliseconds with three decimals; the upstream's share holds the provider's 50 ms delay.
+    std::smatch timing;
+    const std::string server_timing = r.header("server-timing");
+    ASSERT_TRUE(std::regex_match(server_timing, timing,
+                                 std::regex(R"(sluice;dur=(\d+\.\d{3}), upstream;dur=(\d+\.\d{3}))")))
+        << server_timing;
+    EXPECT_NEAR(std::stod(timing[1].str()) * 1000, static_cast<double>(overhead), 1.0);
+    EXPECT_GE(std::stod(timing[2].str()), 40.0);
     r = c.post_json("/v1/chat/completions", chat(true), kAuth);
     EXPECT_EQ(r.header("x-sluice-provider"), "up");
     EXPECT_FALSE(r.header("x-sluice-overhead-us").empty());
