@@ -1,7 +1,9 @@
 #include "http/http_parser.hpp"
 
+#include <array>
 #include <cstring>
 
+#include "util/bytes.hpp"
 #include "util/strings.hpp"
 
 namespace sluice::http1 {
@@ -11,15 +13,24 @@ namespace {
 constexpr std::size_t kMaxChunkLine = 8192;
 constexpr std::size_t kMaxTrailers = 8192;
 
+/// RFC 9110 token characters, as a table (header names are checked byte by byte).
+constexpr std::array<bool, 256> kTchar = [] {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+        t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+    }
+    for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
 bool is_tchar(unsigned char c) noexcept {
-    // RFC 9110 token characters.
-    if (c >= '0' && c <= '9') {
-        return true;
-    }
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
-        return true;
-    }
-    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+    return kTchar[c];
 }
 
 bool is_field_vchar(unsigned char c) noexcept {
@@ -42,15 +53,23 @@ void scan_head(std::string_view buf, HeadScan& scan, bool& bare) {
     if (scan.scanned > buf.size()) {
         scan = HeadScan{};  // a different buffer: start over rather than index past its end
     }
-    for (std::size_t i = scan.scanned; i < buf.size(); ++i) {
+    std::size_t i = scan.scanned;
+    while (i < buf.size()) {
         const char c = buf[i];
         const char prev = i > 0 ? buf[i - 1] : '\0';
-        ++scan.work;
         if (prev == '\r' && c != '\n') {
             bare = true;  // bare CR is just as ambiguous as bare LF
             scan.scanned = i;
             return;
         }
+        if (c != '\r' && c != '\n') {
+            // Plain bytes up to the next CR or LF, 16 at a time.
+            const std::size_t next = bytes::find_cr_or_lf(buf, i + 1);
+            scan.work += next - i;
+            i = next;
+            continue;
+        }
+        ++scan.work;
         if (c == '\n') {
             if (prev != '\r') {
                 bare = true;
@@ -66,6 +85,7 @@ void scan_head(std::string_view buf, HeadScan& scan, bool& bare) {
                 return;
             }
         }
+        ++i;
     }
     scan.scanned = buf.size();
 }
@@ -119,10 +139,8 @@ ParseStatus parse_fields(std::string_view lines, bool is_request, const HeadLimi
             }
         }
         const auto raw_value = line.substr(colon + 1);
-        for (const char ch : raw_value) {
-            if (!is_field_vchar(static_cast<unsigned char>(ch))) {
-                return fail(err, bad, "invalid_header", "control character in a header value");
-            }
+        if (bytes::find_invalid_field_byte(raw_value, 0) != raw_value.size()) {
+            return fail(err, bad, "invalid_header", "control character in a header value");
         }
         if (out.headers.size() >= limits.max_headers) {
             return fail(err, is_request ? 431 : 502, "headers_too_large",

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "util/bytes.hpp"
+
 namespace sluice::json {
 
 namespace {
@@ -200,23 +202,7 @@ private:
 
     /// Skips runs of 8 plain ASCII bytes (no quote, backslash, control or non-ASCII byte) at a
     /// time; the byte loop below handles everything else.
-    void skip_plain_ascii() {
-        constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-        constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-        while (p_ + 8 <= s_.size()) {
-            std::uint64_t w = 0;
-            std::memcpy(&w, s_.data() + p_, 8);
-            const std::uint64_t control = (w - 0x20 * kOnes) & ~w & kHigh;
-            const std::uint64_t q = w ^ (0x22 * kOnes);
-            const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
-            const std::uint64_t b = w ^ (0x5C * kOnes);
-            const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
-            if (((w & kHigh) | control | quote | backslash) != 0) {
-                return;
-            }
-            p_ += 8;
-        }
-    }
+    void skip_plain_ascii() { p_ = bytes::find_json_string_special(s_, p_); }
 
     bool string() {
         ++p_;  // opening quote
