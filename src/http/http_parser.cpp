@@ -21,7 +21,9 @@ constexpr std::array<bool, 256> kTchar = [] {
     }
     for (int c = 'a'; c <= 'z'; ++c) {
         t[static_cast<std::size_t>(c)] = true;
-        t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+    }
+    for (int c = 'A'; c <= 'Z'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
     }
     for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
         t[static_cast<unsigned char>(c)] = true;
