@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
-  libboost1.81-dev libssl-dev openssl
+  libboost1.81-dev libssl-dev openssl libmimalloc-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
   curl nginx-light wrk

@@ -14,6 +14,7 @@
 #include "runtime/runtime.hpp"
 #include "server/fd_limit.hpp"
 #include "server/server.hpp"
+#include "util/allocator.hpp"
 
 namespace {
 
@@ -147,9 +148,9 @@ int main(int argc, char** argv) {
         sluice::log::shutdown(std::chrono::seconds(2));
         return 1;
     }
-    sluice::log::info("sluice {} listening on {} (port {}) with {} worker(s): {}", sluice::kVersion,
+    sluice::log::info("sluice {} listening on {} (port {}) with {} worker(s) on {}: {}", sluice::kVersion,
                       runtime->config().server.listen, server.port(), server.worker_count(),
-                      summary(*runtime));
+                      sluice::allocator::name(), summary(*runtime));
 
     int signals_seen = 0;
     sigset_t wait_set;

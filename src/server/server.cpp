@@ -1,12 +1,11 @@
 #include "server/server.hpp"
 
-#include <malloc.h>
-
 #include <chrono>
 #include <stdexcept>
 
 #include "log/log.hpp"
 #include "server/fd_limit.hpp"
+#include "util/allocator.hpp"
 #include "util/url.hpp"
 
 namespace sluice {
@@ -221,7 +220,7 @@ void Worker::release_memory_after_peak() {
     const std::int64_t now = server_.connections.load(std::memory_order_relaxed);
     peak_connections_ = std::max(peak_connections_, now);
     if (peak_connections_ - now >= kTrimDrop && now <= peak_connections_ / 2) {
-        ::malloc_trim(0);
+        allocator::release_free_memory();
         peak_connections_ = now;
     }
 }

@@ -87,7 +87,7 @@ private:
     net::awaitable<void> accept_loop();
     net::awaitable<void> sweep_loop();
     /// Worker 0, once a second: returns freed memory to the system after a large drop in
-    /// connections (malloc_trim).
+    /// connections (allocator::release_free_memory).
     void release_memory_after_peak();
     std::int64_t peak_connections_ = 0;
 

@@ -92,6 +92,7 @@ net::awaitable<std::pair<error_code, const char*>> UpstreamConnection::connect(
 net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::write(const std::string& head,
                                                                               const std::string& body) {
     const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body)};
+    drained_ = true;  // the answer cannot be there before the request
     if (tls_) {
         co_return co_await net::async_write(*tls_, buffers, use_nothrow);
     }
@@ -113,16 +114,21 @@ net::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::read_int
     // idle pooled connection).
     thread_local std::array<char, kReadBufferSize> buf;
     while (true) {
+        if (drained_) {
+            // A readiness wait that finds the data already there completes at once.
+            auto [wec] = co_await plain_->async_wait(tcp::socket::wait_read, use_nothrow);
+            if (wec) {
+                co_return std::make_tuple(wec, std::size_t{0});
+            }
+        }
         error_code ec;
         const std::size_t n = plain_->read_some(net::buffer(buf), ec);
         if (ec != net::error::would_block && ec != net::error::try_again) {
+            drained_ = n < buf.size();
             out.append(buf.data(), n);
             co_return std::make_tuple(ec, n);
         }
-        auto [wec] = co_await plain_->async_wait(tcp::socket::wait_read, use_nothrow);
-        if (wec) {
-            co_return std::make_tuple(wec, std::size_t{0});
-        }
+        drained_ = true;
     }
 }
 

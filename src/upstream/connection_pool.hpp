@@ -72,6 +72,10 @@ private:
     std::unique_ptr<Deadline> deadline_;
     std::uint64_t uses_ = 0;
     std::unique_ptr<char[]> tls_buffer_;  ///< TLS reads land here (allocated at the first one)
+    /// The socket is most likely empty (a request was just written, or the last read took less
+    /// than the buffer): the next read waits for readiness first instead of trying a read that
+    /// would only say EAGAIN (as nginx does after a short read).
+    bool drained_ = true;
 };
 
 /// Per-worker connection pool: single-threaded by construction (lives on its worker's

@@ -163,5 +163,16 @@ TEST(Binary, E1_ConnectRefusedFailsOverAndTheAccessLogRecordsEveryAttempt) {
     }
 }
 
+// The release binary runs on mimalloc (the allocator measured in bench/RESULTS.md); a link that
+// silently dropped it would leave glibc's malloc in place and only the benchmark would notice.
+TEST(Binary, RunsOnTheAllocatorItWasBuiltWith) {
+    SluiceProcess gw(
+        "  threads: 1\n",
+        "providers:\n  m: {kind: mock}\nroutes:\n  - model: \"m\"\n    targets: [{provider: m}]\n");
+    ASSERT_TRUE(gw.ready()) << gw.output();
+    const std::string output = gw.output();
+    EXPECT_NE(output.find(std::string(" on ") + SLUICE_EXPECTED_ALLOCATOR), std::string::npos) << output;
+}
+
 }  // namespace
 }  // namespace sluice::test
