@@ -212,8 +212,6 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
         co_return failure(std::move(*bad), FailKind::other);
     }
     const std::string out_head = request_head(s, req, request_id);
-    const std::string where =
-        "provider '" + provider_.name() + "' (" + s.host + ":" + std::to_string(s.port) + ")";
 
     for (int attempt = 0; attempt < 2; ++attempt) {
         drop();
@@ -242,7 +240,7 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
             link_->upstream = &conn;  // the client leaving cancels the exchange
         }
         if (!reused) {
-            if (auto err = co_await connect(connect_timeout, where)) {
+            if (auto err = co_await connect(connect_timeout)) {
                 co_return err;
             }
         }
@@ -250,21 +248,10 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
         conn.deadline().expires_at(std::min(Clock::now() + t.first_byte, deadline));
         auto [wec, written] = co_await conn.write(out_head, req.body);
         if (wec) {
-            if (link_ != nullptr && link_->gone) {
-                co_return failure(client_gone_error(), FailKind::client_gone);
-            }
-            if (reused && attempt == 0 && !conn.deadline().expired()) {
+            if (reused && attempt == 0 && !conn.deadline().expired() && (link_ == nullptr || !link_->gone)) {
                 continue;  // a stale keep-alive connection: once more on a fresh one
             }
-            if (conn.deadline().expired()) {
-                co_return failure(
-                    GatewayError::upstream_timeout("Timed out sending the request to provider '" +
-                                                   provider_.name() + "'."),
-                    FailKind::timeout);
-            }
-            co_return failure(GatewayError::upstream_error("Sending the request to provider '" +
-                                                           provider_.name() + "' failed: " + wec.message()),
-                              FailKind::connect);
+            co_return write_failed(wec);
         }
         // The first-byte timer starts once the request is out.
         sent_at_ = Clock::now();
@@ -281,13 +268,30 @@ net::awaitable<std::optional<ExchangeError>> UpstreamExchange::send(const Upstre
                       FailKind::connect);
 }
 
+ExchangeError UpstreamExchange::write_failed(const error_code& ec) const {
+    if (link_ != nullptr && link_->gone) {
+        return failure(client_gone_error(), FailKind::client_gone);
+    }
+    if (conn_->deadline().expired()) {
+        return failure(GatewayError::upstream_timeout("Timed out sending the request to provider '" +
+                                                      provider_.name() + "'."),
+                       FailKind::timeout);
+    }
+    return failure(GatewayError::upstream_error("Sending the request to provider '" + provider_.name() +
+                                                "' failed: " + ec.message()),
+                   FailKind::connect);
+}
+
 net::awaitable<std::optional<ExchangeError>> UpstreamExchange::connect(
-    std::chrono::milliseconds connect_timeout, const std::string& where) {
+    std::chrono::milliseconds connect_timeout) {
     UpstreamConnection& conn = *conn_;
     worker_.pool().note_opened();
     worker_.opened_total.fetch_add(1, std::memory_order_relaxed);
     const auto [ec, stage] = co_await conn.connect(connect_timeout);
     if (ec) {
+        const UpstreamSettings& s = provider_.settings();
+        const std::string where =
+            "provider '" + provider_.name() + "' (" + s.host + ":" + std::to_string(s.port) + ")";
         if (link_ != nullptr && link_->gone) {
             co_return failure(client_gone_error(), FailKind::client_gone);
         }

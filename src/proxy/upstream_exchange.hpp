@@ -93,8 +93,9 @@ public:
 
 private:
     /// Connects the fresh connection in conn_ (DNS, TCP, TLS) under `connect_timeout`.
-    net::awaitable<std::optional<ExchangeError>> connect(std::chrono::milliseconds connect_timeout,
-                                                         const std::string& where);
+    net::awaitable<std::optional<ExchangeError>> connect(std::chrono::milliseconds connect_timeout);
+    /// What a failed write of the request means: the client left, a timeout, or a send error.
+    ExchangeError write_failed(const error_code& ec) const;
     net::awaitable<std::optional<ExchangeError>> read_head(bool may_retry_fresh, bool& retry_fresh);
     void drop();
     std::optional<ExchangeError> stopped() const;
