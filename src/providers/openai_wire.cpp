@@ -158,8 +158,9 @@ std::string rewrite_openai_body(const ApiRequest& req, std::string_view upstream
 
 std::span<const std::string_view> OpenAiStreamRelay::plain_data_markers() const {
     // Only events that carry usage or an error need their JSON read (on_event). A key can be
-    // spelled with escapes ("\u0075sage"), so an escaped lowercase letter sends an event there too.
-    static constexpr std::string_view kMarkers[] = {"\"usage\"", "\"error\"", "\\u006", "\\u007"};
+    // spelled with escapes ("\u0075sage"), so any \u00XX escape sends an event there too (one
+    // marker for both escaped letter ranges: a pass over each read per marker is the cost).
+    static constexpr std::string_view kMarkers[] = {"\"usage\"", "\"error\"", "\\u00"};
     return kMarkers;
 }
 

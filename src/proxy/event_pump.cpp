@@ -22,30 +22,44 @@ bool EventPump::decode(std::string_view bytes, StreamRelay& relay, std::string& 
     return ok && !relay_failed_;
 }
 
-EventPump::Searcher::Searcher(std::string_view m) : needle(m) {}
+EventPump::Searcher::Searcher(std::string_view m) : needle(m) {
+    // The two bytes compared first: the outermost ones that are not JSON punctuation. A quoted key
+    // starts and ends with '"', and in JSON text quote pairs 7 bytes apart are everywhere
+    // ("model", "index", "delta"); its first and last letters 4 apart are rare.
+    const auto punctuation = [](char c) { return c == '"' || c == '\\' || c == ':' || c == ','; };
+    std::size_t a = 0;
+    while (a + 1 < m.size() && punctuation(m[a])) {
+        ++a;
+    }
+    std::size_t b = m.empty() ? 0 : m.size() - 1;
+    while (b > a + 1 && punctuation(m[b])) {
+        --b;
+    }
+    first_at = a;
+    last_at = b;
+}
 
 std::size_t EventPump::Searcher::find(const char* d, std::size_t from, std::size_t n) const {
-    // Compare the needle's first and last bytes against 16 positions at once and verify only
-    // where both match (W. Mula's "SIMD-friendly" substring search): in JSON text the quotes
-    // of a 5-letter key or an escape's backslash are rare pairs, so almost no position is verified.
+    // Compare two of the needle's bytes (first_at and last_at) against 16 positions at once and
+    // verify only where both match (W. Mula's "SIMD-friendly" substring search).
     const std::size_t m = needle.size();
     if (m == 0 || n < m || from > n - m) {
         return std::string::npos;
     }
-    const char first = needle.front();
-    const char last = needle.back();
+    const char first = needle[first_at];
+    const char last = needle[last_at];
     std::size_t i = from;
 #if defined(__SSE2__)
     const __m128i vf = _mm_set1_epi8(first);
     const __m128i vl = _mm_set1_epi8(last);
-    for (; i + m - 1 + 16 <= n; i += 16) {
-        const __m128i bf = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
-        const __m128i bl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + m - 1));
+    for (; i + m + 16 <= n + 1; i += 16) {
+        const __m128i bf = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + first_at));
+        const __m128i bl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + last_at));
         auto mask = static_cast<unsigned>(
             _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(bf, vf), _mm_cmpeq_epi8(bl, vl))));
         while (mask != 0) {
             const auto bit = static_cast<std::size_t>(__builtin_ctz(mask));
-            if (m <= 2 || std::memcmp(d + i + bit + 1, needle.data() + 1, m - 2) == 0) {
+            if (std::memcmp(d + i + bit, needle.data(), m) == 0) {
                 return i + bit;
             }
             mask &= mask - 1;
@@ -53,7 +67,7 @@ std::size_t EventPump::Searcher::find(const char* d, std::size_t from, std::size
     }
 #endif
     for (; i + m <= n; ++i) {
-        if (d[i] == first && d[i + m - 1] == last && std::memcmp(d + i, needle.data(), m) == 0) {
+        if (d[i + first_at] == first && d[i + last_at] == last && std::memcmp(d + i, needle.data(), m) == 0) {
             return i;
         }
     }

@@ -47,6 +47,8 @@ private:
         /// Offset of the first occurrence in d[from, n), or npos.
         std::size_t find(const char* d, std::size_t from, std::size_t n) const;
         std::string_view needle;
+        std::size_t first_at = 0;  ///< offsets of the two bytes the vector loop compares
+        std::size_t last_at = 0;
     };
     bool decode(std::string_view bytes, StreamRelay& relay, std::string& out);
     void build_searchers(std::span<const std::string_view> markers);
