@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <set>
-
 #include "json/json_scan.hpp"
 
 namespace sluice {

@@ -1,6 +1,5 @@
 #include "log/log.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -13,6 +12,7 @@
 #include "http/http_parser.hpp"
 #include "log/line_queue.hpp"
 #include "runtime/runtime.hpp"
+#include "util/strings.hpp"
 
 namespace sluice::log {
 
@@ -76,30 +76,8 @@ void append_kv(std::string& out, bool json, std::string_view key, std::string_vi
     }
 }
 
-/// A number as text in a buffer of its own: no allocation per field of a log line.
-class Num {
-public:
-    /// Milliseconds with three decimals ("12.345").
-    static Num fixed3(double v) noexcept {
-        Num r;
-        r.n_ = static_cast<std::size_t>(
-            std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v, std::chars_format::fixed, 3).ptr - r.buf_);
-        return r;
-    }
-    static Num integer(std::int64_t v) noexcept {
-        Num r;
-        r.n_ = static_cast<std::size_t>(std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v).ptr - r.buf_);
-        return r;
-    }
-    std::string_view view() const noexcept { return {buf_, n_}; }
-
-private:
-    char buf_[48];
-    std::size_t n_ = 0;
-};
-
 std::string ms(double v) {
-    return std::string(Num::fixed3(v).view());
+    return std::string(NumberText::fixed3(v).view());
 }
 
 /// UTC time with milliseconds, e.g. 2026-11-29T19:38:30.123Z. The seconds part is formatted
@@ -238,7 +216,7 @@ void append_attempts(std::string& out, bool json, const RequestContext& ctx) {
             out += ",\"model\":";
             append_json_string(out, a.model);
             out += ",\"status\":";
-            out += Num::integer(a.status).view();
+            out += NumberText::integer(a.status).view();
             out += ",\"error\":";
             if (a.error.empty()) {
                 out += "null";
@@ -246,7 +224,7 @@ void append_attempts(std::string& out, bool json, const RequestContext& ctx) {
                 append_json_string(out, a.error);
             }
             out += ",\"duration_ms\":";
-            out += Num::fixed3(millis(a.duration).count()).view();
+            out += NumberText::fixed3(millis(a.duration).count()).view();
             out += '}';
         }
         out += ']';
@@ -297,23 +275,25 @@ void access(const RequestContext& ctx, std::string_view method, std::string_view
     append_kv(out, g_json, "provider", provider != nullptr ? std::string_view(provider->name()) : "", true);
     append_kv(out, g_json, "upstream_model", upstream_model, true);
     append_kv(out, g_json, "stream", ctx.api.stream ? "true" : "false", false);
-    append_kv(out, g_json, "status", Num::integer(ctx.status).view(), false);
+    append_kv(out, g_json, "status", NumberText::integer(ctx.status).view(), false);
     if (!ctx.error_code.empty()) {
         append_kv(out, g_json, "error", ctx.error_code, true);
     }
-    append_kv(out, g_json, "duration_ms", Num::fixed3(total_ms).view(), false);
-    const Num ttfb_text = Num::fixed3(ttfb);
+    append_kv(out, g_json, "duration_ms", NumberText::fixed3(total_ms).view(), false);
+    const NumberText ttfb_text = NumberText::fixed3(ttfb);
     append_kv(out, g_json, "ttfb_ms", ttfb < 0 ? (g_json ? "null" : "") : ttfb_text.view(), false);
     // A count the provider did not report: null in JSON, "-" in text.
-    const auto tokens = [](std::int64_t v) { return v < 0 ? Num() : Num::integer(v); };
+    const auto tokens = [](std::int64_t v) { return v < 0 ? NumberText() : NumberText::integer(v); };
     const std::string_view unknown = g_json ? "null" : "";
-    const Num prompt = tokens(ctx.usage.prompt_tokens);
-    const Num completion = tokens(ctx.usage.completion_tokens);
+    const NumberText prompt = tokens(ctx.usage.prompt_tokens);
+    const NumberText completion = tokens(ctx.usage.completion_tokens);
     append_kv(out, g_json, "prompt_tokens", ctx.usage.prompt_tokens < 0 ? unknown : prompt.view(), false);
     append_kv(out, g_json, "completion_tokens", ctx.usage.completion_tokens < 0 ? unknown : completion.view(),
               false);
-    append_kv(out, g_json, "bytes_in", Num::integer(static_cast<std::int64_t>(ctx.bytes_in)).view(), false);
-    append_kv(out, g_json, "bytes_out", Num::integer(static_cast<std::int64_t>(ctx.bytes_out)).view(), false);
+    append_kv(out, g_json, "bytes_in", NumberText::integer(static_cast<std::int64_t>(ctx.bytes_in)).view(),
+              false);
+    append_kv(out, g_json, "bytes_out", NumberText::integer(static_cast<std::int64_t>(ctx.bytes_out)).view(),
+              false);
     if (ctx.client_gone) {
         append_kv(out, g_json, "client_gone", "true", false);
     }

@@ -2,7 +2,6 @@
 #include "server/client_writer.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include <chrono>
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "sse/sse.hpp"
+#include "util/strings.hpp"
 
 namespace sluice {
 
@@ -118,16 +118,9 @@ void append_header_safe(std::string& out, std::string_view v) {
     }
 }
 
-/// Microseconds as milliseconds with three decimals ("4.567"), without printf.
+/// Microseconds as milliseconds with three decimals ("4.567").
 void append_millis(std::string& h, std::int64_t us) {
-    us = std::max<std::int64_t>(us, 0);
-    char buf[32];
-    const auto* end = std::to_chars(buf, buf + sizeof buf, us / 1000).ptr;
-    h.append(buf, static_cast<std::size_t>(end - buf));
-    const auto frac = us % 1000;
-    const char digits[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
-                            static_cast<char>('0' + frac % 10)};
-    h.append(digits, 4);
+    h += NumberText::fixed3(static_cast<double>(std::max<std::int64_t>(us, 0)) / 1000.0).view();
 }
 
 void append_header(std::string& h, std::string_view name, std::string_view safe_value) {
@@ -161,15 +154,11 @@ void append_transparency_headers(const RequestContext& ctx, std::string& h) {
     h += "x-sluice-model: ";
     append_header_safe(h, last.model);
     h += "\r\n";
-    char num[32];
-    auto text = [&num](std::int64_t v) {
-        return std::string_view(num,
-                                static_cast<std::size_t>(std::to_chars(num, num + sizeof num, v).ptr - num));
-    };
-    append_header(h, "x-sluice-attempts", text(static_cast<std::int64_t>(ctx.attempts.size())));
+    append_header(h, "x-sluice-attempts",
+                  NumberText::integer(static_cast<std::int64_t>(ctx.attempts.size())).view());
     const auto inside_us = duration_cast<microseconds>(inside).count();
     const auto upstream_us = duration_cast<microseconds>(ctx.upstream_time).count();
-    append_header(h, "x-sluice-overhead-us", text(inside_us));
+    append_header(h, "x-sluice-overhead-us", NumberText::integer(inside_us).view());
     // server-timing: sluice;dur=0.123, upstream;dur=4.567[, retry-wait;dur=...] (milliseconds)
     h += "server-timing: sluice;dur=";
     append_millis(h, inside_us);

@@ -41,12 +41,16 @@ ProviderConfig config(std::string kind) {
     return pc;
 }
 
-/// The provider's reading of `body`; the translation must succeed.
-Answer read(const Provider& p, const ApiRequest& req, std::string body) {
+/// The provider's reading of `body` (the translation must succeed); `translated` gets the body
+/// as the client would.
+Answer read(const Provider& p, const ApiRequest& req, std::string body, std::string* translated = nullptr) {
     Answer a;
     a.refused = true;  // reset by every reading
     auto err = p.translate_response(req, body, kNow, a);
     EXPECT_FALSE(err) << (err ? err->message : "");
+    if (translated != nullptr) {
+        *translated = body;
+    }
     return a;
 }
 
@@ -85,12 +89,11 @@ TEST(ProviderAnswer, AnthropicReadsStopReasonRefusalTranslatedAndPassedThrough) 
     const std::string answered =
         R"({"id":"msg_1","type":"message","role":"assistant","model":"claude","content":)"
         R"([{"type":"text","text":"refusal"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":1}})";
-    std::string body = refused;
-    Answer a;
-    ASSERT_FALSE(p.translate_response(chat(), body, kNow, a));
+    std::string out;
+    const Answer a = read(p, chat(), refused, &out);
     EXPECT_TRUE(a.refused);
     EXPECT_EQ(a.usage.prompt_tokens, 5);
-    EXPECT_EQ(nlohmann::json::parse(body)["created"], kNow);
+    EXPECT_EQ(nlohmann::json::parse(out)["created"], kNow);
     EXPECT_FALSE(read(p, chat(), answered).refused);
 
     const ApiRequest messages = request(
@@ -108,12 +111,14 @@ TEST(ProviderAnswer, GeminiReadsSafetyFinishReasons) {
         EXPECT_TRUE(read(p, chat(), body).refused);
     }
     EXPECT_TRUE(read(p, chat(), R"({"promptFeedback":{"blockReason":"SAFETY"}})").refused);
-    std::string body =
-        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"SAFETY"}]},"finishReason":"STOP"}]})";
-    Answer a;
-    ASSERT_FALSE(p.translate_response(chat(), body, kNow, a));
-    EXPECT_FALSE(a.refused);
-    EXPECT_EQ(nlohmann::json::parse(body)["created"], kNow);
+    std::string out;
+    EXPECT_FALSE(
+        read(
+            p, chat(),
+            R"({"candidates":[{"content":{"role":"model","parts":[{"text":"SAFETY"}]},"finishReason":"STOP"}]})",
+            &out)
+            .refused);
+    EXPECT_EQ(nlohmann::json::parse(out)["created"], kNow);
 }
 
 TEST(ProviderAnswer, BedrockReadsContentFilteredAndGuardrailStops) {
@@ -127,12 +132,14 @@ TEST(ProviderAnswer, BedrockReadsContentFilteredAndGuardrailStops) {
         EXPECT_TRUE(a.refused);
         EXPECT_EQ(a.usage.prompt_tokens, 2);
     }
-    std::string body =
-        R"({"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn"})";
-    Answer a;
-    ASSERT_FALSE(p.translate_response(chat(), body, kNow, a));
-    EXPECT_FALSE(a.refused);
-    EXPECT_EQ(nlohmann::json::parse(body)["created"], kNow);
+    std::string out;
+    EXPECT_FALSE(
+        read(
+            p, chat(),
+            R"({"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn"})",
+            &out)
+            .refused);
+    EXPECT_EQ(nlohmann::json::parse(out)["created"], kNow);
 }
 
 }  // namespace
