@@ -1,7 +1,9 @@
 #include "log/log.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include <atomic>
@@ -16,10 +18,23 @@
 
 namespace sluice::log {
 
+namespace {
+/// Bytes that make a text-format value need quotes: controls, space, DEL, '"' and '='.
+constexpr std::array<bool, 256> kNeedsQuotes = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c <= 0x20; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+    }
+    t[0x7f] = true;
+    t[static_cast<unsigned char>('"')] = true;
+    t[static_cast<unsigned char>('=')] = true;
+    return t;
+}();
+}  // namespace
+
 bool needs_quotes(std::string_view value) noexcept {
     for (const char ch : value) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c == 0x7f || c == '"' || c == '=') {
+        if (kNeedsQuotes[static_cast<unsigned char>(ch)]) {
             return true;
         }
     }
@@ -65,9 +80,12 @@ void append_kv(std::string& out, bool json, std::string_view key, std::string_vi
             out += value;
         }
     } else {
-        out += ' ';
-        out += key;
-        out += '=';
+        const std::size_t at = out.size();
+        out.resize(at + key.size() + 2);
+        char* p = out.data() + at;
+        *p = ' ';
+        std::memcpy(p + 1, key.data(), key.size());
+        p[key.size() + 1] = '=';
         if (value.empty()) {
             out += '-';
         } else {

@@ -97,7 +97,10 @@ private:
     // Declared before the io_context: coroutine frames still pending when the worker stops are
     // destroyed with the io_context, and their Leases give slots back to this pool.
     std::unique_ptr<ConnectionPool> pool_;
-    net::io_context ioc_{1};
+    // One thread runs this io_context and every socket and timer on it is used only from that
+    // thread (other threads reach a worker by net::post, which stays locked): the reactor's
+    // per-descriptor locks are switched off (docs/ARCHITECTURE.md, "One thread per reactor").
+    net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     net::executor_work_guard<net::io_context::executor_type> work_;
     tcp::acceptor acceptor_;
     net::steady_timer sweep_timer_;

@@ -4,6 +4,7 @@
 // a plain loop elsewhere and for the tail. Each returns the offset of the first byte in
 // [from, size) that matches, or `size` when none does.
 
+#include <array>
 #include <cstddef>
 #include <string_view>
 
@@ -60,6 +61,28 @@ inline std::size_t find_json_string_special(std::string_view s, std::size_t from
         ++i;
     }
     return i;
+}
+
+/// RFC 9110 token characters (header names, methods), as a table.
+inline constexpr std::array<bool, 256> kTchar = [] {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+    }
+    for (int c = 'A'; c <= 'Z'; ++c) {
+        t[static_cast<std::size_t>(c)] = true;
+    }
+    for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
+inline bool is_tchar(unsigned char c) noexcept {
+    return kTchar[c];
 }
 
 /// The first byte not allowed in an HTTP field value: a control character other than HTAB, or

@@ -17,11 +17,12 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     for (std::size_t i = 0; i < a.size(); ++i) {
         auto x = static_cast<unsigned char>(a[i]);
         auto y = static_cast<unsigned char>(b[i]);
-        if (x != y && (x | 0x20) != (y | 0x20)) {
-            return false;
-        }
-        if (x != y && !std::isalpha(x)) {
-            return false;
+        if (x != y) {
+            // Equal but for case: both letters, differing only in the 0x20 bit.
+            const auto lx = static_cast<unsigned char>(x | 0x20);
+            if (lx != (y | 0x20) || lx < 'a' || lx > 'z') {
+                return false;
+            }
         }
     }
     return true;

@@ -38,10 +38,32 @@ public:
         return r;
     }
     /// Exactly three decimals ("12.345"; microseconds / 1000.0 print as exact milliseconds).
+    /// Values below 2^53 thousandths are printed from one integer (rounded half away from zero),
+    /// without the shortest-round-trip machinery of to_chars on a double.
     static NumberText fixed3(double v) noexcept {
         NumberText r;
-        r.n_ = static_cast<std::size_t>(
-            std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v, std::chars_format::fixed, 3).ptr - r.buf_);
+        const double scaled = v * 1000.0;
+        if (!(scaled > -9.0e15 && scaled < 9.0e15)) {  // also NaN
+            auto res = std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v, std::chars_format::fixed, 3);
+            if (res.ec != std::errc{}) {  // too many digits for the buffer: the shortest form
+                res = std::to_chars(r.buf_, r.buf_ + sizeof r.buf_, v);
+            }
+            r.n_ = static_cast<std::size_t>(res.ptr - r.buf_);
+            return r;
+        }
+        auto t = static_cast<std::int64_t>(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
+        char* p = r.buf_;
+        if (t < 0) {
+            *p++ = '-';
+            t = -t;
+        }
+        p = std::to_chars(p, r.buf_ + sizeof r.buf_ - 4, t / 1000).ptr;
+        const auto frac = static_cast<int>(t % 1000);
+        *p++ = '.';
+        *p++ = static_cast<char>('0' + frac / 100);
+        *p++ = static_cast<char>('0' + frac / 10 % 10);
+        *p++ = static_cast<char>('0' + frac % 10);
+        r.n_ = static_cast<std::size_t>(p - r.buf_);
         return r;
     }
     std::string_view view() const noexcept { return {buf_, n_}; }

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "util/bytes.hpp"
 #include "util/strings.hpp"
 
 namespace sluice {
@@ -201,8 +202,7 @@ bool valid_header_name(std::string_view name) {
         return false;
     }
     for (const char ch : name) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (!(std::isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr))) {
+        if (!bytes::is_tchar(static_cast<unsigned char>(ch))) {
             return false;
         }
     }
@@ -210,13 +210,7 @@ bool valid_header_name(std::string_view name) {
 }
 
 bool valid_header_value(std::string_view value) {
-    for (const char ch : value) {
-        const auto c = static_cast<unsigned char>(ch);
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            return false;
-        }
-    }
-    return true;
+    return bytes::find_invalid_field_byte(value, 0) == value.size();
 }
 
 }  // namespace sluice

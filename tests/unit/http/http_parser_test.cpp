@@ -98,6 +98,53 @@ TEST(Framing, A5_MalformedHeadersAreRejected) {
     expect_rejected("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
 }
 
+// Each malformed field line gets the message naming its own fault, on requests, and responses
+// keep their laxer name rule (underscores allowed) with a 502.
+TEST(Framing, A5_EachMalformedFieldNamesItsFault) {
+    const auto message = [](std::string_view raw) { return parse(raw).error.message; };
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n"),
+              "control character in a header value");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n"),
+              "control character in a header value");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n"), "empty header name");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n"),
+              "obsolete line folding is not accepted");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
+              "whitespace between a header name and its colon");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost\t: x\r\n\r\n"),
+              "whitespace between a header name and its colon");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded: y\r\n\r\n"),
+              "underscores in header names are not accepted");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nHost: x\r\nX(y): z\r\n\r\n"), "invalid character in a header name");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nX-No-Colon\r\n\r\n"), "header line without a colon");
+    EXPECT_EQ(message("GET / HTTP/1.1\r\nX No Colon\r\n\r\n"), "header line without a colon");
+
+    MessageHead head;
+    std::size_t consumed = 0;
+    ParseError err;
+    ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nX_Up: 1\r\nContent-Length: 0\r\n\r\n", {}, head,
+                                  consumed, err),
+              ParseStatus::done);
+    EXPECT_EQ(head.find("x_up"), "1");
+    ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nX Up: 1\r\n\r\n", {}, head, consumed, err),
+              ParseStatus::error);
+    EXPECT_EQ(err.status, 502);
+    EXPECT_EQ(err.message, "whitespace between a header name and its colon");
+}
+
+// Field values keep what is between the colon and the CR, without the optional whitespace
+// around it; names keep their case.
+TEST(HttpParser, FieldValuesLoseOnlyTheirSurroundingWhitespace) {
+    const auto p = parse("GET / HTTP/1.1\r\nHost:x\r\nX-A: \t a b \t\r\nX-Empty:\r\nX-Sp:   \r\n\r\n");
+    ASSERT_EQ(p.status, ParseStatus::done) << p.error.message;
+    ASSERT_EQ(p.head.headers.size(), 4u);
+    EXPECT_EQ(p.head.headers[0].name, "Host");
+    EXPECT_EQ(p.head.headers[0].value, "x");
+    EXPECT_EQ(p.head.headers[1].value, "a b");
+    EXPECT_EQ(p.head.headers[2].value, "");
+    EXPECT_EQ(p.head.headers[3].value, "");
+}
+
 TEST(Framing, A6_OversizedHeadsGetTheirStatus) {
     HeadLimits limits;
     limits.max_head_bytes = 1024;
