@@ -57,6 +57,14 @@ struct Route {
     bool matches(std::string_view model) const noexcept;
 };
 
+/// What one client connection remembers between its requests (keep-alive). A filter may keep
+/// here a result that depends only on what this same connection sent before; it is never shared
+/// with another connection, so nothing one client presented is compared with another's.
+struct ConnectionMemo {
+    std::string key;         ///< the API key the connection's previous request presented
+    std::string key_digest;  ///< its raw SHA-256
+};
+
 /// One attempt at an upstream, for the access log.
 struct Attempt {
     const Provider* provider = nullptr;
@@ -83,6 +91,8 @@ struct RequestContext {
     const KeyEntry* key = nullptr;  ///< set by auth; nullptr when auth is off
     const Route* route = nullptr;
     const Target* target = nullptr;
+    /// The client connection's memo; nullptr where a request has no connection (tests).
+    ConnectionMemo* connection = nullptr;
 
     // Outcome, for accounting and the access log.
     int status = 0;

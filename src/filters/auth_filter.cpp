@@ -29,7 +29,7 @@ net::awaitable<RequestVerdict> AuthFilter::on_request(RequestContext& ctx) const
         co_return RequestVerdict::reject(GatewayError::unauthorized(
             "Missing API key. Send it as 'Authorization: Bearer <key>' (or x-api-key / api-key)."));
     }
-    const KeyEntry* entry = ctx.runtime.authenticate(key);
+    const KeyEntry* entry = ctx.runtime.authenticate(key, ctx.connection);
     if (entry == nullptr) {
         co_return RequestVerdict::reject(GatewayError::unauthorized("Invalid API key."));
     }

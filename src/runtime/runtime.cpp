@@ -228,11 +228,21 @@ const Route* Runtime::match(std::string_view model) const noexcept {
     return nullptr;
 }
 
-const KeyEntry* Runtime::authenticate(std::string_view presented) const {
+const KeyEntry* Runtime::authenticate(std::string_view presented, ConnectionMemo* memo) const {
     if (presented.empty() || presented.size() > 4096) {
         return nullptr;
     }
-    const std::string digest = digest_of(presented);
+    // SDK clients send every request of a keep-alive connection with the same key: hashing it
+    // once per connection instead of once per request is a tenth of a plain request's CPU.
+    std::string fresh;
+    if (memo == nullptr || !constant_time_equals(memo->key, presented)) {
+        fresh = digest_of(presented);
+        if (memo != nullptr) {
+            memo->key.assign(presented);
+            memo->key_digest = fresh;
+        }
+    }
+    const std::string& digest = memo != nullptr ? memo->key_digest : fresh;
     const auto it = key_by_digest_.find(digest);
     if (it == key_by_digest_.end()) {
         return nullptr;

@@ -43,7 +43,9 @@ public:
 
     bool auth_enabled() const noexcept { return !keys_.empty(); }
     /// The key whose SHA-256 equals the presented key's (digests compared in constant time).
-    const KeyEntry* authenticate(std::string_view presented) const;
+    /// With a memo, the digest of the key the connection presented last is reused when the
+    /// same key is presented again (compared in constant time), and the memo keeps the new one.
+    const KeyEntry* authenticate(std::string_view presented, ConnectionMemo* memo = nullptr) const;
 
     /// The up/down flag active health checks keep for a provider; nullptr when it has none.
     std::shared_ptr<std::atomic<bool>> provider_up(const Provider* p) const;

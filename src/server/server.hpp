@@ -42,6 +42,7 @@ struct ClientLink {
     UpstreamConnection* upstream = nullptr;    ///< cancelled when the client leaves
     net::steady_timer* retry_timer = nullptr;  ///< a wait between attempts; cancelled likewise
     Deadline deadline;
+    ConnectionMemo memo;  ///< what filters remember between this connection's requests
     std::list<ClientLink*>::iterator registry_pos;
 };
 

@@ -352,6 +352,7 @@ net::awaitable<bool> answer(Worker& worker, std::shared_ptr<ClientLink> link, co
                             const http1::MessageHead& head, std::string body, std::size_t head_bytes,
                             bool admitted) {
     RequestContext ctx(rt, head);
+    ctx.connection = &link->memo;
     const auto client_id = head.find("x-request-id");
     ctx.request_id = sane_request_id(client_id) ? std::string(client_id) : random_request_id();
     ctx.bytes_in = head_bytes + body.size();

@@ -43,12 +43,13 @@ http1::MessageHead head(const std::string& extra) {
 }
 
 std::optional<GatewayError> run(const Runtime& rt, const std::string& headers, const std::string& body,
-                                RequestContext** out = nullptr) {
+                                RequestContext** out = nullptr, ConnectionMemo* memo = nullptr) {
     static http1::MessageHead h;
     h = head(headers);
     static std::unique_ptr<RequestContext> ctx;
     ctx = std::make_unique<RequestContext>(rt, h);
     ctx->api.body = body;
+    ctx->connection = memo;
     boost::asio::io_context io;
     auto fut = boost::asio::co_spawn(io, rt.filters().on_request(*ctx), boost::asio::use_future);
     io.run();
@@ -88,6 +89,35 @@ TEST(Auth, AcceptsBearerXApiKeyAndApiKeyHeaders) {
     EXPECT_FALSE(run(*rt, "x-api-key: key-all\r\n", kBody, &ctx));
     EXPECT_FALSE(run(*rt, "api-key: key-hashed\r\n", kBody, &ctx));
     EXPECT_EQ(ctx->key->name, "hashed");
+}
+
+// One connection carrying several callers' requests (a load balancer's keep-alive connection):
+// the digest it remembers is reused only for the very key it was made from, so every request
+// gets its own key's answer, whatever came before it on the connection.
+TEST(Auth, AConnectionsRememberedKeyAnswersOnlyForThatKey) {
+    auto rt = runtime();
+    ConnectionMemo memo;
+    RequestContext* ctx = nullptr;
+    const auto bearer = [](const std::string& k) { return "Authorization: Bearer " + k + "\r\n"; };
+    ASSERT_FALSE(run(*rt, bearer("key-all"), kBody, &ctx, &memo));
+    EXPECT_EQ(ctx->key->name, "all");
+    EXPECT_EQ(memo.key, "key-all");
+    EXPECT_EQ(memo.key_digest, std::string(reinterpret_cast<const char*>(sha256("key-all").data()), 32));
+    ASSERT_FALSE(run(*rt, bearer("key-all"), kBody, &ctx, &memo));
+    EXPECT_EQ(ctx->key->name, "all");
+    for (const std::string& wrong :
+         {std::string("key-alm"), std::string("key-al"), std::string("Key-all"), std::string("key-all2")}) {
+        auto err = run(*rt, bearer(wrong), kBody, &ctx, &memo);
+        ASSERT_TRUE(err) << wrong;
+        EXPECT_EQ(err->status, 401) << wrong;
+    }
+    ASSERT_FALSE(run(*rt, bearer("key-hashed"), kBody, &ctx, &memo));
+    EXPECT_EQ(ctx->key->name, "hashed");
+    ASSERT_FALSE(run(*rt, "x-api-key: key-all\r\n", kBody, &ctx, &memo));
+    EXPECT_EQ(ctx->key->name, "all");
+    auto err = run(*rt, bearer("key-limited"), R"({"model":"mock-gpt-4o","messages":[]})", &ctx, &memo);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->status, 403);
 }
 
 TEST(Auth, B2_AllowListGives403) {
