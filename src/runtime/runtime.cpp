@@ -235,14 +235,13 @@ const KeyEntry* Runtime::authenticate(std::string_view presented, ConnectionMemo
     // SDK clients send every request of a keep-alive connection with the same key: hashing it
     // once per connection instead of once per request is a tenth of a plain request's CPU.
     std::string fresh;
-    if (memo == nullptr || !constant_time_equals(memo->key, presented)) {
+    if (memo == nullptr) {
         fresh = digest_of(presented);
-        if (memo != nullptr) {
-            memo->key.assign(presented);
-            memo->key_digest = fresh;
-        }
+    } else if (!constant_time_equals(memo->key, presented)) {
+        memo->key.assign(presented);
+        memo->key_digest = digest_of(presented);
     }
-    const std::string& digest = memo != nullptr ? memo->key_digest : fresh;
+    const std::string& digest = memo == nullptr ? fresh : memo->key_digest;
     const auto it = key_by_digest_.find(digest);
     if (it == key_by_digest_.end()) {
         return nullptr;
